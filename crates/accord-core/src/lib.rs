@@ -1,0 +1,26 @@
+//! Accord's model and its permission rule: plain data and pure functions, no I/O.
+//!
+//! - [`ids`], [`users`], [`roles`], [`privileges`], [`apps`], [`grants`]: the entities of
+//!   model.md, each value valid by construction.
+//! - [`scopes`]: the classic and granular scope catalogs, the privilege behind each scope, its
+//!   consent-page wording, and the check of the scopes an app declares.
+//! - [`endpoints`]: every `/v2` endpoint of api.md with the scopes that admit it, the privilege
+//!   it needs on a user grant, its object kind (and not-found answer) and rate-limit category.
+//! - [`permission`]: **the** permission rule (steps 1–5 of model.md) as one function over plain
+//!   data, returning how access was granted or a `Denial` that names the failed step and what
+//!   would fix it; `explain_steps` reports every step from the same evaluation.
+//! - [`install`]: who may install an account app or authorize a user app, and which scopes the
+//!   grant gets.
+//! - [`clock`]: time, injected.
+
+pub mod apps;
+pub mod clock;
+pub mod endpoints;
+pub mod grants;
+pub mod ids;
+pub mod install;
+pub mod permission;
+pub mod privileges;
+pub mod roles;
+pub mod scopes;
+pub mod users;

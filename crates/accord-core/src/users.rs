@@ -1,0 +1,59 @@
+//! Users: their type and status.
+
+use serde::{Deserialize, Serialize};
+
+/// Zoom's user type: 1 Basic, 2 Licensed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub enum UserType {
+    Basic = 1,
+    Licensed = 2,
+}
+
+impl TryFrom<i64> for UserType {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1 => Ok(UserType::Basic),
+            2 => Ok(UserType::Licensed),
+            other => Err(format!(
+                "user type must be 1 (Basic) or 2 (Licensed), not {other}"
+            )),
+        }
+    }
+}
+
+impl From<UserType> for i64 {
+    fn from(value: UserType) -> i64 {
+        value as i64
+    }
+}
+
+/// Whether a user can sign in and act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    Inactive,
+    Pending,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Inactive => "inactive",
+            UserStatus::Pending => "pending",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(UserStatus::Active),
+            "inactive" => Some(UserStatus::Inactive),
+            "pending" => Some(UserStatus::Pending),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Opening the database: choosing the backend from the URL, SQLite's file and pragmas, the pool,
+//! the master key, and migrations (one numbered folder per backend, applied on every start).
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, Row, SqlSafeStr};
+
+use crate::error::{Result, StoreError};
+use crate::secrets::{MAKE_A_KEY, MasterKey};
+
+/// Which database the URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {}: use sqlite://PATH (the embedded default) or postgres://USER@HOST:PORT/DB",
+                redact_url(url)
+            )))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// The database URL with any password replaced, safe to print and log.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The SQLite file a `sqlite:` URL names (`sqlite://./x.db`, `sqlite:x.db`, `sqlite:///abs/x.db`).
+pub fn sqlite_path(url: &str) -> Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "the SQLite database must be a file (an in-memory database gives every pooled connection its own empty copy)".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Where the embedded default keeps its generated master key; default: the SQLite file's folder.
+    pub data_dir: Option<PathBuf>,
+    /// Base64 of 32 bytes; required for PostgreSQL, generated into the data directory for SQLite.
+    pub master_key: Option<String>,
+    pub password_cost: crate::secrets::PasswordCost,
+    pub max_connections: u32,
+}
+
+impl StoreConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        StoreConfig {
+            database_url: database_url.into(),
+            data_dir: None,
+            master_key: None,
+            password_cost: crate::secrets::PasswordCost::DEFAULT,
+            max_connections: 10,
+        }
+    }
+}
+
+/// What opening found: the pool, the backend, the master key and where it came from.
+pub(crate) struct Opened {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    pub master_key: MasterKey,
+    pub master_key_source: String,
+}
+
+pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::from_url(&config.database_url)?;
+    let mut url = config.database_url.clone();
+    let data_dir = match backend {
+        Backend::Sqlite => {
+            let path = sqlite_path(&url)?;
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the database folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+            Some(config.data_dir.clone().unwrap_or(dir))
+        }
+        Backend::Postgres => config.data_dir.clone(),
+    };
+    let (master_key, master_key_source) = match (&config.master_key, backend) {
+        (Some(text), _) => (
+            MasterKey::from_base64(text)?,
+            "ACCORD_MASTER_KEY".to_owned(),
+        ),
+        (None, Backend::Sqlite) => {
+            let dir = data_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            let (key, path) = MasterKey::load_or_create(&dir)?;
+            (key, path.display().to_string())
+        }
+        (None, Backend::Postgres) => {
+            return Err(StoreError::Config(format!(
+                "PostgreSQL needs ACCORD_MASTER_KEY (every node must share the same key): {MAKE_A_KEY}"
+            )));
+        }
+    };
+
+    let options: AnyConnectOptions = url.parse().map_err(|e| {
+        StoreError::Config(format!(
+            "invalid database URL {}: {e}",
+            redact_url(&config.database_url)
+        ))
+    })?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(config.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "cannot open {} database {}: {e}",
+                backend.name(),
+                redact_url(&config.database_url)
+            ))
+        })?;
+    if backend == Backend::Sqlite {
+        // WAL is a property of the file: set once, it stays. Readers then never block the writer.
+        pool.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    migrator(backend).run(&pool).await?;
+    Ok(Opened {
+        pool,
+        backend,
+        master_key,
+        master_key_source,
+    })
+}
+
+macro_rules! migrations {
+    ($dir:literal: $($version:literal => $file:literal),+ $(,)?) => {
+        vec![$(Migration::new(
+            $version,
+            Cow::Borrowed($file),
+            MigrationType::Simple,
+            include_str!(concat!("../migrations/", $dir, "/", $file, ".sql")).into_sql_str(),
+            false,
+        )),+]
+    };
+}
+
+/// The embedded migrations of one backend. Both folders are numbered alike (a test checks).
+pub fn migrations(backend: Backend) -> Vec<Migration> {
+    match backend {
+        Backend::Sqlite => migrations!("sqlite": 1 => "0001_foundation"),
+        Backend::Postgres => migrations!("postgres": 1 => "0001_foundation"),
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    Migrator::with_migrations(migrations(backend))
+}
+
+/// Whether every embedded migration has been applied (for `/readyz`).
+pub(crate) async fn migrations_current(pool: &AnyPool, backend: Backend) -> Result<bool> {
+    let rows = sqlx::query("SELECT version FROM _sqlx_migrations")
+        .fetch_all(pool)
+        .await?;
+    let applied: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    Ok(migrations(backend)
+        .iter()
+        .all(|m| applied.contains(&m.version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_never_print_passwords() {
+        assert_eq!(
+            Backend::from_url("sqlite://./a.db").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://x/y").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::from_url("mysql://root:hunter2@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(
+            sqlite_path("sqlite://./accord-data/accord.db").unwrap(),
+            PathBuf::from("./accord-data/accord.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:x.db?mode=rwc").unwrap(),
+            PathBuf::from("x.db")
+        );
+        assert!(sqlite_path("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn both_backends_have_the_same_numbered_migrations() {
+        let names = |b| {
+            migrations(b)
+                .iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Backend::Sqlite), names(Backend::Postgres));
+    }
+}

@@ -1,0 +1,322 @@
+//! Grants: installations, authorizations and server grants — the one object every token hangs
+//! from. Re-authorizing bumps the generation (older tokens stop working); removal revokes.
+//!
+//! This module is the one place grant status changes, so it is where the in-memory views and the
+//! `app_deauthorized` outbox will be fed (later issues).
+
+use accord_core::clock::Timestamp;
+use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::scopes::Scope;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+
+use crate::audit::{self, Actor, Entry};
+use crate::error::{Result, StoreError};
+use crate::{Conn, Ctx, Store, rows};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grant {
+    pub id: String,
+    pub kind: GrantKind,
+    pub app_id: String,
+    pub account_id: String,
+    /// The authorizing user (authorizations only).
+    pub user_id: Option<String>,
+    /// Who installed or authorized it (kept after that user is demoted or deleted).
+    pub created_by: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub status: GrantStatus,
+    pub generation: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, app_id, account_id, user_id, created_by, scopes, status, generation, created_at, \
+     updated_at, revoked_at, revoked_reason";
+
+fn from_row(row: &AnyRow) -> Result<Grant> {
+    let names: Vec<String> = rows::json(row, "scopes")?;
+    let scopes = names
+        .iter()
+        .map(|n| Scope::parse(n))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Grant {
+        id: rows::text(row, "id")?,
+        kind: rows::parsed(row, "kind", |s| {
+            GrantKind::parse(&s).ok_or(format!("unknown grant kind {s}"))
+        })?,
+        app_id: rows::text(row, "app_id")?,
+        account_id: rows::text(row, "account_id")?,
+        user_id: rows::opt_text(row, "user_id")?,
+        created_by: rows::opt_text(row, "created_by")?,
+        scopes,
+        status: rows::parsed(row, "status", |s| {
+            GrantStatus::parse(&s).ok_or(format!("unknown grant status {s}"))
+        })?,
+        generation: rows::int(row, "generation")?,
+        created_at: rows::time(row, "created_at")?,
+        updated_at: rows::time(row, "updated_at")?,
+        revoked_at: rows::opt_time(row, "revoked_at")?,
+        revoked_reason: rows::opt_text(row, "revoked_reason")?,
+    })
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Grant>> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every grant in an account (active and revoked), oldest first.
+pub async fn list_for_account(conn: &mut Conn, account_id: &str) -> Result<Vec<Grant>> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 ORDER BY created_at, id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+pub async fn list_for_app(conn: &mut Conn, app_id: &str) -> Result<Vec<Grant>> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE app_id = $1 ORDER BY created_at, id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(app_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+/// The grant that would be created or re-authorized.
+#[derive(Debug, Clone)]
+pub struct GrantRequest<'a> {
+    pub kind: GrantKind,
+    pub app_id: &'a str,
+    pub account_id: &'a str,
+    /// For authorizations: the authorizing user.
+    pub user_id: Option<&'a str>,
+    pub created_by: Option<&'a str>,
+    pub scopes: &'a [Scope],
+}
+
+/// Creates the grant, or re-authorizes the existing one: status active, scopes replaced,
+/// generation bumped (so tokens of the previous authorization stop working, as on Zoom).
+pub async fn upsert(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    request: GrantRequest<'_>,
+) -> Result<Grant> {
+    let user_key = match request.kind {
+        GrantKind::Authorization => Some(
+            request
+                .user_id
+                .ok_or_else(|| StoreError::Invalid("an authorization needs its user".into()))?,
+        ),
+        GrantKind::Installation | GrantKind::Server => None,
+    };
+    let existing: Option<String> =
+        match user_key {
+            Some(user_id) => {
+                sqlx::query_scalar("SELECT id FROM grants WHERE app_id = $1 AND user_id = $2")
+                    .bind(request.app_id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => sqlx::query_scalar(
+                "SELECT id FROM grants WHERE app_id = $1 AND account_id = $2 AND user_id IS NULL",
+            )
+            .bind(request.app_id)
+            .bind(request.account_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+        };
+    let names: Vec<&str> = request.scopes.iter().map(|s| s.as_str()).collect();
+    let id = match existing {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE grants SET status = 'active', scopes = $1, created_by = $2, generation = generation + 1, updated_at = $3, \
+                 revoked_at = NULL, revoked_reason = NULL WHERE id = $4",
+            )
+            .bind(rows::to_json(&names))
+            .bind(request.created_by)
+            .bind(ctx.now.millis())
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        None => {
+            let id = crate::secrets::new_id();
+            sqlx::query(
+                "INSERT INTO grants (id, kind, app_id, account_id, user_id, created_by, scopes, status, generation, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', 1, $8, $8)",
+            )
+            .bind(&id)
+            .bind(request.kind.as_str())
+            .bind(request.app_id)
+            .bind(request.account_id)
+            .bind(user_key)
+            .bind(request.created_by)
+            .bind(rows::to_json(&names))
+            .bind(ctx.now.millis())
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+    };
+    let grant = get(conn, &id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("grant", &id))?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id: request.account_id,
+            actor,
+            action: if grant.generation == 1 {
+                "grant.created"
+            } else {
+                "grant.reauthorized"
+            },
+            target_kind: "app",
+            target_id: request.app_id,
+            details: serde_json::json!({
+                "grant_id": grant.id,
+                "grant_kind": grant.kind,
+                "user_id": grant.user_id,
+                "scopes": names,
+                "generation": grant.generation,
+            }),
+        },
+    )
+    .await?;
+    Ok(grant)
+}
+
+/// Which active grants a removal ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Matching<'a> {
+    One(&'a str),
+    Account(&'a str),
+    App(&'a str),
+    AppInAccount {
+        app_id: &'a str,
+        account_id: &'a str,
+    },
+    /// The user's own authorizations (not the installations they made).
+    AuthorizationsOf(&'a str),
+    /// Grants of an app outside its developer account (when it is unpublished).
+    AppOutsideAccount {
+        app_id: &'a str,
+        account_id: &'a str,
+    },
+}
+
+/// Ends every active grant matching: status revoked, with an audit entry per grant.
+/// Returns the grants ended.
+pub async fn revoke_matching(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    matching: Matching<'_>,
+    reason: &str,
+) -> Result<Vec<Grant>> {
+    let base = format!("SELECT {COLUMNS} FROM grants WHERE status = 'active' AND ");
+    let query = match matching {
+        Matching::One(id) => sqlx::query(sqlx::AssertSqlSafe(base + "id = $1")).bind(id.to_owned()),
+        Matching::Account(account) => {
+            sqlx::query(sqlx::AssertSqlSafe(base + "account_id = $1")).bind(account.to_owned())
+        }
+        Matching::App(app) => {
+            sqlx::query(sqlx::AssertSqlSafe(base + "app_id = $1")).bind(app.to_owned())
+        }
+        Matching::AppInAccount { app_id, account_id } => sqlx::query(sqlx::AssertSqlSafe(
+            base + "app_id = $1 AND account_id = $2",
+        ))
+        .bind(app_id.to_owned())
+        .bind(account_id.to_owned()),
+        Matching::AuthorizationsOf(user) => sqlx::query(sqlx::AssertSqlSafe(
+            base + "kind = 'authorization' AND user_id = $1",
+        ))
+        .bind(user.to_owned()),
+        Matching::AppOutsideAccount { app_id, account_id } => sqlx::query(sqlx::AssertSqlSafe(
+            base + "app_id = $1 AND account_id <> $2",
+        ))
+        .bind(app_id.to_owned())
+        .bind(account_id.to_owned()),
+    };
+    let found = query.fetch_all(&mut *conn).await?;
+    let ended = found.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    for grant in &ended {
+        sqlx::query("UPDATE grants SET status = 'revoked', revoked_at = $1, revoked_reason = $2, updated_at = $1 WHERE id = $3")
+            .bind(ctx.now.millis())
+            .bind(reason)
+            .bind(&grant.id)
+            .execute(&mut *conn)
+            .await?;
+        audit::record(
+            conn,
+            ctx,
+            Entry {
+                account_id: &grant.account_id,
+                actor,
+                action: "grant.revoked",
+                target_kind: "app",
+                target_id: &grant.app_id,
+                details: serde_json::json!({
+                    "grant_id": grant.id,
+                    "grant_kind": grant.kind,
+                    "user_id": grant.user_id,
+                    "reason": reason,
+                }),
+            },
+        )
+        .await?;
+    }
+    Ok(ended)
+}
+
+impl Store {
+    pub async fn grant(&self, id: &str) -> Result<Grant> {
+        let mut conn = self.pool().acquire().await?;
+        get(&mut conn, id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("grant", id))
+    }
+
+    pub async fn grants_in_account(&self, account_id: &str) -> Result<Vec<Grant>> {
+        let mut conn = self.pool().acquire().await?;
+        list_for_account(&mut conn, account_id).await
+    }
+
+    pub async fn grants_of_app(&self, app_id: &str) -> Result<Vec<Grant>> {
+        let mut conn = self.pool().acquire().await?;
+        list_for_app(&mut conn, app_id).await
+    }
+
+    pub async fn upsert_grant(&self, actor: &Actor, request: GrantRequest<'_>) -> Result<Grant> {
+        let mut tx = self.begin().await?;
+        let grant = upsert(&mut tx, &self.ctx(), actor, request).await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+
+    pub async fn revoke_grant(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: &str,
+    ) -> Result<Option<Grant>> {
+        let mut tx = self.begin().await?;
+        let ended = revoke_matching(&mut tx, &self.ctx(), actor, Matching::One(id), reason).await?;
+        tx.commit().await?;
+        Ok(ended.into_iter().next())
+    }
+}

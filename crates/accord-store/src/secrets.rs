@@ -1,0 +1,347 @@
+//! Secrets at rest: the master key, keyed hashes of client secrets and other bearer values,
+//! encryption of values that must be read back (webhook secret tokens, signing keys), password
+//! hashing, and fresh random values.
+//!
+//! Everything here is keyed by sub-keys derived from `ACCORD_MASTER_KEY`, so a copy of the database
+//! alone is not enough to check a guessed client secret offline or to read an encrypted value.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use accord_core::ids::Secret;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::error::StoreError;
+
+/// The file the embedded default keeps its generated master key in.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// How to make a master key, quoted in every error about one.
+pub const MAKE_A_KEY: &str =
+    "make one with `openssl rand -base64 32` (32 random bytes in base64) and set ACCORD_MASTER_KEY";
+
+/// 32 random bytes from which every other key is derived.
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl MasterKey {
+    /// Parses standard or URL-safe base64 (padding optional) of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, StoreError> {
+        let text = text.trim();
+        let bytes = [&STANDARD, &URL_SAFE]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+            .or_else(|| {
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(text.trim_end_matches('='))
+                    .ok()
+            })
+            .ok_or_else(|| {
+                StoreError::Config(format!("ACCORD_MASTER_KEY is not base64; {MAKE_A_KEY}"))
+            })?;
+        let bytes = Zeroizing::new(bytes);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            StoreError::Config(format!(
+                "ACCORD_MASTER_KEY must decode to 32 bytes, not {}; {MAKE_A_KEY}",
+                bytes.len()
+            ))
+        })?;
+        Ok(MasterKey(Zeroizing::new(key)))
+    }
+
+    pub fn generate() -> Self {
+        MasterKey(Zeroizing::new(random_bytes::<32>()))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.as_slice())
+    }
+
+    /// Reads `dir/master.key`, or creates it (mode 0600) with a fresh key when it is missing.
+    pub fn load_or_create(dir: &Path) -> Result<(Self, PathBuf), StoreError> {
+        let path = dir.join(MASTER_KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok((
+                Self::from_base64(&text)
+                    .map_err(|e| StoreError::Config(format!("{}: {e}", path.display())))?,
+                path,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let key = Self::generate();
+                write_private_file(&path, format!("{}\n", key.to_base64()).as_bytes())?;
+                Ok((key, path))
+            }
+            Err(e) => Err(StoreError::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// A sub-key for one purpose, so no two uses ever share key material.
+    fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(b"accord/");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StoreError::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The keys derived from the master key, and the password-hashing cost.
+pub struct Keys {
+    hash_key: Zeroizing<[u8; 32]>,
+    cipher: XChaCha20Poly1305,
+    check: [u8; 32],
+    password_params: Params,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys([redacted])")
+    }
+}
+
+/// Argon2id cost. Production uses OWASP's recommendation; tests use the minimum so they stay fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl PasswordCost {
+    /// Argon2id, 19 MiB, 2 passes, 1 lane (OWASP's first recommended setting).
+    pub const DEFAULT: PasswordCost = PasswordCost {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+    };
+    /// The cheapest valid setting, for test suites only.
+    pub const TESTING: PasswordCost = PasswordCost {
+        memory_kib: 8,
+        iterations: 1,
+    };
+}
+
+impl Keys {
+    pub fn new(master: &MasterKey, cost: PasswordCost) -> Result<Self, StoreError> {
+        let enc_key = master.derive("encrypt/v1");
+        let cipher = XChaCha20Poly1305::new_from_slice(enc_key.as_slice())
+            .map_err(|_| StoreError::Config("cannot derive the encryption key".into()))?;
+        let password_params = Params::new(cost.memory_kib, cost.iterations, 1, None)
+            .map_err(|e| StoreError::Config(format!("invalid password hashing cost: {e}")))?;
+        Ok(Keys {
+            hash_key: master.derive("secret-hash/v1"),
+            cipher,
+            check: *master.derive("key-check/v1"),
+            password_params,
+        })
+    }
+
+    /// A value stored in the database to notice, at start, a master key that differs from the one
+    /// the database was created with (instead of failing every secret check later).
+    pub fn check_value(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.check)
+    }
+
+    /// The keyed hash stored for a client secret, refresh token, code or session id. Fast on
+    /// purpose: these are 128+ bit random values, so a slow hash would add nothing but latency.
+    pub fn hash_secret(&self, secret: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash_key.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Compares a presented secret with a stored keyed hash in constant time.
+    pub fn secret_matches(&self, presented: &str, stored_hash: &[u8]) -> bool {
+        bool::from(self.hash_secret(presented).as_slice().ct_eq(stored_hash))
+    }
+
+    /// Encrypts a value that must be read back later (nonce ‖ ciphertext).
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<24>();
+        let nonce = XNonce::from(nonce_bytes);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, plaintext)
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn decrypt(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        if sealed.len() < 24 {
+            return Err(StoreError::Corrupt(
+                "an encrypted value is too short".into(),
+            ));
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let nonce = XNonce::try_from(nonce)
+            .map_err(|_| StoreError::Corrupt("an encrypted value has a bad nonce".into()))?;
+        self.cipher
+            .decrypt(&nonce, ciphertext)
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                StoreError::Corrupt(
+                    "an encrypted value does not open with this ACCORD_MASTER_KEY".into(),
+                )
+            })
+    }
+
+    /// Hashes a password with Argon2id into a PHC string.
+    pub fn hash_password(&self, password: &Secret) -> Result<String, StoreError> {
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.password_params.clone(),
+        );
+        argon
+            .hash_password(password.expose().as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| StoreError::Config(format!("password hashing failed: {e}")))
+    }
+
+    /// Checks a password against a stored PHC string (the string carries its own cost).
+    pub fn password_matches(&self, password: &Secret, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok()
+    }
+}
+
+/// `N` bytes from the operating system's generator.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator is available");
+    bytes
+}
+
+/// A new id: 128 random bits as 22 URL-safe characters.
+pub fn new_id() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+/// A new bearer secret (client secret, refresh token, …): 256 random bits, 43 URL-safe characters,
+/// all within the client-credential alphabet.
+pub fn new_secret() -> Secret {
+    Secret::new(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+/// A new client id: 22 URL-safe characters.
+pub fn new_client_id() -> String {
+    new_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(&MasterKey::generate(), PasswordCost::TESTING).unwrap()
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_the_master_key() {
+        let (a, b) = (keys(), keys());
+        assert_ne!(a.hash_secret("s3cret"), b.hash_secret("s3cret"));
+        assert!(a.secret_matches("s3cret", &a.hash_secret("s3cret")));
+        assert!(!a.secret_matches("s3cret!", &a.hash_secret("s3cret")));
+        assert!(!a.secret_matches("s3cret", &[]));
+    }
+
+    #[test]
+    fn encryption_round_trips_and_rejects_other_keys() {
+        let (a, b) = (keys(), keys());
+        let sealed = a.encrypt(b"webhook token");
+        assert!(!sealed.windows(13).any(|w| w == b"webhook token"));
+        assert_eq!(a.decrypt(&sealed).unwrap().as_slice(), b"webhook token");
+        assert!(b.decrypt(&sealed).is_err());
+        assert!(a.decrypt(&sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id() {
+        let k = keys();
+        let hash = k.hash_password(&Secret::new("correct horse")).unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(k.password_matches(&Secret::new("correct horse"), &hash));
+        assert!(!k.password_matches(&Secret::new("wrong horse"), &hash));
+        assert!(!k.password_matches(&Secret::new("x"), "not a phc string"));
+    }
+
+    #[test]
+    fn master_keys_parse_both_base64_alphabets_and_refuse_wrong_lengths() {
+        let key = MasterKey::generate();
+        let text = key.to_base64();
+        assert!(MasterKey::from_base64(&text).is_ok());
+        assert!(MasterKey::from_base64(&text.replace('+', "-").replace('/', "_")).is_ok());
+        let err = MasterKey::from_base64("c2hvcnQ=").unwrap_err().to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        assert!(MasterKey::from_base64("%%%").is_err());
+    }
+
+    #[test]
+    fn the_generated_master_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, path) = MasterKey::load_or_create(dir.path()).unwrap();
+        let (second, _) = MasterKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.to_base64(), second.to_base64());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn generated_values_have_the_documented_shapes() {
+        assert_eq!(new_id().len(), 22);
+        let secret = new_secret();
+        assert_eq!(secret.expose().len(), 43);
+        assert!(accord_core::ids::check_credential("secret", secret.expose()).is_ok());
+    }
+}

@@ -1,0 +1,620 @@
+//! Users: creation (argon2id passwords, deployment-wide unique emails), profile and role changes
+//! under the owner invariants, deactivation and deletion (which end the user's authorizations but
+//! not the installations they made).
+
+use accord_core::clock::Timestamp;
+use accord_core::ids::{AccountId, Email, RoleId, Secret, UserId};
+use accord_core::roles::{self as rules, BuiltinRole, OwnerRuleViolation};
+use accord_core::users::{UserStatus, UserType};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+
+use crate::audit::{self, Actor, Entry};
+use crate::error::{Result, StoreError};
+use crate::{Conn, Ctx, Store, grants, rows, secrets};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub account_id: AccountId,
+    pub email: Email,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(rename = "type")]
+    pub user_type: UserType,
+    pub status: UserStatus,
+    pub timezone: String,
+    pub pmi: i64,
+    pub role_id: RoleId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+}
+
+impl User {
+    pub fn is_owner(&self) -> bool {
+        self.role_id.as_str() == BuiltinRole::Owner.id()
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: Option<UserId>,
+    pub email: Email,
+    pub first_name: String,
+    pub last_name: String,
+    pub user_type: UserType,
+    pub status: UserStatus,
+    pub timezone: String,
+    pub role_id: RoleId,
+    /// `None` generates one (returned once) for active users; pending users may have none.
+    pub password: Option<Secret>,
+}
+
+impl NewUser {
+    /// An active Basic member in UTC with a generated password: the defaults of `accord user create`.
+    pub fn new(email: Email) -> Self {
+        NewUser {
+            id: None,
+            email,
+            first_name: String::new(),
+            last_name: String::new(),
+            user_type: UserType::Basic,
+            status: UserStatus::Active,
+            timezone: "UTC".into(),
+            role_id: BuiltinRole::Member.role_id(),
+            password: None,
+        }
+    }
+}
+
+/// How a user comes to exist: only a new account's first user may take the Owner role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    AccountOwner,
+    Member,
+}
+
+/// What to change on a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub email: Option<Email>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub user_type: Option<UserType>,
+    pub timezone: Option<String>,
+    pub role_id: Option<RoleId>,
+    pub status: Option<UserStatus>,
+    pub password: Option<Secret>,
+}
+
+const COLUMNS: &str = "id, account_id, email, first_name, last_name, user_type, status, timezone, pmi, role_id, \
+     created_at, updated_at, last_login_at";
+
+fn from_row(row: &AnyRow) -> Result<User> {
+    let corrupt = |e: accord_core::ids::InvalidValue| StoreError::Corrupt(e.0);
+    Ok(User {
+        id: UserId::parse(rows::text(row, "id")?).map_err(corrupt)?,
+        account_id: AccountId::parse(rows::text(row, "account_id")?).map_err(corrupt)?,
+        email: Email::parse(rows::text(row, "email")?).map_err(corrupt)?,
+        first_name: rows::text(row, "first_name")?,
+        last_name: rows::text(row, "last_name")?,
+        user_type: UserType::try_from(rows::int(row, "user_type")?).map_err(StoreError::Corrupt)?,
+        status: rows::parsed(row, "status", |s| {
+            UserStatus::parse(&s).ok_or(format!("unknown status {s}"))
+        })?,
+        timezone: rows::text(row, "timezone")?,
+        pmi: rows::int(row, "pmi")?,
+        role_id: RoleId::parse(rows::text(row, "role_id")?).map_err(corrupt)?,
+        created_at: rows::time(row, "created_at")?,
+        updated_at: rows::time(row, "updated_at")?,
+        last_login_at: rows::opt_time(row, "last_login_at")?,
+    })
+}
+
+/// Checks an IANA time-zone name's shape (`UTC`, `Europe/Berlin`, `America/Argentina/Buenos_Aires`).
+pub fn check_timezone(tz: &str) -> Result<()> {
+    let ok = !tz.is_empty()
+        && tz.len() <= 64
+        && tz.split('/').all(|part| {
+            !part.is_empty()
+                && part.starts_with(|c: char| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "timezone {tz:?} is not an IANA time-zone name such as Europe/Berlin"
+        )))
+    }
+}
+
+fn check_person_name(what: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.chars().count() > 64 || value.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be at most 64 printable characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn require(conn: &mut Conn, id: &str) -> Result<User> {
+    get(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", id))
+}
+
+/// Finds a user by email, case-insensitively, anywhere in the deployment.
+pub async fn find_by_email(conn: &mut Conn, email: &Email) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_key = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.key())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Resolves an id or an email to a user.
+pub async fn find(conn: &mut Conn, id_or_email: &str) -> Result<User> {
+    let found = match Email::parse(id_or_email) {
+        Ok(email) => find_by_email(conn, &email).await?,
+        Err(_) => get(conn, id_or_email).await?,
+    };
+    found.ok_or_else(|| StoreError::not_found("user", id_or_email))
+}
+
+pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE account_id = $1 ORDER BY created_at, id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+async fn email_owner(conn: &mut Conn, email: &Email) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+            .bind(email.key())
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// A personal meeting id: 10 digits, unique in the deployment.
+async fn new_pmi(conn: &mut Conn) -> Result<i64> {
+    loop {
+        let raw = u64::from_le_bytes(secrets::random_bytes::<8>());
+        let pmi = 1_000_000_000 + i64::try_from(raw % 9_000_000_000).unwrap_or(0);
+        let taken: Option<i64> = sqlx::query_scalar("SELECT pmi FROM users WHERE pmi = $1")
+            .bind(pmi)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_none() {
+            return Ok(pmi);
+        }
+    }
+}
+
+/// Creates a user. Returns the generated password when none was given for an active user.
+pub async fn insert(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    account_id: &str,
+    new: NewUser,
+    creation: Creation,
+) -> Result<(User, Option<Secret>)> {
+    if creation == Creation::Member {
+        rules::check_role_assignment(false, new.role_id.as_str())?;
+    }
+    crate::roles::require(conn, account_id, new.role_id.as_str())
+        .await
+        .map_err(|_| {
+            StoreError::Invalid(format!(
+                "role {} does not exist in account {account_id}",
+                new.role_id
+            ))
+        })?;
+    if email_owner(conn, &new.email).await?.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "the email {} is already used",
+            new.email
+        )));
+    }
+    let id = match new.id {
+        Some(id) => {
+            if get(conn, id.as_str()).await?.is_some() {
+                return Err(StoreError::Conflict(format!("user id {id} already exists")));
+            }
+            id
+        }
+        None => UserId::parse(secrets::new_id()).map_err(|e| StoreError::Invalid(e.0))?,
+    };
+    check_timezone(&new.timezone)?;
+    let first_name = check_person_name("first_name", &new.first_name)?;
+    let last_name = check_person_name("last_name", &new.last_name)?;
+    let (password, generated) = match new.password {
+        Some(given) => (Some(given), None),
+        None if new.status == UserStatus::Active => {
+            let made = secrets::new_secret();
+            (Some(made.clone()), Some(made))
+        }
+        None => (None, None),
+    };
+    let password_hash = password
+        .as_ref()
+        .map(|p| ctx.keys.hash_password(p))
+        .transpose()?;
+    let pmi = new_pmi(conn).await?;
+    sqlx::query(
+        "INSERT INTO users (id, account_id, email, email_key, first_name, last_name, user_type, status, timezone, pmi, role_id, \
+         password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(id.as_str())
+    .bind(account_id)
+    .bind(new.email.as_str())
+    .bind(new.email.key())
+    .bind(&first_name)
+    .bind(&last_name)
+    .bind(i64::from(new.user_type))
+    .bind(new.status.as_str())
+    .bind(&new.timezone)
+    .bind(pmi)
+    .bind(new.role_id.as_str())
+    .bind(password_hash)
+    .bind(ctx.now.millis())
+    .execute(&mut *conn)
+    .await?;
+    audit::record(conn, ctx, Entry {
+        account_id,
+        actor,
+        action: "user.created",
+        target_kind: "user",
+        target_id: id.as_str(),
+        details: serde_json::json!({"email": new.email.as_str(), "role_id": new.role_id.as_str(), "status": new.status.as_str()}),
+    })
+    .await?;
+    Ok((require(conn, id.as_str()).await?, generated))
+}
+
+/// Applies a change to a user under the owner invariants. Deactivating ends the user's
+/// authorizations (the installations they made stay: they belong to the account).
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+    change: UserChange,
+) -> Result<User> {
+    let current = require(conn, id).await?;
+    let account_id = current.account_id.as_str().to_owned();
+    let mut changed = Vec::new();
+
+    let email = match change.email {
+        Some(email) if email.as_str() != current.email.as_str() => {
+            if email.key() != current.email.key() && email_owner(conn, &email).await?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "the email {email} is already used"
+                )));
+            }
+            changed.push("email");
+            email
+        }
+        _ => current.email.clone(),
+    };
+    let first_name = match change.first_name {
+        Some(v) => check_person_name("first_name", &v)?,
+        None => current.first_name.clone(),
+    };
+    let last_name = match change.last_name {
+        Some(v) => check_person_name("last_name", &v)?,
+        None => current.last_name.clone(),
+    };
+    if first_name != current.first_name {
+        changed.push("first_name");
+    }
+    if last_name != current.last_name {
+        changed.push("last_name");
+    }
+    let user_type = change.user_type.unwrap_or(current.user_type);
+    if user_type != current.user_type {
+        changed.push("type");
+    }
+    let timezone = change.timezone.unwrap_or_else(|| current.timezone.clone());
+    if timezone != current.timezone {
+        check_timezone(&timezone)?;
+        changed.push("timezone");
+    }
+    let role_id = change.role_id.unwrap_or_else(|| current.role_id.clone());
+    if role_id != current.role_id {
+        rules::check_role_assignment(current.is_owner(), role_id.as_str())?;
+        crate::roles::require(conn, &account_id, role_id.as_str())
+            .await
+            .map_err(|_| {
+                StoreError::Invalid(format!(
+                    "role {role_id} does not exist in account {account_id}"
+                ))
+            })?;
+        changed.push("role_id");
+    }
+    let status = change.status.unwrap_or(current.status);
+    if status != current.status {
+        if current.is_owner() && status != UserStatus::Active {
+            return Err(OwnerRuleViolation::OwnerCannotBeRemoved.into());
+        }
+        changed.push("status");
+    }
+    let password_hash = match &change.password {
+        Some(password) => {
+            changed.push("password");
+            Some(ctx.keys.hash_password(password)?)
+        }
+        None => None,
+    };
+    if changed.is_empty() {
+        return Ok(current);
+    }
+    sqlx::query(
+        "UPDATE users SET email = $1, email_key = $2, first_name = $3, last_name = $4, user_type = $5, timezone = $6, \
+         role_id = $7, status = $8, updated_at = $9 WHERE id = $10",
+    )
+    .bind(email.as_str())
+    .bind(email.key())
+    .bind(&first_name)
+    .bind(&last_name)
+    .bind(i64::from(user_type))
+    .bind(&timezone)
+    .bind(role_id.as_str())
+    .bind(status.as_str())
+    .bind(ctx.now.millis())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(hash) = password_hash {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let action = match () {
+        _ if changed.contains(&"role_id") => "user.role_changed",
+        _ if status == UserStatus::Inactive && changed.contains(&"status") => "user.deactivated",
+        _ if status == UserStatus::Active && changed.contains(&"status") => "user.activated",
+        _ => "user.updated",
+    };
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id: &account_id,
+            actor,
+            action,
+            target_kind: "user",
+            target_id: id,
+            details: serde_json::json!({
+                "changed": changed,
+                "role_before": current.role_id.as_str(),
+                "role_after": role_id.as_str(),
+                "status": status.as_str(),
+            }),
+        },
+    )
+    .await?;
+    if status == UserStatus::Inactive && current.status != UserStatus::Inactive {
+        grants::revoke_matching(
+            conn,
+            ctx,
+            actor,
+            grants::Matching::AuthorizationsOf(id),
+            "user deactivated",
+        )
+        .await?;
+    }
+    require(conn, id).await
+}
+
+/// Deletes a user (never the owner). Their authorizations end; installations they made stay.
+pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> Result<()> {
+    let user = require(conn, id).await?;
+    if user.is_owner() {
+        return Err(OwnerRuleViolation::OwnerCannotBeRemoved.into());
+    }
+    grants::revoke_matching(
+        conn,
+        ctx,
+        actor,
+        grants::Matching::AuthorizationsOf(id),
+        "user deleted",
+    )
+    .await?;
+    sqlx::query("DELETE FROM assistants WHERE user_id = $1 OR assistant_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE apps SET developer_user_id = NULL WHERE developer_user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id: user.account_id.as_str(),
+            actor,
+            action: "user.deleted",
+            target_kind: "user",
+            target_id: id,
+            details: serde_json::json!({"email": user.email.as_str()}),
+        },
+    )
+    .await
+}
+
+/// Moves the Owner role to another user of the same account; the old owner becomes an Admin.
+pub async fn transfer_ownership(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    new_owner_id: &str,
+) -> Result<User> {
+    let new_owner = require(conn, new_owner_id).await?;
+    if new_owner.is_owner() {
+        return Ok(new_owner);
+    }
+    if new_owner.status != UserStatus::Active {
+        return Err(StoreError::Invalid(
+            "ownership can only go to an active user".into(),
+        ));
+    }
+    let account_id = new_owner.account_id.as_str();
+    let old_owner: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE account_id = $1 AND role_id = '0'")
+            .bind(account_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    // The old owner steps down first: the schema allows one owner per account at any moment.
+    if let Some(old) = &old_owner {
+        sqlx::query("UPDATE users SET role_id = '1', updated_at = $1 WHERE id = $2")
+            .bind(ctx.now.millis())
+            .bind(old)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE users SET role_id = '0', updated_at = $1 WHERE id = $2")
+        .bind(ctx.now.millis())
+        .bind(new_owner_id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id,
+            actor,
+            action: "account.ownership_transferred",
+            target_kind: "user",
+            target_id: new_owner_id,
+            details: serde_json::json!({"from": old_owner, "to": new_owner_id}),
+        },
+    )
+    .await?;
+    require(conn, new_owner_id).await
+}
+
+/// Checks a password for sign-in. Unknown emails cost the same as wrong passwords.
+pub async fn check_password(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    email: &Email,
+    password: &Secret,
+) -> Result<Option<User>> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE email_key = $1")
+            .bind(email.key())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let stored = hash.flatten();
+    // Hash against a throwaway value when there is no user, so timing does not reveal existence.
+    let dummy;
+    let phc = match &stored {
+        Some(phc) => phc.as_str(),
+        None => {
+            dummy = ctx
+                .keys
+                .hash_password(&Secret::new("accord-timing-equaliser"))?;
+            dummy.as_str()
+        }
+    };
+    let matches = ctx.keys.password_matches(password, phc);
+    if matches && stored.is_some() {
+        find_by_email(conn, email).await
+    } else {
+        Ok(None)
+    }
+}
+
+impl Store {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        new: NewUser,
+    ) -> Result<(User, Option<Secret>)> {
+        let mut tx = self.begin().await?;
+        crate::accounts::require(&mut tx, account_id).await?;
+        let created = insert(
+            &mut tx,
+            &self.ctx(),
+            actor,
+            account_id,
+            new,
+            Creation::Member,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<User> {
+        let mut conn = self.pool().acquire().await?;
+        require(&mut conn, id).await
+    }
+
+    /// A user by id or email.
+    pub async fn find_user(&self, id_or_email: &str) -> Result<User> {
+        let mut conn = self.pool().acquire().await?;
+        find(&mut conn, id_or_email).await
+    }
+
+    pub async fn users(&self, account_id: &str) -> Result<Vec<User>> {
+        let mut conn = self.pool().acquire().await?;
+        list(&mut conn, account_id).await
+    }
+
+    pub async fn update_user(&self, actor: &Actor, id: &str, change: UserChange) -> Result<User> {
+        let mut tx = self.begin().await?;
+        let user = update(&mut tx, &self.ctx(), actor, id, change).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn delete_user(&self, actor: &Actor, id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        delete(&mut tx, &self.ctx(), actor, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn transfer_ownership(&self, actor: &Actor, new_owner_id: &str) -> Result<User> {
+        let mut tx = self.begin().await?;
+        let user = transfer_ownership(&mut tx, &self.ctx(), actor, new_owner_id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// The user with this email and password, if both match.
+    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Option<User>> {
+        let mut conn = self.pool().acquire().await?;
+        check_password(&mut conn, &self.ctx(), email, password).await
+    }
+}

@@ -1,0 +1,296 @@
+//! Dev-only helpers: a fresh database per test, on SQLite always and on PostgreSQL whenever one is
+//! configured, so every storage test runs on both backends.
+//!
+//! PostgreSQL is used when `ACCORD_TEST_POSTGRES_URL` names a server (the test script sets it to
+//! `postgres://postgres@127.0.0.1:5432/test` when that answers). Each test gets its own database,
+//! `accord_t_<random>`, dropped when the test passes; `scripts/test` drops any left by failures.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use accord_core::clock::{Clock, ManualClock, Timestamp};
+use accord_store::secrets::{MasterKey, PasswordCost};
+use accord_store::{Backend, Store, StoreConfig};
+use sqlx::{Connection, Executor};
+
+/// The environment variable naming the PostgreSQL server for tests (an admin connection URL).
+pub const POSTGRES_ENV: &str = "ACCORD_TEST_POSTGRES_URL";
+
+/// 2026-11-28T12:00:00Z: where every test clock starts.
+pub const TEST_EPOCH: Timestamp = Timestamp(1_795_867_200_000);
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    pub store: Store,
+    pub backend: Backend,
+    pub clock: ManualClock,
+    /// The URL and master key, for driving the `accord` binary against the same database.
+    pub database_url: String,
+    pub master_key: String,
+    _dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh SQLite database in a temporary folder.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("accord.db").display());
+        Self::open(Backend::Sqlite, url, dir, None).await
+    }
+
+    /// A fresh PostgreSQL database on the server `admin_url` names.
+    pub async fn postgres(admin_url: &str) -> TestDb {
+        let name = format!(
+            "accord_t_{}",
+            accord_store::secrets::new_id()
+                .to_lowercase()
+                .replace(['-', '_'], "x")
+        );
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV}: cannot connect: {e}"));
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = admin.close().await;
+        let url = with_database(admin_url, &name);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        Self::open(
+            Backend::Postgres,
+            url,
+            dir,
+            Some((admin_url.to_owned(), name)),
+        )
+        .await
+    }
+
+    async fn open(
+        backend: Backend,
+        url: String,
+        dir: tempfile::TempDir,
+        postgres: Option<(String, String)>,
+    ) -> TestDb {
+        let clock = ManualClock::new(TEST_EPOCH);
+        let master_key = MasterKey::generate().to_base64();
+        let config = StoreConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            master_key: Some(master_key.clone()),
+            password_cost: PasswordCost::TESTING,
+            max_connections: 5,
+            ..StoreConfig::new(url.clone())
+        };
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let store = Store::open_with_clock(&config, shared)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the {} test database: {e}", backend.name()));
+        TestDb {
+            store,
+            backend,
+            clock,
+            database_url: url,
+            master_key,
+            _dir: dir,
+            postgres,
+        }
+    }
+
+    /// Closes the pool and drops a PostgreSQL test database.
+    pub async fn finish(self) {
+        self.store.pool().close().await;
+        let Some((admin_url, name)) = self.postgres else {
+            return;
+        };
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = admin.execute(sqlx::AssertSqlSafe(drop)).await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin_url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The PostgreSQL admin URL for tests, if one is configured.
+pub fn postgres_url() -> Option<String> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() && url != "off" => Some(url),
+        _ => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "!!! {POSTGRES_ENV} is not set: storage tests run on SQLite ONLY (PostgreSQL SKIPPED) !!!"
+                );
+            }
+            None
+        }
+    }
+}
+
+/// Runs `test` on a fresh SQLite database and, when configured, a fresh PostgreSQL database.
+pub async fn on_every_backend<F, Fut>(test: F)
+where
+    F: Fn(TestDbRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Some(url) = postgres_url() {
+        dbs.push(TestDb::postgres(&url).await);
+    }
+    for db in dbs {
+        let handle = TestDbRef {
+            store: db.store.clone(),
+            backend: db.backend,
+            clock: db.clock.clone(),
+            database_url: db.database_url.clone(),
+            master_key: db.master_key.clone(),
+        };
+        test(handle).await;
+        db.finish().await;
+    }
+}
+
+/// What a test body receives: the store and how to reach the same database.
+#[derive(Clone)]
+pub struct TestDbRef {
+    pub store: Store,
+    pub backend: Backend,
+    pub clock: ManualClock,
+    pub database_url: String,
+    pub master_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_replace_the_path_of_the_admin_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://p@h/test?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://p@h", "x"), "postgres://p@h/x");
+    }
+}
+
+/// One stored value, as read back generically.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stored {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Stored {
+    /// The raw bytes of the value (text as UTF-8), for scanning.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Stored::Null => Vec::new(),
+            Stored::Int(i) => i.to_string().into_bytes(),
+            Stored::Text(t) => t.clone().into_bytes(),
+            Stored::Bytes(b) => b.clone(),
+        }
+    }
+}
+
+/// Every table of the schema (the migrations bookkeeping table aside) with its columns, sorted.
+pub async fn schema(store: &Store) -> std::collections::BTreeMap<String, Vec<String>> {
+    use sqlx::Row;
+    let tables_sql = match store.backend() {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'"
+        }
+    };
+    let columns_sql = match store.backend() {
+        Backend::Sqlite => "SELECT name FROM pragma_table_info($1)",
+        Backend::Postgres => {
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1"
+        }
+    };
+    let tables: Vec<String> = sqlx::query_scalar(tables_sql)
+        .fetch_all(store.pool())
+        .await
+        .expect("list tables");
+    let mut out = std::collections::BTreeMap::new();
+    for table in tables {
+        let rows = sqlx::query(columns_sql)
+            .bind(&table)
+            .fetch_all(store.pool())
+            .await
+            .expect("list columns");
+        let mut columns: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).expect("column name"))
+            .collect();
+        columns.sort();
+        out.insert(table, columns);
+    }
+    out
+}
+
+/// Every row of every table, each value read back as text, integer or bytes: a snapshot to
+/// compare ("applying twice changes nothing") or to scan ("no plain secret is stored").
+pub async fn dump_tables(
+    store: &Store,
+) -> std::collections::BTreeMap<String, Vec<Vec<(String, Stored)>>> {
+    use sqlx::{Column, Row};
+    let mut out = std::collections::BTreeMap::new();
+    for (table, _) in schema(store).await {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
+            .fetch_all(store.pool())
+            .await
+            .expect("read table");
+        let mut values: Vec<Vec<(String, Stored)>> = rows
+            .iter()
+            .map(|row| {
+                row.columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, column)| {
+                        let value = if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+                            v.map_or(Stored::Null, Stored::Text)
+                        } else if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                            v.map_or(Stored::Null, Stored::Int)
+                        } else if let Ok(v) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                            v.map_or(Stored::Null, Stored::Bytes)
+                        } else {
+                            panic!(
+                                "{table}.{} has a type the store must not use",
+                                column.name()
+                            )
+                        };
+                        (column.name().to_owned(), value)
+                    })
+                    .collect()
+            })
+            .collect();
+        values.sort();
+        out.insert(table, values);
+    }
+    out
+}
