@@ -178,6 +178,14 @@ pub struct SeededApp {
     pub credentials: Vec<apps::CredentialSet>,
 }
 
+impl SeededApp {
+    pub fn credential_set(&self, environment: Environment) -> Option<&apps::CredentialSet> {
+        self.credentials
+            .iter()
+            .find(|c| c.environment == environment)
+    }
+}
+
 /// Parses a seed file's text. Type errors carry the JSON path of the offending value.
 pub fn parse(file: &str, text: &str) -> Result<SeedFile, SeedError> {
     let mut de = serde_json::Deserializer::from_str(text);

@@ -1,0 +1,327 @@
+//! The command line: every setting is a flag with an `ACCORD_*` environment fallback, and global
+//! flags work before or after the subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The embedded default database.
+pub const DEFAULT_DATABASE: &str = "sqlite://./accord-data/accord.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "accord",
+    version,
+    about = "Accord: a self-hostable app-authorization platform that speaks Zoom's OAuth and API dialect.",
+    long_about = "Accord decides what third-party apps may do in a multi-tenant product:\n\
+  - account apps are installed once by an admin and act on the whole account within their scopes;\n\
+  - user apps are authorized by each user and never do more than that user may do now;\n\
+  - server apps get one-hour tokens for their own account from client credentials.\n\n\
+Start with `accord demo` (a seeded demo server), or `accord serve --seed FILE`.\n\
+Every flag also reads ACCORD_<FLAG> from the environment (e.g. --database: ACCORD_DATABASE).",
+    after_help = "Specification and guide: see README.md and docs/ in the source tree."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Database URL: sqlite://PATH (embedded, created and migrated on start) or postgres://USER@HOST/DB.
+    /// Default: sqlite://./accord-data/accord.db
+    #[arg(long, env = "ACCORD_DATABASE", global = true, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Folder for files Accord generates (the master key of the embedded default).
+    /// Default: the SQLite file's folder.
+    #[arg(long, env = "ACCORD_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// 32 random bytes in base64 protecting secrets at rest. Required with PostgreSQL (the same on
+    /// every node); generated into the data folder for SQLite. Prefer the environment variable.
+    #[arg(
+        long,
+        env = "ACCORD_MASTER_KEY",
+        global = true,
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub master_key: Option<String>,
+
+    /// Log format on standard error.
+    #[arg(long, env = "ACCORD_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Print results as JSON (account, user and app commands).
+    #[arg(long, env = "ACCORD_JSON", global = true)]
+    pub json: bool,
+
+    /// Argon2id memory cost for password hashes, in KiB (default 19456, OWASP's recommendation;
+    /// lower it only for test suites).
+    #[arg(long, env = "ACCORD_ARGON2_MEMORY_KIB", global = true, default_value_t = 19 * 1024, value_name = "KIB")]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id passes for password hashes.
+    #[arg(
+        long,
+        env = "ACCORD_ARGON2_ITERATIONS",
+        global = true,
+        default_value_t = 2,
+        value_name = "N"
+    )]
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Serve a fresh demo database seeded with a story, and print what to open and paste.
+    Demo(DemoArgs),
+    /// Apply schema migrations and exit.
+    Migrate,
+    /// Apply a seed file (accounts, users, roles, assistants, apps) in one transaction; applying it
+    /// twice changes nothing.
+    Seed {
+        /// The JSON seed file (shape: see README.md).
+        file: PathBuf,
+    },
+    /// Accounts (tenants).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Users of an account.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Apps (account, user and server apps) and their credentials.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "ACCORD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// The base URL clients reach this server at. Default: http://BIND.
+    #[arg(long, env = "ACCORD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The OAuth issuer identifier. Default: the public URL.
+    #[arg(long, env = "ACCORD_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// A seed file to apply at start (see `accord seed`).
+    #[arg(long, env = "ACCORD_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "ACCORD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// The base URL clients reach this server at. Default: http://BIND.
+    #[arg(long, env = "ACCORD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account with its built-in roles (Owner, Admin, Member) and its owner.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Keep this id (1-64 of A-Z a-z 0-9 - _); generated when left out.
+        #[arg(long)]
+        id: Option<String>,
+        /// The owner's email.
+        #[arg(long)]
+        owner_email: String,
+        /// The owner's password; generated and printed once when left out.
+        #[arg(long, env = "ACCORD_OWNER_PASSWORD", hide_env_values = true)]
+        owner_password: Option<String>,
+        #[arg(long, default_value = "")]
+        owner_first_name: String,
+        #[arg(long, default_value = "")]
+        owner_last_name: String,
+        /// open: any user may authorize user apps; preapproval: members only pre-approved ones.
+        #[arg(long, default_value = "open")]
+        app_approval: String,
+    },
+    /// List accounts.
+    List,
+    /// Show an account with its roles, users, blocked apps and pre-approvals.
+    Show { account: String },
+    /// Change an account's name or app policy, block or unblock apps, answer pre-approvals.
+    Change {
+        account: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        app_approval: Option<String>,
+        /// Block an app (id or client id) in this account; its grants here end.
+        #[arg(long, value_name = "APP")]
+        block_app: Vec<String>,
+        #[arg(long, value_name = "APP")]
+        unblock_app: Vec<String>,
+        /// Pre-approve a user app (id or client id) for this account.
+        #[arg(long, value_name = "APP")]
+        preapprove_app: Vec<String>,
+        /// Decline a pre-approval request.
+        #[arg(long, value_name = "APP")]
+        decline_app: Vec<String>,
+    },
+    /// Delete an account and everything in it (its audit log stays).
+    Delete {
+        account: String,
+        /// Confirm: deleting cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in an account.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        /// Generated and printed once when left out.
+        #[arg(long, env = "ACCORD_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// admin, member, or a custom role id (ownership moves with `user change --make-owner`).
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        /// 1 Basic, 2 Licensed.
+        #[arg(long = "type", default_value_t = 1)]
+        user_type: i64,
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// active, inactive or pending.
+        #[arg(long, default_value = "active")]
+        status: String,
+    },
+    /// List the users of an account.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Show a user (id or email) with their assistants and the users they schedule for.
+    Show { user: String },
+    /// Change a user (id or email).
+    Change {
+        user: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[arg(long = "type")]
+        user_type: Option<i64>,
+        #[arg(long)]
+        timezone: Option<String>,
+        /// admin, member or a custom role id.
+        #[arg(long)]
+        role: Option<String>,
+        /// active, inactive (ends the user's authorizations) or pending.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, env = "ACCORD_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Transfer account ownership to this user (the old owner becomes an admin).
+        #[arg(long)]
+        make_owner: bool,
+        /// Make this user (id or email) an assistant of the user.
+        #[arg(long, value_name = "USER")]
+        add_assistant: Vec<String>,
+        #[arg(long, value_name = "USER")]
+        remove_assistant: Vec<String>,
+    },
+    /// Delete a user (never the owner). Their authorizations end; installations they made stay.
+    Delete { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app. Both credential sets are made; secrets are printed once.
+    Create {
+        /// The developer (id or email); their account is the app's developer account.
+        #[arg(long)]
+        developer: String,
+        #[arg(long)]
+        name: String,
+        /// account (admin-managed), user (user-managed) or server (server-to-server).
+        #[arg(long)]
+        kind: String,
+        /// Required scopes, comma-separated (classic or granular, one family).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        optional_scopes: Vec<String>,
+        /// development (installable only in the developer account) or published.
+        #[arg(long, default_value = "development")]
+        status: String,
+        /// Production redirect URI (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Development redirect URI (repeatable).
+        #[arg(long = "dev-redirect-uri", value_name = "URI")]
+        dev_redirect_uris: Vec<String>,
+        /// No client secret: the client proves itself with PKCE (S256).
+        #[arg(long)]
+        public_client: bool,
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        webhook_events: Vec<String>,
+    },
+    /// List apps, all or those of one developer account.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Show an app (id or client id) with its credential sets and grants.
+    Show { app: String },
+    /// Change an app (id or client id).
+    Change {
+        app: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// development or published (unpublishing ends grants outside the developer account).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        optional_scopes: Option<Vec<String>>,
+        /// Replace the production redirect URIs (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Option<Vec<String>>,
+        /// Replace the development redirect URIs (repeatable).
+        #[arg(long = "dev-redirect-uri", value_name = "URI")]
+        dev_redirect_uris: Option<Vec<String>>,
+        /// Add a new client secret to a credential set (at most two active); printed once.
+        #[arg(long, value_name = "SET")]
+        rotate_secret: Option<String>,
+        /// Retire the older secret of a credential set.
+        #[arg(long, value_name = "SET")]
+        retire_old_secret: Option<String>,
+    },
+    /// Delete an app: every grant of it ends.
+    Delete { app: String },
+}

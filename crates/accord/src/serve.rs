@@ -1,0 +1,214 @@
+//! `accord serve` and `accord demo`: open the store, apply a seed, say what is running, serve.
+
+use std::path::Path;
+
+use accord_core::apps::{AppKind, Environment};
+use accord_server::{AppState, ServerConfig};
+use accord_store::seed::{self, SeedReport};
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::cli::{DemoArgs, Global, ServeArgs};
+
+/// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
+const DEMO_SEED: &str = include_str!("demo-seed.json");
+
+pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
+    let store = crate::open_store(global, None).await?;
+    if let Some(file) = &args.seed {
+        let report = store.seed_file(file).await?;
+        print_seed_report(&report);
+    }
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    let mut config = ServerConfig::new(public_url);
+    if let Some(issuer) = args.issuer {
+        config.issuer = issuer;
+    }
+    announce(&store, global, &config, address).await?;
+    let router = accord_server::router(AppState::new(store, config));
+    accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
+    println!("Accord stopped.");
+    Ok(())
+}
+
+async fn announce(
+    store: &accord_store::Store,
+    global: &Global,
+    config: &ServerConfig,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let counts = store.counts().await?;
+    println!(
+        "Accord {} listening on http://{address}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "  public URL:  {}   (issuer {})",
+        config.public_url, config.issuer
+    );
+    println!(
+        "  database:    {} {}",
+        store.backend().name(),
+        accord_store::redact_url(&crate::database_url(global, None))
+    );
+    println!("  master key:  from {}", store.master_key_source());
+    println!(
+        "  holds:       accounts {}, users {}, apps {}, active grants {}",
+        counts.accounts, counts.users, counts.apps, counts.grants
+    );
+    println!(
+        "  health:      {}/healthz   readiness: {}/readyz",
+        config.public_url, config.public_url
+    );
+    Ok(())
+}
+
+pub fn print_seed_report(report: &SeedReport) {
+    if report.changed_nothing() {
+        println!("Seed applied: no changes (the database already matches the file).");
+    } else {
+        println!(
+            "Seed applied: {} created, {} updated.",
+            report.created.len(),
+            report.updated.len()
+        );
+        for line in &report.created {
+            println!("  + {line}");
+        }
+        for line in &report.updated {
+            println!("  ~ {line}");
+        }
+    }
+    if !report.shown_once.is_empty() {
+        println!("Generated secrets (shown once, stored only as hashes or encrypted):");
+        for (label, secret) in &report.shown_once {
+            println!("  {label}: {}", secret.expose());
+        }
+    }
+}
+
+pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
+    // A fresh database each time, unless one is named explicitly.
+    let dir = tempfile::Builder::new()
+        .prefix("accord-demo-")
+        .tempdir()
+        .context("cannot create a folder for the demo database")?;
+    let fallback = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let store = crate::open_store(global, Some(&fallback)).await?;
+    let seed_file = seed::parse("built-in demo seed", DEMO_SEED)?;
+    let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
+
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (pick another with --bind)", args.bind))?;
+    let address = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| format!("http://{address}"));
+    let config = ServerConfig::new(public_url);
+    let mut global = global.clone();
+    global.database.get_or_insert(fallback);
+    announce(&store, &global, &config, address).await?;
+    print_demo_guide(&config, &seed_file, &report, dir.path());
+    let router = accord_server::router(AppState::new(store, config));
+    accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
+    println!("Accord demo stopped; its database is removed.");
+    Ok(())
+}
+
+fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedReport, dir: &Path) {
+    let url = &config.public_url;
+    println!();
+    println!(
+        "== The demo story (database in {}, removed when you stop) ==",
+        dir.display()
+    );
+    println!(
+        "Acme      — Olive (owner), Adam (admin), Ann and Max (members), Sam (custom role Scheduler: Meeting:Read, Meeting:Edit)."
+    );
+    println!("            Sam is Ann's assistant: Sam may manage Ann's meetings.");
+    println!("Globex    — Gina (owner) and Gus (member): another tenant, invisible from Acme.");
+    println!("Devworks  — Dana (owner) builds one app of each kind.");
+    println!();
+    println!("Sign in as (email / password):");
+    for account in &seed.accounts {
+        for user in &account.users {
+            let role = user.role.as_deref().unwrap_or("member");
+            let password = user
+                .password
+                .as_ref()
+                .map(|p| p.expose())
+                .unwrap_or("(generated)");
+            println!(
+                "  {:8} {:10} {:22} {password}",
+                account.name, role, user.email
+            );
+        }
+    }
+    println!();
+    println!(
+        "Apps (credentials are the demo's own; real deployments generate and show them once):"
+    );
+    for app in &report.apps {
+        let kind = match app.kind {
+            AppKind::Account => "account app: an Acme admin installs it once for the whole account",
+            AppKind::User => "user app: each user authorizes it for themselves",
+            AppKind::Server => {
+                "server app: client credentials, tokens for its developer account only"
+            }
+        };
+        println!("  {} — {kind}", app.name);
+        let declared = seed
+            .apps
+            .iter()
+            .find(|a| a.name == app.name)
+            .and_then(|a| a.credentials.production.as_ref());
+        let Some(set) = app.credential_set(Environment::Production) else {
+            continue;
+        };
+        let secret = declared
+            .and_then(|d| d.client_secret.as_ref())
+            .map(|s| s.expose())
+            .unwrap_or("(generated)");
+        println!("    client_id {}   client_secret {secret}", set.client_id);
+        if let Some(redirect) = set.redirect_uris.first() {
+            println!(
+                "    install link: {url}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}",
+                set.client_id,
+                query_encode(redirect)
+            );
+        }
+    }
+    println!();
+    println!("Try it:");
+    println!("  curl {url}/healthz");
+    println!("  curl {url}/readyz");
+    println!(
+        "The OAuth endpoints behind the install links, the API and the console arrive with the next milestones"
+    );
+    println!(
+        "(see the issues); this demo then also prints the curl commands for an install, an authorization,"
+    );
+    println!("a refused member, a server token and an uninstall.");
+    println!();
+}
+
+/// Percent-encodes a query parameter value (everything but the unreserved characters).
+fn query_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

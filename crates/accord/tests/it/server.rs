@@ -1,0 +1,171 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use accord_testkit::on_every_backend;
+
+use crate::{accord, accord_on, example_seed};
+
+/// A running `accord` process; stopped with SIGTERM when dropped.
+struct Running {
+    child: Child,
+    banner: Vec<String>,
+    address: String,
+}
+
+impl Running {
+    /// Starts the command and reads its output up to the line that says where it listens.
+    fn start(command: &mut std::process::Command, until: &str) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("accord starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let mut address = None;
+        for line in lines.by_ref() {
+            let line = line.expect("utf-8 output");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                address = Some(rest.trim().to_owned());
+            }
+            let done = line.contains(until);
+            banner.push(line);
+            if done && address.is_some() {
+                break;
+            }
+        }
+        let Some(address) = address else {
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("accord did not start: {banner:?} {err}");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Running {
+            child,
+            banner,
+            address,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(&self.address).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.address
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_lowercase(), body.to_owned())
+    }
+
+    /// Sends SIGTERM and checks the server drains and exits cleanly; returns its log.
+    fn stop(mut self) -> String {
+        #[cfg(unix)]
+        {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+        }
+        let status = self.child.wait().expect("accord exits");
+        assert!(
+            status.success(),
+            "accord exited with {status} after SIGTERM"
+        );
+        let mut err = String::new();
+        let _ = self
+            .child
+            .stderr
+            .take()
+            .map(|mut e| e.read_to_string(&mut err));
+        err
+    }
+}
+
+#[tokio::test]
+async fn serve_applies_its_seed_reports_what_it_holds_and_answers_health_checks() {
+    on_every_backend(|db| async move {
+        let running = Running::start(
+            accord_on(&db)
+                .args(["serve", "--bind", "127.0.0.1:0", "--seed"])
+                .arg(example_seed()),
+            "readiness",
+        );
+        let banner = running.banner.join("\n");
+        assert!(banner.contains("account Acme"), "{banner}");
+        assert!(
+            banner.contains(&format!("database:    {}", db.backend.name())),
+            "{banner}"
+        );
+        assert!(banner.contains("accounts 1, users 3, apps 1"), "{banner}");
+        assert!(
+            !banner.contains(&db.master_key),
+            "the master key is never printed"
+        );
+
+        let (status, head, body) = running.get("/healthz");
+        assert_eq!(status, 200);
+        assert!(head.contains("x-zm-trackingid:"), "{head}");
+        assert_eq!(body, r#"{"status":"ok"}"#);
+        let (status, _, body) = running.get("/readyz");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(db.backend.name()), "{body}");
+        let (status, _, body) = running.get("/no/such/page");
+        assert_eq!(status, 404);
+        assert!(body.contains(r#""code":404"#), "{body}");
+
+        running.stop();
+    })
+    .await;
+}
+
+#[test]
+fn demo_serves_a_fresh_story_and_prints_what_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(
+        accord()
+            .current_dir(dir.path())
+            .args(["demo", "--bind", "127.0.0.1:0"]),
+        "Try it:",
+    );
+    let banner = running.banner.join("\n");
+    for expected in [
+        "olive@acme.test",
+        "olive-demo-password",
+        "gina@globex.test",
+        "Meeting Sync",
+        "install link:",
+        "client_id devworks-backend",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "demo output lacks {expected}: {banner}"
+        );
+    }
+    assert!(
+        banner.contains("accounts 3, users 8, apps 3, active grants 1"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback"),
+        "{banner}"
+    );
+    let (status, _, _) = running.get("/readyz");
+    assert_eq!(status, 200);
+    running.stop();
+    assert!(
+        !dir.path().join("accord-data").exists(),
+        "the demo never touches ./accord-data"
+    );
+}
