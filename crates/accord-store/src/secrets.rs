@@ -259,15 +259,26 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// A new id: 128 random bits as 22 URL-safe characters.
+/// `N` random bytes in URL-safe base64 that does not start with `-`, so a generated value is
+/// never mistaken for a command-line flag (`accord app show -x…`).
+fn random_text<const N: usize>() -> String {
+    loop {
+        let text = URL_SAFE_NO_PAD.encode(random_bytes::<N>());
+        if !text.starts_with('-') {
+            return text;
+        }
+    }
+}
+
+/// A new id: 128 random bits as 22 URL-safe characters (never starting with `-`).
 pub fn new_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    random_text::<16>()
 }
 
 /// A new bearer secret (client secret, refresh token, …): 256 random bits, 43 URL-safe characters,
 /// all within the client-credential alphabet.
 pub fn new_secret() -> Secret {
-    Secret::new(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+    Secret::new(random_text::<32>())
 }
 
 /// A new client id: 22 URL-safe characters.
@@ -340,6 +351,10 @@ mod tests {
     #[test]
     fn generated_values_have_the_documented_shapes() {
         assert_eq!(new_id().len(), 22);
+        assert!(
+            (0..2000).all(|_| !new_id().starts_with('-')),
+            "ids never look like flags"
+        );
         let secret = new_secret();
         assert_eq!(secret.expose().len(), 43);
         assert!(accord_core::ids::check_credential("secret", secret.expose()).is_ok());

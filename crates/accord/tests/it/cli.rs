@@ -158,6 +158,7 @@ async fn accounts_users_and_apps_are_administered_from_the_shell() {
         );
 
         let shown = run(accord_on(&db).args(["--json", "app", "show", &app_id]));
+        assert!(shown.status.success(), "{}", stderr(&shown));
         let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
         assert_eq!(
             shown["grants"][0]["kind"], "server",
