@@ -608,3 +608,62 @@ async fn a_wrong_master_key_is_refused_at_open() {
     let _ = Secret::new("unused");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn preapproval_requests_are_kept_until_an_admin_answers_them() {
+    on_every_backend(|db| async move {
+        let (_, dev) = account(&db.store, "Dev").await;
+        let (acme, owner) = account(&db.store, "Acme").await;
+        let ann = user(&db.store, &acme, "ann@acme.test", "2").await;
+        let (notes, _) = db
+            .store
+            .create_app(&cli(), app(&dev, "Notes", AppKind::User, &["meeting:read"]))
+            .await
+            .unwrap();
+        db.store
+            .request_preapproval(&acme, notes.id.as_str(), ann.id.as_str())
+            .await
+            .unwrap();
+        let pending = db.store.preapprovals(&acme).await.unwrap();
+        assert_eq!(
+            (
+                pending[0].status.as_str(),
+                pending[0].requested_by.as_deref()
+            ),
+            ("requested", Some(ann.id.as_str()))
+        );
+        let admin = Actor::User(owner.id.as_str().into());
+        db.store
+            .decide_preapproval(&admin, &acme, notes.id.as_str(), true)
+            .await
+            .unwrap();
+        let decided = db.store.preapprovals(&acme).await.unwrap();
+        assert_eq!(
+            (decided[0].status.as_str(), decided[0].decided_by.as_deref()),
+            ("approved", Some(owner.id.as_str()))
+        );
+        // Asking again for an approved app changes nothing.
+        db.store
+            .request_preapproval(&acme, notes.id.as_str(), ann.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.preapprovals(&acme).await.unwrap()[0].status,
+            "approved"
+        );
+        let actions: Vec<String> = db
+            .store
+            .audit_log(&acme)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert!(
+            actions.contains(&"app.preapproval_requested".to_owned())
+                && actions.contains(&"app.preapproved".to_owned()),
+            "{actions:?}"
+        );
+    })
+    .await;
+}
