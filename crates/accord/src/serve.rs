@@ -1,5 +1,6 @@
 //! `accord serve` and `accord demo`: open the store, apply a seed, say what is running, serve.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use accord_core::apps::{AppKind, Environment};
@@ -19,15 +20,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
         let report = store.seed_file(file).await?;
         print_seed_report(&report);
     }
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
-    let address = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    let mut config = ServerConfig::new(public_url);
+    let (listener, address, mut config) = listen(args.bind, args.public_url.clone()).await?;
     if let Some(issuer) = args.issuer {
         config.issuer = issuer;
     }
@@ -36,6 +29,19 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
     println!("Accord stopped.");
     Ok(())
+}
+
+/// Binds the listening socket; the public URL defaults to the address actually bound (port 0 picks one).
+async fn listen(
+    bind: SocketAddr,
+    public_url: Option<String>,
+) -> anyhow::Result<(TcpListener, SocketAddr, ServerConfig)> {
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (pick another address with --bind)"))?;
+    let address = listener.local_addr()?;
+    let config = ServerConfig::new(public_url.unwrap_or_else(|| format!("http://{address}")));
+    Ok((listener, address, config))
 }
 
 async fn announce(
@@ -105,14 +111,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let seed_file = seed::parse("built-in demo seed", DEMO_SEED)?;
     let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
 
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {} (pick another with --bind)", args.bind))?;
-    let address = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .unwrap_or_else(|| format!("http://{address}"));
-    let config = ServerConfig::new(public_url);
+    let (listener, address, config) = listen(args.bind, args.public_url).await?;
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     announce(&store, &global, &config, address).await?;
