@@ -6,6 +6,7 @@
 
 pub mod errors;
 pub mod health;
+pub mod oauth;
 pub mod observability;
 pub mod state;
 
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(oauth::routes())
         .fallback(errors::not_found);
     observability::layers(routes).with_state(state)
 }

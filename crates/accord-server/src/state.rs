@@ -4,13 +4,24 @@ use std::sync::Arc;
 
 use accord_store::Store;
 
-/// Where the server is reachable and what it calls itself.
+use crate::oauth::keys::KeyRing;
+
+/// Where the server is reachable, what it calls itself, and the OAuth lifetimes.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The base URL clients use (`--public-url`), e.g. `http://127.0.0.1:8080`.
     pub public_url: String,
     /// The OAuth issuer (`--issuer`), by default the public URL.
     pub issuer: String,
+    /// The API base URL returned as `api_url` in token responses and used as the tokens' `aud`.
+    pub api_url: String,
+    /// Access token lifetime (default 3600 s).
+    pub access_token_seconds: i64,
+    /// Refresh token lifetime (default 90 days).
+    pub refresh_token_seconds: i64,
+    /// How long presenting a rotated-out refresh token still returns the same successor
+    /// (default 60 s; 0 turns it off).
+    pub refresh_grace_seconds: i64,
 }
 
 impl ServerConfig {
@@ -18,8 +29,17 @@ impl ServerConfig {
         let public_url = public_url.into().trim_end_matches('/').to_owned();
         ServerConfig {
             issuer: public_url.clone(),
+            api_url: public_url.clone(),
             public_url,
+            access_token_seconds: 3600,
+            refresh_token_seconds: 90 * 24 * 3600,
+            refresh_grace_seconds: 60,
         }
+    }
+
+    /// Cookies are marked `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 }
 
@@ -29,11 +49,18 @@ pub struct AppState(pub Arc<Shared>);
 pub struct Shared {
     pub store: Store,
     pub config: ServerConfig,
+    pub keys: KeyRing,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: ServerConfig) -> Self {
-        AppState(Arc::new(Shared { store, config }))
+    /// Builds the state: loads the signing keys, creating the first one if the database has none.
+    pub async fn new(store: Store, config: ServerConfig) -> Result<Self, accord_store::StoreError> {
+        let keys = KeyRing::load(&store, config.access_token_seconds).await?;
+        Ok(AppState(Arc::new(Shared {
+            store,
+            config,
+            keys,
+        })))
     }
 
     pub fn store(&self) -> &Store {
@@ -42,5 +69,9 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.0.keys
     }
 }

@@ -204,7 +204,10 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
     )
     .await?;
     for table in [
+        "DELETE FROM authorization_codes WHERE grant_id IN (SELECT id FROM grants WHERE account_id = $1)",
+        "DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE account_id = $1)",
         "DELETE FROM grants WHERE account_id = $1",
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
         "DELETE FROM app_preapprovals WHERE account_id = $1",
         "DELETE FROM blocked_apps WHERE account_id = $1",
         "DELETE FROM assistants WHERE account_id = $1",

@@ -765,6 +765,8 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
     let app = require(conn, id).await?;
     grants::revoke_matching(conn, ctx, actor, Matching::App(id), "app deleted").await?;
     for sql in [
+        "DELETE FROM authorization_codes WHERE grant_id IN (SELECT id FROM grants WHERE app_id = $1)",
+        "DELETE FROM refresh_tokens WHERE grant_id IN (SELECT id FROM grants WHERE app_id = $1)",
         "DELETE FROM grants WHERE app_id = $1",
         "DELETE FROM app_preapprovals WHERE app_id = $1",
         "DELETE FROM blocked_apps WHERE app_id = $1",

@@ -255,6 +255,7 @@ pub async fn revoke_matching(
     let found = query.fetch_all(&mut *conn).await?;
     let ended = found.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     for grant in &ended {
+        crate::tokens::revoke_for_grant(conn, ctx, &grant.id).await?;
         sqlx::query("UPDATE grants SET status = 'revoked', revoked_at = $1, revoked_reason = $2, updated_at = $1 WHERE id = $3")
             .bind(ctx.now.millis())
             .bind(reason)

@@ -16,6 +16,9 @@ pub mod grants;
 pub mod roles;
 pub mod secrets;
 pub mod seed;
+pub mod sessions;
+pub mod signing_keys;
+pub mod tokens;
 pub mod users;
 
 mod rows;

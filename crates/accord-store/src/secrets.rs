@@ -130,6 +130,8 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
 /// The keys derived from the master key, and the password-hashing cost.
 pub struct Keys {
     hash_key: Zeroizing<[u8; 32]>,
+    successor_key: Zeroizing<[u8; 32]>,
+    mac_key: Zeroizing<[u8; 32]>,
     cipher: XChaCha20Poly1305,
     check: [u8; 32],
     password_params: Params,
@@ -170,6 +172,8 @@ impl Keys {
             .map_err(|e| StoreError::Config(format!("invalid password hashing cost: {e}")))?;
         Ok(Keys {
             hash_key: master.derive("secret-hash/v1"),
+            successor_key: master.derive("refresh-successor/v1"),
+            mac_key: master.derive("server-mac/v1"),
             cipher,
             check: *master.derive("key-check/v1"),
             password_params,
@@ -189,6 +193,31 @@ impl Keys {
             .expect("HMAC takes keys of any length");
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The one successor of a refresh token: derived from it, so every concurrent refresh of the
+    /// same parent computes the same successor, and only a holder of the parent can.
+    pub fn refresh_successor(&self, parent: &str) -> Secret {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.successor_key.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(parent.as_bytes());
+        Secret::new(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// A keyed MAC for the server's own tokens (CSRF tokens, signed form state), separated by
+    /// purpose so a value made for one use is never accepted for another.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac_key.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks a MAC made by [`Keys::mac`] in constant time.
+    pub fn mac_matches(&self, purpose: &str, data: &[u8], presented: &[u8]) -> bool {
+        bool::from(self.mac(purpose, data).as_slice().ct_eq(presented))
     }
 
     /// Compares a presented secret with a stored keyed hash in constant time.
@@ -301,6 +330,16 @@ mod tests {
         assert!(a.secret_matches("s3cret", &a.hash_secret("s3cret")));
         assert!(!a.secret_matches("s3cret!", &a.hash_secret("s3cret")));
         assert!(!a.secret_matches("s3cret", &[]));
+    }
+
+    #[test]
+    fn refresh_successors_are_deterministic_and_keyed() {
+        let (a, b) = (keys(), keys());
+        assert_eq!(a.refresh_successor("p"), a.refresh_successor("p"));
+        assert_ne!(a.refresh_successor("p"), a.refresh_successor("q"));
+        assert_ne!(a.refresh_successor("p"), b.refresh_successor("p"));
+        assert!(a.mac_matches("csrf", b"x", &a.mac("csrf", b"x")));
+        assert!(!a.mac_matches("state", b"x", &a.mac("csrf", b"x")));
     }
 
     #[test]

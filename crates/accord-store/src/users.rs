@@ -443,6 +443,10 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
         "user deleted",
     )
     .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM assistants WHERE user_id = $1 OR assistant_id = $1")
         .bind(id)
         .execute(&mut *conn)

@@ -25,7 +25,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
         config.issuer = issuer;
     }
     announce(&store, global, &config, address).await?;
-    let router = accord_server::router(AppState::new(store, config));
+    let router = accord_server::router(AppState::new(store, config).await?);
     accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
     println!("Accord stopped.");
     Ok(())
@@ -116,7 +116,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     global.database.get_or_insert(fallback);
     announce(&store, &global, &config, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
-    let router = accord_server::router(AppState::new(store, config));
+    let router = accord_server::router(AppState::new(store, config).await?);
     accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
     println!("Accord demo stopped; its database is removed.");
     Ok(())

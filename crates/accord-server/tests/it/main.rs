@@ -45,7 +45,9 @@ async fn health_and_readiness_answer_with_a_request_id() {
 #[tokio::test]
 async fn readiness_fails_when_the_schema_is_behind() {
     on_every_backend(|db| async move {
-        let state = AppState::new(db.store.clone(), ServerConfig::new("http://127.0.0.1:8080"));
+        let state = AppState::new(db.store.clone(), ServerConfig::new("http://127.0.0.1:8080"))
+            .await
+            .unwrap();
         sqlx::query("DELETE FROM _sqlx_migrations")
             .execute(db.store.pool())
             .await
@@ -63,7 +65,9 @@ async fn readiness_fails_when_the_schema_is_behind() {
 #[tokio::test]
 async fn unknown_paths_get_a_json_not_found() {
     on_every_backend(|db| async move {
-        let state = AppState::new(db.store.clone(), ServerConfig::new("http://127.0.0.1:8080"));
+        let state = AppState::new(db.store.clone(), ServerConfig::new("http://127.0.0.1:8080"))
+            .await
+            .unwrap();
         let (status, _, body) = get(&state, "/v2/nothing-here").await;
         assert_eq!(
             (status, body["code"].as_u64()),

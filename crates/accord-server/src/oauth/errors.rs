@@ -1,0 +1,93 @@
+//! Token-endpoint errors in both dialects at once: Zoom's `reason` and RFC 6749's `error` and
+//! `error_description`, with `Cache-Control: no-store`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    /// RFC 6749 error code: `invalid_request`, `invalid_client`, `invalid_grant`, …
+    pub error: &'static str,
+    /// Zoom's reason, also sent as `error_description`. Never contains a secret.
+    pub reason: String,
+    /// Whether to challenge for HTTP Basic (a failed Basic authentication).
+    pub challenge: bool,
+}
+
+impl OAuthError {
+    pub fn new(error: &'static str, reason: impl Into<String>) -> Self {
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            reason: reason.into(),
+            challenge: false,
+        }
+    }
+
+    pub fn invalid_request(reason: impl Into<String>) -> Self {
+        Self::new("invalid_request", reason)
+    }
+
+    pub fn invalid_client(basic: bool) -> Self {
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            challenge: basic,
+            ..Self::new("invalid_client", "Invalid client_id or client_secret")
+        }
+    }
+
+    pub fn invalid_grant(reason: impl Into<String>) -> Self {
+        Self::new("invalid_grant", reason)
+    }
+
+    pub fn unsupported_grant_type() -> Self {
+        Self::new("unsupported_grant_type", "Unsupported grant type")
+    }
+
+    pub fn unauthorized_client(reason: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", reason)
+    }
+
+    pub fn server_error() -> Self {
+        OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..Self::new(
+                "temporarily_unavailable",
+                "The authorization server cannot reach its database; try again shortly.",
+            )
+        }
+    }
+}
+
+impl From<accord_store::StoreError> for OAuthError {
+    fn from(error: accord_store::StoreError) -> Self {
+        tracing::error!(%error, "storage failed while answering an OAuth request");
+        OAuthError::server_error()
+    }
+}
+
+/// The headers every token-endpoint answer carries (RFC 6749 §5.1).
+pub fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"reason": self.reason, "error": self.error, "error_description": self.reason});
+        let mut response = (self.status, Json(body)).into_response();
+        no_store(&mut response);
+        if self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"accord\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,42 @@
+//! `/oauth/*`: the authorization server in Zoom's dialect (oauth.md).
+//!
+//! - [`authorize`]: `GET /oauth/authorize`, sign-in and the install / consent pages.
+//! - [`token`]: `POST /oauth/token` and its grants; [`revoke`], [`introspect`]; [`metadata`]:
+//!   RFC 8414 metadata and the JWKS.
+//! - [`params`] reads requests as real clients send them; [`errors`] answers in both dialects;
+//!   [`jwt`] and [`keys`] sign and verify access tokens.
+
+pub mod authorize;
+pub mod errors;
+pub mod introspect;
+pub mod jwt;
+pub mod keys;
+pub mod metadata;
+pub mod params;
+pub mod revoke;
+pub mod token;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// Every `/oauth` route (each also with a trailing slash, which real clients send).
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, route) in [
+        ("/oauth/token", post(token::token)),
+        ("/oauth/revoke", post(revoke::revoke)),
+        ("/oauth/introspect", post(introspect::introspect)),
+        ("/oauth/jwks", get(metadata::jwks)),
+        (
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        ),
+    ] {
+        router = router
+            .route(path, route.clone())
+            .route(&format!("{path}/"), route);
+    }
+    router.merge(authorize::routes())
+}

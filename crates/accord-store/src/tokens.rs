@@ -1,0 +1,448 @@
+//! Authorization codes and refresh tokens: stored only as keyed hashes, single use, bound to their
+//! client and grant.
+//!
+//! Refresh rotation is race-free by construction: a refresh token's one successor is *derived* from
+//! it ([`crate::secrets::Keys::refresh_successor`]), and the database decides atomically who marks
+//! the parent used. Presenting the same parent again within the grace window returns that same
+//! successor (while it is unused); after the window it is reuse, and the whole family is revoked.
+
+use accord_core::clock::Timestamp;
+use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::ids::Secret;
+use accord_core::scopes::Scope;
+use sqlx::any::AnyRow;
+
+use crate::audit::{self, Actor, Entry};
+use crate::error::{Result, StoreError};
+use crate::{Conn, Ctx, Store, grants, rows, secrets};
+
+/// Authorization codes live five minutes.
+pub const CODE_SECONDS: i64 = 300;
+
+fn scope_names(scopes: &[Scope]) -> String {
+    rows::to_json(&scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
+fn scopes_of(row: &AnyRow) -> Result<Vec<Scope>> {
+    let names: Vec<String> = rows::json(row, "scopes")?;
+    names
+        .iter()
+        .map(|n| Scope::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
+/// A code to hand out after consent.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub grant_id: &'a str,
+    pub generation: i64,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub scopes: &'a [Scope],
+}
+
+/// A code as redeemed: everything it was bound to.
+#[derive(Debug, Clone)]
+pub struct RedeemedCode {
+    pub code_hash: Vec<u8>,
+    pub grant_id: String,
+    pub generation: i64,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Timestamp,
+}
+
+/// What presenting a code found.
+#[derive(Debug, Clone)]
+pub enum CodeUse {
+    /// First use: the code is now spent; the caller checks client, redirect URI and PKCE.
+    Fresh(RedeemedCode),
+    /// A second use: what the first use issued has been revoked.
+    Replayed,
+    Unknown,
+}
+
+pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Result<Secret> {
+    let code = secrets::new_secret();
+    sqlx::query(
+        "INSERT INTO authorization_codes (code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, \
+         code_challenge_method, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(ctx.keys.hash_secret(code.expose()))
+    .bind(new.grant_id)
+    .bind(new.generation)
+    .bind(new.client_id)
+    .bind(new.user_id)
+    .bind(new.redirect_uri)
+    .bind(new.code_challenge)
+    .bind(new.code_challenge_method)
+    .bind(scope_names(new.scopes))
+    .bind(ctx.now.millis())
+    .bind(ctx.now.plus_seconds(CODE_SECONDS).millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(code)
+}
+
+/// Ends what a code's first use issued: its refresh family, and (by bumping the grant's
+/// generation) every access token of that authorization.
+async fn revoke_issued_by_code(conn: &mut Conn, ctx: &Ctx<'_>, row: &AnyRow) -> Result<()> {
+    if let Some(family) = rows::opt_text(row, "family_id")? {
+        revoke_family(conn, ctx, &family).await?;
+    }
+    let grant_id = rows::text(row, "grant_id")?;
+    let generation = rows::int(row, "generation")?;
+    let bumped = sqlx::query("UPDATE grants SET generation = generation + 1, updated_at = $1 WHERE id = $2 AND generation = $3")
+        .bind(ctx.now.millis())
+        .bind(&grant_id)
+        .bind(generation)
+        .execute(&mut *conn)
+        .await?;
+    if bumped.rows_affected() > 0 {
+        if let Some(grant) = grants::get(conn, &grant_id).await? {
+            audit::record(conn, ctx, Entry {
+                account_id: &grant.account_id,
+                actor: &Actor::System("oauth".into()),
+                action: "grant.code_replayed",
+                target_kind: "app",
+                target_id: &grant.app_id,
+                details: serde_json::json!({"grant_id": grant_id, "generation": grant.generation}),
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn revoke_family(conn: &mut Conn, ctx: &Ctx<'_>, family_id: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(ctx.now.millis())
+    .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Revokes every refresh token of a grant (called when the grant ends).
+pub async fn revoke_for_grant(conn: &mut Conn, ctx: &Ctx<'_>, grant_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(ctx.now.millis())
+    .bind(grant_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What a refresh token is bound to.
+#[derive(Debug, Clone)]
+pub struct RefreshBinding<'a> {
+    pub grant_id: &'a str,
+    pub generation: i64,
+    pub client_id: &'a str,
+    pub scopes: &'a [Scope],
+}
+
+async fn insert_refresh(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    token: &Secret,
+    family_id: &str,
+    parent_id: Option<&str>,
+    binding: &RefreshBinding<'_>,
+    ttl_seconds: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(secrets::new_id())
+    .bind(ctx.keys.hash_secret(token.expose()))
+    .bind(family_id)
+    .bind(parent_id)
+    .bind(binding.grant_id)
+    .bind(binding.generation)
+    .bind(binding.client_id)
+    .bind(scope_names(binding.scopes))
+    .bind(ctx.now.millis())
+    .bind(ctx.now.plus_seconds(ttl_seconds).millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A refresh token as rotated or looked up.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub refresh_token: Secret,
+    pub grant_id: String,
+    pub generation: i64,
+    pub client_id: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Why a refresh was refused. Every variant answers `invalid_grant` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// Unknown, expired, revoked, another client's, or its grant ended.
+    Invalid,
+    /// A rotated-out token presented after the grace window: the family is now revoked.
+    Reused,
+}
+
+const REFRESH_COLUMNS: &str =
+    "id, family_id, grant_id, generation, client_id, scopes, expires_at, used_at, revoked_at";
+
+async fn refresh_row(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Option<AnyRow>> {
+    let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ctx.keys.hash_secret(token))
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Whether the grant behind a token still honours tokens of `generation` (and, for an
+/// authorization, whether its user may still act).
+async fn grant_honours(conn: &mut Conn, grant_id: &str, generation: i64) -> Result<bool> {
+    let Some(grant) = grants::get(conn, grant_id).await? else {
+        return Ok(false);
+    };
+    if grant.status != GrantStatus::Active || grant.generation != generation {
+        return Ok(false);
+    }
+    if grant.kind == GrantKind::Authorization {
+        let Some(user_id) = grant.user_id.as_deref() else {
+            return Ok(false);
+        };
+        let user = crate::users::get(conn, user_id).await?;
+        return Ok(user.is_some_and(|u| u.status == accord_core::users::UserStatus::Active));
+    }
+    Ok(true)
+}
+
+/// Settings for rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub refresh_ttl_seconds: i64,
+    /// 0 turns the grace window off.
+    pub grace_seconds: i64,
+}
+
+impl Store {
+    /// Stores a new authorization code and returns it (to put in the redirect, never to log).
+    pub async fn create_code(&self, new: NewCode<'_>) -> Result<Secret> {
+        let mut conn = self.pool().acquire().await?;
+        create_code(&mut conn, &self.ctx(), new).await
+    }
+
+    /// Spends a code. A second presentation revokes what the first issued.
+    pub async fn take_code(&self, code: &str) -> Result<CodeUse> {
+        let ctx = self.ctx();
+        let hash = ctx.keys.hash_secret(code);
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "SELECT code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, code_challenge_method, \
+             scopes, expires_at, used_at, family_id FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(CodeUse::Unknown);
+        };
+        let claimed = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(ctx.now.millis())
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            revoke_issued_by_code(&mut tx, &ctx, &row).await?;
+            tx.commit().await?;
+            return Ok(CodeUse::Replayed);
+        }
+        let redeemed = RedeemedCode {
+            code_hash: hash,
+            grant_id: rows::text(&row, "grant_id")?,
+            generation: rows::int(&row, "generation")?,
+            client_id: rows::text(&row, "client_id")?,
+            user_id: rows::text(&row, "user_id")?,
+            redirect_uri: rows::text(&row, "redirect_uri")?,
+            code_challenge: rows::opt_text(&row, "code_challenge")?,
+            code_challenge_method: rows::opt_text(&row, "code_challenge_method")?,
+            scopes: scopes_of(&row)?,
+            expires_at: rows::time(&row, "expires_at")?,
+        };
+        tx.commit().await?;
+        Ok(CodeUse::Fresh(redeemed))
+    }
+
+    /// Starts the refresh family of a redeemed code and records it on the code, so a replay can
+    /// revoke it. Returns the first refresh token.
+    pub async fn start_refresh_family(
+        &self,
+        code: &RedeemedCode,
+        refresh_ttl_seconds: i64,
+    ) -> Result<Secret> {
+        let ctx = self.ctx();
+        let token = secrets::new_secret();
+        let family = secrets::new_id();
+        let mut tx = self.begin().await?;
+        let binding = RefreshBinding {
+            grant_id: &code.grant_id,
+            generation: code.generation,
+            client_id: &code.client_id,
+            scopes: &code.scopes,
+        };
+        insert_refresh(
+            &mut tx,
+            &ctx,
+            &token,
+            &family,
+            None,
+            &binding,
+            refresh_ttl_seconds,
+        )
+        .await?;
+        sqlx::query("UPDATE authorization_codes SET family_id = $1 WHERE code_hash = $2")
+            .bind(&family)
+            .bind(&code.code_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Whether a grant still honours tokens of this generation (status, generation, and an
+    /// authorization's user still active).
+    pub async fn grant_honours(&self, grant_id: &str, generation: i64) -> Result<bool> {
+        let mut conn = self.pool().acquire().await?;
+        grant_honours(&mut conn, grant_id, generation).await
+    }
+
+    /// Rotates a refresh token presented by `client_id`. See the module documentation.
+    pub async fn rotate_refresh(
+        &self,
+        presented: &Secret,
+        client_id: &str,
+        rotation: Rotation,
+    ) -> Result<std::result::Result<RefreshGrant, RefreshRefusal>> {
+        let ctx = self.ctx();
+        let mut tx = self.begin().await?;
+        let Some(row) = refresh_row(&mut tx, &ctx, presented.expose()).await? else {
+            return Ok(Err(RefreshRefusal::Invalid));
+        };
+        let id = rows::text(&row, "id")?;
+        let family = rows::text(&row, "family_id")?;
+        let grant_id = rows::text(&row, "grant_id")?;
+        let generation = rows::int(&row, "generation")?;
+        let scopes = scopes_of(&row)?;
+        let usable = rows::text(&row, "client_id")? == client_id
+            && rows::opt_time(&row, "revoked_at")?.is_none()
+            && rows::time(&row, "expires_at")? > ctx.now
+            && grant_honours(&mut tx, &grant_id, generation).await?;
+        if !usable {
+            return Ok(Err(RefreshRefusal::Invalid));
+        }
+        let successor = ctx.keys.refresh_successor(presented.expose());
+        let answer = |token: Secret| RefreshGrant {
+            refresh_token: token,
+            grant_id: grant_id.clone(),
+            generation,
+            client_id: client_id.to_owned(),
+            scopes: scopes.clone(),
+        };
+
+        let claimed =
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(ctx.now.millis())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        if claimed.rows_affected() == 1 {
+            let binding = RefreshBinding {
+                grant_id: &grant_id,
+                generation,
+                client_id,
+                scopes: &scopes,
+            };
+            insert_refresh(
+                &mut tx,
+                &ctx,
+                &successor,
+                &family,
+                Some(&id),
+                &binding,
+                rotation.refresh_ttl_seconds,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Ok(answer(successor)));
+        }
+
+        // Already rotated (perhaps a moment ago by a concurrent request): re-read what is committed.
+        let used_at: Option<i64> =
+            sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let within_grace = used_at.is_some_and(|at| {
+            rotation.grace_seconds > 0 && ctx.now.millis() - at <= rotation.grace_seconds * 1000
+        });
+        if within_grace {
+            if let Some(next) = refresh_row(&mut tx, &ctx, successor.expose()).await? {
+                if rows::opt_time(&next, "used_at")?.is_none()
+                    && rows::opt_time(&next, "revoked_at")?.is_none()
+                {
+                    tx.commit().await?;
+                    return Ok(Ok(answer(successor)));
+                }
+            }
+        }
+        revoke_family(&mut tx, &ctx, &family).await?;
+        if let Some(grant) = grants::get(&mut tx, &grant_id).await? {
+            audit::record(
+                &mut tx,
+                &ctx,
+                Entry {
+                    account_id: &grant.account_id,
+                    actor: &Actor::System("oauth".into()),
+                    action: "grant.refresh_reuse_detected",
+                    target_kind: "app",
+                    target_id: &grant.app_id,
+                    details: serde_json::json!({"grant_id": grant_id, "family_id": family}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Err(RefreshRefusal::Reused))
+    }
+
+    /// The grant and client a refresh token belongs to (for revocation and introspection).
+    pub async fn find_refresh(&self, token: &str) -> Result<Option<(String, String, bool)>> {
+        let ctx = self.ctx();
+        let mut conn = self.pool().acquire().await?;
+        let Some(row) = refresh_row(&mut conn, &ctx, token).await? else {
+            return Ok(None);
+        };
+        let live = rows::opt_time(&row, "revoked_at")?.is_none()
+            && rows::time(&row, "expires_at")? > ctx.now;
+        Ok(Some((
+            rows::text(&row, "grant_id")?,
+            rows::text(&row, "client_id")?,
+            live,
+        )))
+    }
+}
