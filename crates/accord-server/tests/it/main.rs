@@ -27,7 +27,9 @@ async fn health_and_readiness_answer_with_a_request_id() {
         let state = AppState::new(
             db.store.clone(),
             ServerConfig::new("http://127.0.0.1:8080/"),
-        );
+        )
+        .await
+        .unwrap();
         assert_eq!(state.config().issuer, "http://127.0.0.1:8080");
         let (status, id, body) = get(&state, "/healthz").await;
         assert_eq!(status, StatusCode::OK);
