@@ -4,6 +4,7 @@
 //! Every route is listed in [`router`]. Cross-cutting concerns (request ids, one log line per
 //! request, body limits, panics turned into JSON 500s) are in [`observability`].
 
+pub mod api;
 pub mod errors;
 pub mod health;
 pub mod oauth;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
+        .merge(api::routes())
         .fallback(errors::not_found);
     observability::layers(routes).with_state(state)
 }

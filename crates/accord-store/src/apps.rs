@@ -884,6 +884,14 @@ impl Store {
         Ok(())
     }
 
+    /// Creates or re-activates a server app's grant in its developer account.
+    pub async fn activate_server_app(&self, actor: &Actor, id: &str) -> Result<grants::Grant> {
+        let mut tx = self.begin().await?;
+        let grant = activate_server_app(&mut tx, &self.ctx(), actor, id).await?;
+        tx.commit().await?;
+        Ok(grant)
+    }
+
     pub async fn delete_app(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;

@@ -63,7 +63,7 @@ pub struct RedeemedCode {
 #[derive(Debug, Clone)]
 pub enum CodeUse {
     /// First use: the code is now spent; the caller checks client, redirect URI and PKCE.
-    Fresh(RedeemedCode),
+    Fresh(Box<RedeemedCode>),
     /// A second use: what the first use issued has been revoked.
     Replayed,
     Unknown,
@@ -105,18 +105,24 @@ async fn revoke_issued_by_code(conn: &mut Conn, ctx: &Ctx<'_>, row: &AnyRow) -> 
         .bind(generation)
         .execute(&mut *conn)
         .await?;
-    if bumped.rows_affected() > 0 {
-        if let Some(grant) = grants::get(conn, &grant_id).await? {
-            audit::record(conn, ctx, Entry {
+    let grant = match bumped.rows_affected() {
+        0 => None,
+        _ => grants::get(conn, &grant_id).await?,
+    };
+    if let Some(grant) = grant {
+        audit::record(
+            conn,
+            ctx,
+            Entry {
                 account_id: &grant.account_id,
                 actor: &Actor::System("oauth".into()),
                 action: "grant.code_replayed",
                 target_kind: "app",
                 target_id: &grant.app_id,
                 details: serde_json::json!({"grant_id": grant_id, "generation": grant.generation}),
-            })
-            .await?;
-        }
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -285,7 +291,7 @@ impl Store {
             expires_at: rows::time(&row, "expires_at")?,
         };
         tx.commit().await?;
-        Ok(CodeUse::Fresh(redeemed))
+        Ok(CodeUse::Fresh(Box::new(redeemed)))
     }
 
     /// Starts the refresh family of a redeemed code and records it on the code, so a replay can
@@ -400,15 +406,16 @@ impl Store {
         let within_grace = used_at.is_some_and(|at| {
             rotation.grace_seconds > 0 && ctx.now.millis() - at <= rotation.grace_seconds * 1000
         });
-        if within_grace {
-            if let Some(next) = refresh_row(&mut tx, &ctx, successor.expose()).await? {
-                if rows::opt_time(&next, "used_at")?.is_none()
-                    && rows::opt_time(&next, "revoked_at")?.is_none()
-                {
-                    tx.commit().await?;
-                    return Ok(Ok(answer(successor)));
-                }
-            }
+        let next = match within_grace {
+            true => refresh_row(&mut tx, &ctx, successor.expose()).await?,
+            false => None,
+        };
+        if let Some(next) = next
+            && rows::opt_time(&next, "used_at")?.is_none()
+            && rows::opt_time(&next, "revoked_at")?.is_none()
+        {
+            tx.commit().await?;
+            return Ok(Ok(answer(successor)));
         }
         revoke_family(&mut tx, &ctx, &family).await?;
         if let Some(grant) = grants::get(&mut tx, &grant_id).await? {

@@ -14,7 +14,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{AccountCommand, AppCommand, Global, UserCommand};
+use crate::cli::{AccountCommand, AppCommand, Global, KeysCommand, UserCommand};
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -564,6 +564,7 @@ pub async fn app(store: &Store, global: &Global, command: AppCommand) -> anyhow:
             dev_redirect_uris,
             rotate_secret,
             retire_old_secret,
+            activate,
         } => {
             let found = store.find_app(&app).await?;
             let id = found.id.as_str().to_owned();
@@ -600,6 +601,9 @@ pub async fn app(store: &Store, global: &Global, command: AppCommand) -> anyhow:
                     .retire_oldest_secret(&actor, &id, environment(&set, "--retire-old-secret")?)
                     .await?;
             }
+            if activate {
+                store.activate_server_app(&actor, &id).await?;
+            }
             updated = store.app(&id).await?;
             if global.json {
                 return print_json(&json!({"app": updated, "shown_once": shown_once_json(&shown)}));
@@ -624,6 +628,48 @@ pub async fn app(store: &Store, global: &Global, command: AppCommand) -> anyhow:
                 "Deleted app {} ({}); every grant of it ended.",
                 found.name, found.id
             );
+            Ok(())
+        }
+    }
+}
+
+pub async fn keys(store: &Store, global: &Global, command: KeysCommand) -> anyhow::Result<()> {
+    // The token lifetime decides how long a superseded key stays published.
+    let ring = accord_server::oauth::keys::KeyRing::load(store, 3600).await?;
+    match command {
+        KeysCommand::Rotate { delay } => {
+            if delay < 0 {
+                bail!("--delay must be 0 or more seconds, not {delay}");
+            }
+            let kid = accord_server::oauth::keys::rotate(store, delay).await?;
+            let signs_from = store.now().plus_seconds(delay);
+            if global.json {
+                return print_json(&json!({"kid": kid, "signs_from": signs_from.rfc3339()}));
+            }
+            println!(
+                "Announced signing key {kid}: published in JWKS now, signs from {} (in {delay} s).",
+                signs_from.rfc3339()
+            );
+            println!(
+                "Servers pick it up on their next key load; the previous key stays published until its tokens expire."
+            );
+            Ok(())
+        }
+        KeysCommand::List => {
+            ring.reload(store).await?;
+            let states = ring.states(store.now());
+            if global.json {
+                return print_json(&states);
+            }
+            for key in states {
+                println!(
+                    "{}  {:9}  created {}  signs from {}",
+                    key.kid,
+                    key.state,
+                    key.created_at.rfc3339(),
+                    key.signs_from.rfc3339()
+                );
+            }
             Ok(())
         }
     }

@@ -105,6 +105,56 @@ pub enum Command {
     /// Apps (account, user and server apps) and their credentials.
     #[command(subcommand)]
     App(AppCommand),
+    /// Access-token signing keys (Ed25519).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Announce a new signing key now (it is published in JWKS at once) and sign with it after a
+    /// delay, so verifiers fetch it first. The old key stays published until its tokens expire.
+    Rotate {
+        /// Seconds between announcing the key and signing with it.
+        #[arg(
+            long,
+            env = "ACCORD_KEY_ROTATION_DELAY",
+            default_value_t = 600,
+            value_name = "SECONDS"
+        )]
+        delay: i64,
+    },
+    /// List signing keys and their state (announced, signing, retired, expired).
+    List,
+}
+
+/// OAuth lifetimes and URLs shared by `serve` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct OAuthArgs {
+    /// The API base URL returned as `api_url` in token responses (and the tokens' audience).
+    /// Default: the public URL.
+    #[arg(long, env = "ACCORD_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(
+        long,
+        env = "ACCORD_ACCESS_TOKEN_TTL",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: i64,
+    /// Refresh-token lifetime in seconds (default 90 days).
+    #[arg(long, env = "ACCORD_REFRESH_TOKEN_TTL", default_value_t = 90 * 24 * 3600, value_name = "SECONDS")]
+    pub refresh_token_ttl: i64,
+    /// Seconds during which presenting a just-rotated refresh token again returns the same
+    /// successor (a lost response or two concurrent refreshes then do no harm); 0 turns it off.
+    #[arg(
+        long,
+        env = "ACCORD_REFRESH_GRACE",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub refresh_grace: i64,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +171,8 @@ pub struct ServeArgs {
     /// A seed file to apply at start (see `accord seed`).
     #[arg(long, env = "ACCORD_SEED", value_name = "FILE")]
     pub seed: Option<PathBuf>,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +183,8 @@ pub struct DemoArgs {
     /// The base URL clients reach this server at. Default: http://BIND.
     #[arg(long, env = "ACCORD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +375,10 @@ pub enum AppCommand {
         /// Retire the older secret of a credential set.
         #[arg(long, value_name = "SET")]
         retire_old_secret: Option<String>,
+        /// (Re)activate a server app: its server grant becomes active again (e.g. after one of
+        /// its tokens was sent to /oauth/revoke, which ends the grant).
+        #[arg(long)]
+        activate: bool,
     },
     /// Delete an app: every grant of it ends.
     Delete { app: String },

@@ -82,6 +82,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(command) => {
             admin::app(&open_store(&global, None).await?, &global, command).await
         }
+        Command::Keys(command) => {
+            admin::keys(&open_store(&global, None).await?, &global, command).await
+        }
     }
 }
 

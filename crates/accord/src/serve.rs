@@ -9,7 +9,7 @@ use accord_store::seed::{self, SeedReport};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cli::{DemoArgs, Global, ServeArgs};
+use crate::cli::{DemoArgs, Global, OAuthArgs, ServeArgs};
 
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
@@ -20,7 +20,8 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
         let report = store.seed_file(file).await?;
         print_seed_report(&report);
     }
-    let (listener, address, mut config) = listen(args.bind, args.public_url.clone()).await?;
+    let (listener, address, mut config) =
+        listen(args.bind, args.public_url.clone(), &args.oauth).await?;
     if let Some(issuer) = args.issuer {
         config.issuer = issuer;
     }
@@ -35,12 +36,33 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
 async fn listen(
     bind: SocketAddr,
     public_url: Option<String>,
+    oauth: &OAuthArgs,
 ) -> anyhow::Result<(TcpListener, SocketAddr, ServerConfig)> {
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (pick another address with --bind)"))?;
     let address = listener.local_addr()?;
-    let config = ServerConfig::new(public_url.unwrap_or_else(|| format!("http://{address}")));
+    let mut config = ServerConfig::new(public_url.unwrap_or_else(|| format!("http://{address}")));
+    if let Some(api_url) = &oauth.api_url {
+        config.api_url = api_url.trim_end_matches('/').to_owned();
+    }
+    for (name, value) in [
+        ("--access-token-ttl", oauth.access_token_ttl),
+        ("--refresh-token-ttl", oauth.refresh_token_ttl),
+    ] {
+        if value < 60 {
+            anyhow::bail!("{name} must be at least 60 seconds, not {value}");
+        }
+    }
+    if oauth.refresh_grace < 0 {
+        anyhow::bail!(
+            "--refresh-grace must be 0 (off) or more seconds, not {}",
+            oauth.refresh_grace
+        );
+    }
+    config.access_token_seconds = oauth.access_token_ttl;
+    config.refresh_token_seconds = oauth.refresh_token_ttl;
+    config.refresh_grace_seconds = oauth.refresh_grace;
     Ok((listener, address, config))
 }
 
@@ -111,7 +133,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let seed_file = seed::parse("built-in demo seed", DEMO_SEED)?;
     let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
 
-    let (listener, address, config) = listen(args.bind, args.public_url).await?;
+    let (listener, address, config) = listen(args.bind, args.public_url, &args.oauth).await?;
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     announce(&store, &global, &config, address).await?;

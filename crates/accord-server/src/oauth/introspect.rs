@@ -1,9 +1,62 @@
-//! `POST /oauth/introspect`.
+//! `POST /oauth/introspect`: RFC 7662. A client may introspect only its own tokens; anything else
+//! is simply `{"active": false}`.
 
-use axum::response::Response;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
 
 use super::errors::OAuthError;
+use super::params::OAuthParams;
+use super::token::authenticate;
+use crate::state::AppState;
 
-pub async fn introspect() -> Result<Response, OAuthError> {
-    Err(OAuthError::unsupported_grant_type())
+pub async fn introspect(
+    State(state): State<AppState>,
+    params: OAuthParams,
+) -> Result<Json<Value>, OAuthError> {
+    let (_, _, credentials) = authenticate(&state, &params).await?;
+    let token = params.require("token")?;
+    let inactive = Json(json!({"active": false}));
+    let config = state.config();
+    if let Ok(claims) = super::jwt::verify(
+        state.keys(),
+        token,
+        state.store().now(),
+        &config.issuer,
+        &config.api_url,
+    ) {
+        if claims.client_id != credentials.client_id
+            || !state
+                .store()
+                .grant_honours(&claims.gid, claims.r#gen)
+                .await?
+        {
+            return Ok(inactive);
+        }
+        let mut body = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
+        if let Some(object) = body.as_object_mut() {
+            object.insert("active".into(), json!(true));
+            object.insert("token_type".into(), json!("Bearer"));
+            if let Some(uid) = &claims.uid {
+                object.insert("username".into(), json!(uid));
+            }
+        }
+        return Ok(Json(body));
+    }
+    match state.store().find_refresh(token).await? {
+        Some((grant_id, client_id, true)) if client_id == credentials.client_id => {
+            let grant = state.store().grant(&grant_id).await?;
+            if !state
+                .store()
+                .grant_honours(&grant_id, grant.generation)
+                .await?
+            {
+                return Ok(inactive);
+            }
+            Ok(Json(
+                json!({"active": true, "token_type": "refresh_token", "client_id": client_id, "aid": grant.account_id, "gid": grant_id}),
+            ))
+        }
+        _ => Ok(inactive),
+    }
 }

@@ -17,12 +17,20 @@ pub mod revoke;
 pub mod token;
 
 use axum::Router;
+use axum::http::{Method, header};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
-/// Every `/oauth` route (each also with a trailing slash, which real clients send).
+/// Every `/oauth` route (each also with a trailing slash, which real clients send). Browsers may
+/// call the token, revocation, introspection, metadata and JWKS endpoints cross-origin (CORS);
+/// never `/oauth/authorize`.
 pub fn routes() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     let mut router = Router::new();
     for (path, route) in [
         ("/oauth/token", post(token::token)),
@@ -38,5 +46,5 @@ pub fn routes() -> Router<AppState> {
             .route(path, route.clone())
             .route(&format!("{path}/"), route);
     }
-    router.merge(authorize::routes())
+    router.layer(cors).merge(authorize::routes())
 }

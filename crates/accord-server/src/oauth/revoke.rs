@@ -1,9 +1,51 @@
-//! `POST /oauth/revoke`.
+//! `POST /oauth/revoke`: RFC 7009, with Zoom's meaning — any token of a grant (access or refresh)
+//! ends the whole grant, so every token of it stops working at once. Answers
+//! `{"status":"success"}` also for tokens it does not know (RFC 7009 §2.2).
 
-use axum::response::Response;
+use accord_store::audit::Actor;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
 
 use super::errors::OAuthError;
+use super::params::OAuthParams;
+use super::token::authenticate;
+use crate::state::AppState;
 
-pub async fn revoke() -> Result<Response, OAuthError> {
-    Err(OAuthError::unsupported_grant_type())
+/// The grant a token belongs to, if it is one of `client_id`'s tokens.
+pub async fn grant_of_token(
+    state: &AppState,
+    token: &str,
+    client_id: &str,
+) -> Result<Option<String>, OAuthError> {
+    let now = state.store().now();
+    let config = state.config();
+    // An expired access token still names its grant; its signature must verify all the same.
+    if let Ok(claims) =
+        super::jwt::verify_ignoring_time(state.keys(), token, now, &config.issuer, &config.api_url)
+    {
+        return Ok((claims.client_id == client_id).then_some(claims.gid));
+    }
+    Ok(state
+        .store()
+        .find_refresh(token)
+        .await?
+        .filter(|(_, owner, _)| owner == client_id)
+        .map(|(grant, _, _)| grant))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    params: OAuthParams,
+) -> Result<Json<Value>, OAuthError> {
+    let (_, _, credentials) = authenticate(&state, &params).await?;
+    let token = params.require("token")?;
+    if let Some(grant_id) = grant_of_token(&state, token, &credentials.client_id).await? {
+        let actor = Actor::App(credentials.client_id.clone());
+        state
+            .store()
+            .revoke_grant(&actor, &grant_id, "revoked by the app at /oauth/revoke")
+            .await?;
+    }
+    Ok(Json(json!({"status": "success"})))
 }

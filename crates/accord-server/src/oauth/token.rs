@@ -1,9 +1,350 @@
-//! `POST /oauth/token`.
+//! `POST /oauth/token`: the authorization-code (+ PKCE), refresh-token, account-credentials and
+//! client-credentials grants, answered in Zoom's shape (`expires_in` a number, `scope` a string,
+//! `api_url`) with `Cache-Control: no-store`.
 
-use axum::response::Response;
+use accord_core::apps::{AppKind, Environment};
+use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::permission::resolve_me;
+use accord_core::scopes::{Scope, scope_string};
+use accord_store::apps::App;
+use accord_store::grants::Grant;
+use accord_store::tokens::{CodeUse, RedeemedCode, Rotation};
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use super::errors::OAuthError;
+use super::errors::{OAuthError, no_store};
+use super::jwt::{AccessClaims, sign};
+use super::params::{ClientCredentials, OAuthParams};
+use crate::state::AppState;
 
-pub async fn token() -> Result<Response, OAuthError> {
-    Err(OAuthError::unsupported_grant_type())
+/// The success body (oauth.md).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+    pub scope: String,
+    pub api_url: String,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = Json(self).into_response();
+        no_store(&mut response);
+        response
+    }
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    params: OAuthParams,
+) -> Result<TokenResponse, OAuthError> {
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("Missing parameter: grant_type"))?;
+    match grant_type {
+        "authorization_code" => authorization_code(&state, &params).await,
+        "refresh_token" => refresh_token(&state, &params).await,
+        "account_credentials" => server_token(&state, &params, true).await,
+        "client_credentials" => server_token(&state, &params, false).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
+}
+
+/// Authenticates the client: a confidential client by its secret (constant-time, against every
+/// active secret of the credential set), a public client by its id alone (it proves itself with
+/// PKCE instead).
+pub async fn authenticate(
+    state: &AppState,
+    params: &OAuthParams,
+) -> Result<(App, Environment, ClientCredentials), OAuthError> {
+    let credentials = params.client()?;
+    let found = match &credentials.secret {
+        Some(secret) => {
+            state
+                .store()
+                .authenticate_client(&credentials.client_id, secret)
+                .await?
+        }
+        None => {
+            let mut conn = state
+                .store()
+                .pool()
+                .acquire()
+                .await
+                .map_err(accord_store::StoreError::from)?;
+            accord_store::apps::by_client_id(&mut conn, &credentials.client_id)
+                .await?
+                .filter(|(app, _)| app.public_client)
+        }
+    };
+    let (app, environment) = found.ok_or_else(|| OAuthError::invalid_client(credentials.basic))?;
+    Ok((app, environment, credentials))
+}
+
+/// Who `me` is for a grant right now (the installer while still in the account, else the owner).
+pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>, OAuthError> {
+    let account = state.store().account(&grant.account_id).await?;
+    let Some(owner) = account.owner_id else {
+        return Ok(None);
+    };
+    let installer = match &grant.created_by {
+        Some(id) => state
+            .store()
+            .user(id)
+            .await
+            .ok()
+            .filter(|u| u.account_id.as_str() == grant.account_id)
+            .map(|u| u.id),
+        None => None,
+    };
+    let authorized = grant
+        .user_id
+        .as_deref()
+        .and_then(|id| accord_core::ids::UserId::parse(id).ok());
+    Ok(
+        resolve_me(grant.kind, authorized.as_ref(), installer.as_ref(), &owner)
+            .map(|u| u.into_string()),
+    )
+}
+
+/// Signs an access token for a grant and builds the response.
+pub async fn issue(
+    state: &AppState,
+    grant: &Grant,
+    client_id: &str,
+    scopes: &[Scope],
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let config = state.config();
+    let now = state.store().now();
+    let me = grant_me(state, grant).await?;
+    let (sub, uid) = match grant.kind {
+        GrantKind::Server => (format!("app:{client_id}"), None),
+        GrantKind::Installation | GrantKind::Authorization => {
+            let me = me.ok_or_else(|| OAuthError::invalid_grant("Invalid Token!"))?;
+            (me.clone(), Some(me))
+        }
+    };
+    let iat = now.seconds();
+    let exp = iat + config.access_token_seconds;
+    let claims = AccessClaims {
+        iss: config.issuer.clone(),
+        sub,
+        aud: config.api_url.clone(),
+        client_id: client_id.to_owned(),
+        aid: grant.account_id.clone(),
+        uid,
+        gid: grant.id.clone(),
+        r#gen: grant.generation,
+        scope: scope_string(scopes),
+        iat,
+        nbf: iat,
+        exp,
+        jti: accord_store::secrets::new_id(),
+    };
+    let access_token = sign(state.keys(), &claims, now).ok_or_else(OAuthError::server_error)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        refresh_token,
+        // Whole seconds left until `exp`: 3599 unless issued exactly on a second boundary.
+        expires_in: (exp * 1000 - now.millis()) / 1000,
+        scope: claims.scope,
+        api_url: config.api_url.clone(),
+    })
+}
+
+fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+}
+
+/// RFC 7636 §4.6: does the verifier match the stored challenge?
+fn pkce_matches(code: &RedeemedCode, verifier: Option<&str>) -> bool {
+    match (&code.code_challenge, verifier) {
+        (None, None) => true,
+        // A verifier without a challenge is a downgrade attempt (RFC 9700).
+        (None, Some(_)) | (Some(_), None) => false,
+        (Some(challenge), Some(verifier)) => {
+            if !is_pkce_value(verifier) {
+                return false;
+            }
+            let computed = match code.code_challenge_method.as_deref() {
+                Some("S256") => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+                _ => verifier.to_owned(),
+            };
+            bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+        }
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    params: &OAuthParams,
+) -> Result<TokenResponse, OAuthError> {
+    let (app, _, credentials) = authenticate(state, params).await?;
+    let invalid_code = || OAuthError::invalid_grant("Invalid authorization code");
+    let code = params.require("code")?;
+    let redeemed = match state.store().take_code(code).await? {
+        CodeUse::Fresh(redeemed) => redeemed,
+        CodeUse::Replayed | CodeUse::Unknown => return Err(invalid_code()),
+    };
+    if redeemed.client_id != credentials.client_id || redeemed.expires_at <= state.store().now() {
+        return Err(invalid_code());
+    }
+    if params
+        .get("redirect_uri")
+        .is_some_and(|uri| uri != redeemed.redirect_uri)
+    {
+        return Err(OAuthError::invalid_grant("Invalid redirect uri"));
+    }
+    if app.public_client && redeemed.code_challenge.is_none() {
+        return Err(invalid_code());
+    }
+    if !pkce_matches(&redeemed, params.get("code_verifier")) {
+        return Err(OAuthError::invalid_grant("Invalid code_verifier"));
+    }
+    if !state
+        .store()
+        .grant_honours(&redeemed.grant_id, redeemed.generation)
+        .await?
+    {
+        return Err(invalid_code());
+    }
+    let grant = state.store().grant(&redeemed.grant_id).await?;
+    let refresh = state
+        .store()
+        .start_refresh_family(&redeemed, state.config().refresh_token_seconds)
+        .await?;
+    issue(
+        state,
+        &grant,
+        &credentials.client_id,
+        &redeemed.scopes,
+        Some(refresh.expose().to_owned()),
+    )
+    .await
+}
+
+async fn refresh_token(
+    state: &AppState,
+    params: &OAuthParams,
+) -> Result<TokenResponse, OAuthError> {
+    let (_, _, credentials) = authenticate(state, params).await?;
+    let presented = accord_core::ids::Secret::new(params.require("refresh_token")?);
+    let rotation = Rotation {
+        refresh_ttl_seconds: state.config().refresh_token_seconds,
+        grace_seconds: state.config().refresh_grace_seconds,
+    };
+    let rotated = state
+        .store()
+        .rotate_refresh(&presented, &credentials.client_id, rotation)
+        .await?
+        .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
+    let grant = state.store().grant(&rotated.grant_id).await?;
+    issue(
+        state,
+        &grant,
+        &credentials.client_id,
+        &rotated.scopes,
+        Some(rotated.refresh_token.expose().to_owned()),
+    )
+    .await
+}
+
+/// Server-to-Server: `account_credentials` names the account, which must be the app's own;
+/// `client_credentials` implies it.
+async fn server_token(
+    state: &AppState,
+    params: &OAuthParams,
+    account_named: bool,
+) -> Result<TokenResponse, OAuthError> {
+    let (app, _, credentials) = authenticate(state, params).await?;
+    if app.kind != AppKind::Server {
+        return Err(OAuthError::unauthorized_client(format!(
+            "Only server apps may use this grant type; this is {} app",
+            match app.kind {
+                AppKind::Account => "an account",
+                AppKind::User => "a user",
+                AppKind::Server => "a server",
+            }
+        )));
+    }
+    if account_named {
+        let account_id = params.require("account_id")?;
+        if account_id != app.developer_account_id {
+            return Err(OAuthError::invalid_request("Account does not exist"));
+        }
+    }
+    let grants = state.store().grants_of_app(app.id.as_str()).await?;
+    let grant = grants
+        .into_iter()
+        .find(|g| {
+            g.kind == GrantKind::Server
+                && g.account_id == app.developer_account_id
+                && g.status == GrantStatus::Active
+        })
+        .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
+    let scopes = grant.scopes.clone();
+    issue(state, &grant, &credentials.client_id, &scopes, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(challenge: Option<&str>, method: Option<&str>) -> RedeemedCode {
+        RedeemedCode {
+            code_hash: vec![],
+            grant_id: String::new(),
+            generation: 1,
+            client_id: String::new(),
+            user_id: String::new(),
+            redirect_uri: String::new(),
+            code_challenge: challenge.map(str::to_owned),
+            code_challenge_method: method.map(str::to_owned),
+            scopes: vec![],
+            expires_at: accord_core::clock::Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn pkce_follows_rfc7636_and_refuses_downgrades() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(
+            &code(Some(challenge), Some("S256")),
+            Some(verifier)
+        ));
+        assert!(!pkce_matches(
+            &code(Some(challenge), Some("S256")),
+            Some(&verifier.replace('d', "e"))
+        ));
+        assert!(!pkce_matches(&code(Some(challenge), Some("S256")), None));
+        assert!(
+            !pkce_matches(&code(None, None), Some(verifier)),
+            "a verifier without a challenge is a downgrade"
+        );
+        assert!(pkce_matches(&code(None, None), None));
+        assert!(pkce_matches(
+            &code(Some(verifier), Some("plain")),
+            Some(verifier)
+        ));
+        assert!(!pkce_matches(
+            &code(Some("short"), Some("plain")),
+            Some("short")
+        ));
+    }
 }

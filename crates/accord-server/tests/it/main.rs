@@ -1,5 +1,8 @@
 //! The HTTP layer in process (`Router::oneshot`), on every backend.
 
+mod live;
+mod tokens;
+
 use accord_server::{AppState, ServerConfig, router};
 use accord_testkit::on_every_backend;
 use axum::body::{Body, to_bytes};

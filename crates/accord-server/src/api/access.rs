@@ -1,0 +1,214 @@
+//! From a bearer token and a target to the permission rule's decision: verify the token, read the
+//! live state of its grant and of the acting user, then call `decide`. Endpoints never judge
+//! access themselves.
+
+use accord_core::endpoints::Endpoint;
+use accord_core::grants::GrantStatus;
+use accord_core::ids::{AccountId, UserId};
+use accord_core::permission::{
+    self, ActingUser, Denial, GrantFacts, Reach, Request, Target, TokenCheck, TokenFacts,
+};
+use accord_core::scopes::Scope;
+use accord_store::grants::Grant;
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::oauth::jwt::{self, AccessClaims};
+use crate::oauth::token::grant_me;
+use crate::state::AppState;
+
+/// A denial (or an infrastructure failure) as an API answer: Zoom's `code` and `message`, plus
+/// `explain`.
+#[derive(Debug)]
+pub enum ApiDenial {
+    Denied(Box<Denial>),
+    Unavailable,
+}
+
+impl From<accord_store::StoreError> for ApiDenial {
+    fn from(error: accord_store::StoreError) -> Self {
+        tracing::error!(%error, "storage failed while answering an API request");
+        ApiDenial::Unavailable
+    }
+}
+
+impl IntoResponse for ApiDenial {
+    fn into_response(self) -> Response {
+        match self {
+            ApiDenial::Denied(denial) => {
+                let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::BAD_REQUEST);
+                (status, Json(denial.body())).into_response()
+            }
+            ApiDenial::Unavailable => crate::errors::ApiError::unavailable(
+                "The service cannot reach its database; try again shortly.",
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// The caller, once the rule has allowed the request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: AccessClaims,
+    pub grant: Grant,
+    /// The acting user (`me`).
+    pub me: UserId,
+    pub reach: Reach,
+}
+
+/// What the verified token and its grant say, loaded once per request.
+pub struct TokenState {
+    pub check: TokenCheck,
+    pub claims: Option<AccessClaims>,
+    pub grant: Option<Grant>,
+    pub scopes: Vec<Scope>,
+    pub me: Option<UserId>,
+    pub account: Option<AccountId>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// Verifies the bearer token and loads its grant's live state.
+pub async fn token_state(state: &AppState, headers: &HeaderMap) -> Result<TokenState, ApiDenial> {
+    let empty = |check| TokenState {
+        check,
+        claims: None,
+        grant: None,
+        scopes: Vec::new(),
+        me: None,
+        account: None,
+    };
+    let Some(token) = bearer(headers) else {
+        return Ok(empty(TokenCheck::Missing));
+    };
+    let config = state.config();
+    let now = state.store().now();
+    let mut verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
+    if verified == Err(TokenCheck::BadSignature) && jwt::kid_of(token).is_some() {
+        // Another node may have rotated keys since this one loaded them.
+        state.keys().reload(state.store()).await?;
+        verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
+    }
+    let claims = match verified {
+        Ok(claims) => claims,
+        Err(check) => return Ok(empty(check)),
+    };
+    let grant = match state.store().grant(&claims.gid).await {
+        Ok(grant) if grant.account_id == claims.aid => Some(grant),
+        Ok(_) | Err(accord_store::StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let me = match &grant {
+        Some(grant) => live_me(state, grant).await?,
+        None => None,
+    };
+    let scopes = claims
+        .scope
+        .split(' ')
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect();
+    let account = AccountId::parse(claims.aid.clone()).ok();
+    Ok(TokenState {
+        check: TokenCheck::Valid,
+        claims: Some(claims),
+        grant,
+        scopes,
+        me,
+        account,
+    })
+}
+
+/// `me` for a grant, read live (the installer may have been deleted since the token was issued).
+async fn live_me(state: &AppState, grant: &Grant) -> Result<Option<UserId>, ApiDenial> {
+    let me = grant_me(state, grant)
+        .await
+        .map_err(|_| ApiDenial::Unavailable)?;
+    Ok(me.and_then(|m| UserId::parse(m).ok()))
+}
+
+/// Where the target object lives, as found by the endpoint.
+pub struct Located<'a> {
+    /// The id as the request gave it.
+    pub id: &'a str,
+    /// `None` when the object does not exist anywhere.
+    pub account: Option<AccountId>,
+    /// The user who owns the object; `None` for account-wide requests.
+    pub owner: Option<UserId>,
+}
+
+/// Asks the permission rule about one request.
+pub async fn authorize(
+    state: &AppState,
+    token: &TokenState,
+    endpoint: &'static Endpoint,
+    target: Located<'_>,
+) -> Result<Caller, ApiDenial> {
+    let grant_facts = match (&token.claims, &token.grant, &token.me, &token.account) {
+        (Some(claims), Some(grant), Some(me), Some(account)) => Some(GrantFacts {
+            kind: grant.kind,
+            status: grant.status,
+            token_generation: u64::try_from(claims.r#gen).unwrap_or(0),
+            current_generation: u64::try_from(grant.generation).unwrap_or(0),
+            account,
+            scopes: &token.scopes,
+            me,
+        }),
+        _ => None,
+    };
+    // A user grant acts as its user: their privileges and assistant relations, read now.
+    let mut principals = Vec::new();
+    let mut acting = None;
+    if let (Some(grant), Some(me)) = (&token.grant, &token.me)
+        && grant.kind == accord_core::grants::GrantKind::Authorization
+        && grant.status == GrantStatus::Active
+    {
+        let privileges = state.store().user_privileges(me.as_str()).await?;
+        principals = state
+            .store()
+            .schedulers(me.as_str())
+            .await?
+            .into_iter()
+            .map(|d| d.user.id)
+            .collect();
+        acting = Some(privileges);
+    }
+    let acting_user = acting.map(|privileges| ActingUser {
+        privileges,
+        assistant_of: &principals,
+    });
+    let target = Target {
+        id: target.id,
+        account: target.account.as_ref(),
+        owner: target.owner.as_ref(),
+    };
+    let request = Request {
+        token: TokenFacts {
+            check: token.check,
+            grant: grant_facts,
+        },
+        endpoint,
+        target,
+        acting_user,
+        violation: None,
+    };
+    match permission::decide(&request) {
+        Ok(reach) => match (&token.claims, &token.grant, &token.me) {
+            (Some(claims), Some(grant), Some(me)) => Ok(Caller {
+                claims: claims.clone(),
+                grant: grant.clone(),
+                me: me.clone(),
+                reach,
+            }),
+            _ => Err(ApiDenial::Unavailable),
+        },
+        Err(denial) => Err(ApiDenial::Denied(Box::new(denial))),
+    }
+}
