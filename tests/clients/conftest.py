@@ -1,9 +1,10 @@
 """Fixtures of the real-client suite: where Accord runs, what tests/clients/seed.json holds, and
 the list of every secret the suite handles.
 
-Run it through scripts/client-tests: that starts Accord on the seed file, sets ACCORD_URL,
-ACCORD_ISSUER and ACCORD_SECRETS_FILE, and afterwards scans the server's log for every secret
-written to that file.
+Run it through scripts/client-tests: that starts Accord on the seed file (twice: as configured by
+default, and with `--refresh-grace 0`), sets ACCORD_URL, ACCORD_ISSUER, ACCORD_NO_GRACE_URL,
+ACCORD_NO_GRACE_ISSUER and ACCORD_SECRETS_FILE, and afterwards scans the servers' logs for every
+secret written to that file.
 """
 
 import base64
@@ -112,6 +113,16 @@ class Seed:
 def accord():
     url = _required_env("ACCORD_URL")
     return Accord(url, os.environ.get("ACCORD_ISSUER") or url.rstrip("/"))
+
+
+@pytest.fixture(scope="session")
+def accord_without_grace():
+    """A second server on the same database, started with `--refresh-grace 0`: there the grace
+    window has passed as soon as a refresh token is rotated, so no test needs to sleep."""
+    url = os.environ.get("ACCORD_NO_GRACE_URL", "")
+    if not url:
+        pytest.skip("ACCORD_NO_GRACE_URL is not set (scripts/client-tests starts that server)")
+    return Accord(url, os.environ.get("ACCORD_NO_GRACE_ISSUER") or url.rstrip("/"))
 
 
 @pytest.fixture(scope="session")

@@ -302,8 +302,26 @@ def test_authlib_rotated_out_refresh_token_is_refused_once_its_successor_was_use
     assert client.last_answer.status_code == 400, client.failure("the spent parent", refused.value)
 
 
-def test_authlib_rotated_out_refresh_token_is_refused_after_the_grace_window():
-    pytest.skip(
-        "needs clock control: `accord serve` has no setting for the 60 s refresh grace window and no "
-        "test clock, and this suite does not sleep; the Rust tests move the injected clock instead"
+def test_authlib_rotated_out_refresh_token_is_refused_once_the_grace_window_has_passed_and_ends_the_family(
+    accord_without_grace, seed, secrets
+):
+    # On the `--refresh-grace 0` server the window has passed as soon as the parent is rotated:
+    # presenting it again, even with its successor unused, is reuse (oauth.md).
+    user = seed.user("member-2@clients-acme.test")
+    client, token = authorized_client(accord_without_grace, seed, secrets, user["email"])
+    parent = token["refresh_token"]
+    successor = client.refresh()["refresh_token"]
+
+    with pytest.raises(OAuthError) as refused:
+        client.session.refresh_token(accord_without_grace.token_url, refresh_token=parent)
+
+    answer = client.last_answer
+    assert refused.value.error == "invalid_grant", client.failure("the rotated-out parent", refused.value)
+    assert answer.status_code == 400 and answer.json().get("reason") == "Invalid Token!", client.failure(
+        "the rotated-out parent", refused.value
     )
+
+    # Reuse revokes the whole family: the unused successor is refused too.
+    with pytest.raises(OAuthError) as also_refused:
+        client.session.refresh_token(accord_without_grace.token_url, refresh_token=successor)
+    assert also_refused.value.error == "invalid_grant", client.failure("the successor after reuse", also_refused.value)
