@@ -273,6 +273,20 @@ def test_authlib_code_flow_with_pkce_s256_then_refresh_reaches_users_me(accord, 
     expect_user(client.users_me(refreshed), admin, "GET /v2/users/me after refresh")
 
 
+def test_authlib_code_exchange_with_another_code_verifier_is_refused(accord, seed, secrets):
+    client = Client(accord, seed.app(USER_APP), secrets)
+    location, state, _, _ = client.authorize(seed.user("member-3@clients-acme.test"))
+    other_verifier = generate_token(64)
+    secrets.remember(other_verifier)
+
+    with pytest.raises(OAuthError) as refused:
+        client.session.fetch_token(
+            accord.token_url, authorization_response=location, state=state, code_verifier=other_verifier
+        )
+
+    assert refused.value.error == "invalid_grant", client.failure("a code with the wrong code_verifier", refused.value)
+
+
 def test_authlib_replaying_a_rotated_out_refresh_token_within_grace_returns_the_same_successor(
     accord, seed, secrets
 ):
