@@ -208,16 +208,7 @@ fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedR
         }
     }
     println!();
-    println!("Try it:");
-    println!("  curl {url}/healthz");
-    println!("  curl {url}/readyz");
-    println!(
-        "The OAuth endpoints behind the install links, the API and the console arrive with the next milestones"
-    );
-    println!(
-        "(see the issues); this demo then also prints the curl commands for an install, an authorization,"
-    );
-    println!("a refused member, a server token and an uninstall.");
+    print_walkthrough(url, seed);
     println!();
 }
 
@@ -232,4 +223,74 @@ fn query_encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The copy-paste walkthrough: a server token, an install, a refused member, a user
+/// authorization and an uninstall, with the demo's own credentials.
+fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
+    let production = |kind: AppKind| {
+        seed.apps
+            .iter()
+            .find(|a| AppKind::parse(&a.kind) == Ok(kind))
+            .and_then(|app| {
+                let set = app.credentials.production.as_ref()?;
+                Some((
+                    set.client_id.clone()?,
+                    set.client_secret.as_ref()?.expose().to_owned(),
+                    set.redirect_uris.first().cloned().unwrap_or_default(),
+                ))
+            })
+    };
+    println!("Try it (ACCESS_TOKEN and CODE come from the answers before them):");
+    println!("  curl {url}/readyz");
+    if let Some((id, secret, _)) = production(AppKind::Server) {
+        // The server app's own account: the account of its developer in the seed.
+        let developer = seed
+            .apps
+            .iter()
+            .find(|a| a.kind == "server")
+            .map(|a| a.developer.as_str())
+            .unwrap_or("");
+        let account = seed
+            .accounts
+            .iter()
+            .find(|acc| {
+                acc.users
+                    .iter()
+                    .any(|u| u.email.eq_ignore_ascii_case(developer))
+            })
+            .and_then(|acc| acc.id.clone())
+            .unwrap_or_default();
+        println!(
+            "  # A server app gets one-hour tokens for its own account from client credentials (no JWT keys):"
+        );
+        println!(
+            "  curl -s -u {id}:{secret} -X POST '{url}/oauth/token?grant_type=account_credentials&account_id={account}'"
+        );
+        println!("  curl -s {url}/v2/users/me -H 'Authorization: Bearer ACCESS_TOKEN'");
+    }
+    if let Some((id, secret, redirect)) = production(AppKind::Account) {
+        println!(
+            "  # An account app: open its install link above, sign in as adam@acme.test (an admin) and approve."
+        );
+        println!(
+            "  # The browser then lands on {redirect}?code=CODE&state=…&iss=… (nothing needs to listen there):"
+        );
+        println!(
+            "  curl -s -u {id}:{secret} -X POST {url}/oauth/token -d grant_type=authorization_code -d code=CODE -d redirect_uri={redirect}"
+        );
+        println!(
+            "  # A refused member: open the same link signed in as ann@acme.test — \"an account admin must install this app\", no grant."
+        );
+        println!(
+            "  # Uninstall: any token of the installation sent to /oauth/revoke ends it; all its tokens stop at once:"
+        );
+        println!("  curl -s -u {id}:{secret} -X POST {url}/oauth/revoke -d token=ACCESS_TOKEN");
+    }
+    if production(AppKind::User).is_some() {
+        println!(
+            "  # A user app: open its link as ann@acme.test and approve; its token acts as Ann, within Ann's privileges."
+        );
+    }
+    println!("Discovery: {url}/.well-known/oauth-authorization-server   keys: {url}/oauth/jwks");
 }

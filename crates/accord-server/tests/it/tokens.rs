@@ -816,3 +816,52 @@ async fn metadata_is_truthful_and_keys_are_announced_before_use() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn token_endpoints_allow_cors_but_authorize_never_does() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        for path in [
+            "/oauth/token",
+            "/oauth/revoke",
+            "/oauth/introspect",
+            "/oauth/jwks",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            let response = live
+                .http
+                .request(reqwest::Method::OPTIONS, format!("{}{path}", live.url))
+                .header("origin", "https://app.example")
+                .header("access-control-request-method", "POST")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .map(|v| v.to_str().unwrap_or("")),
+                Some("*"),
+                "{path}"
+            );
+        }
+        let response = live
+            .http
+            .get(format!(
+                "{}/oauth/authorize?response_type=code&client_id=notes-prod",
+                live.url
+            ))
+            .header("origin", "https://app.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "no CORS on /oauth/authorize"
+        );
+    })
+    .await;
+}
