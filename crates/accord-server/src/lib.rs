@@ -8,6 +8,7 @@ pub mod errors;
 pub mod health;
 pub mod oauth;
 pub mod observability;
+pub mod pages;
 pub mod state;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
+        .merge(pages::routes())
         .fallback(errors::not_found);
     observability::layers(routes).with_state(state)
 }
