@@ -686,7 +686,11 @@ async fn a_development_app_or_credential_set_works_only_in_its_developer_account
 
         let dev_credentials = browser.get(&authorize("notes-dev", &[])).await;
         assert_eq!(dev_credentials.status, StatusCode::FORBIDDEN);
-        assert!(dev_credentials.html.contains("still in development"));
+        assert!(
+            dev_credentials
+                .html
+                .contains("development credentials of Notes")
+        );
         assert!(
             server
                 .store
