@@ -1061,3 +1061,76 @@ async fn signing_out_shows_the_sign_in_page_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    on_every_backend(|db| async move {
+        seeded(&db.store).await;
+        let server = TestServer::start_with(&db, |base| base.replace("http://", "https://")).await;
+        // A client without a cookie store: it would not send Secure cookies over plain http.
+        let browser = server.browser();
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = plain
+            .get(browser.url(&authorize("notes", &[])))
+            .send()
+            .await
+            .unwrap();
+        let csrf_cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("accord_csrf="))
+            .expect("a CSRF cookie")
+            .to_owned();
+        assert!(csrf_cookie.contains("; Secure"), "{csrf_cookie}");
+        let form = crate::support::forms(&response.text().await.unwrap())
+            .into_iter()
+            .find(|f| f.action.ends_with("/sign-in"))
+            .expect("the sign-in form");
+        let cookie = csrf_cookie.split(';').next().unwrap().to_owned();
+        let signed_in = plain
+            .post(browser.url(&form.action))
+            .header("cookie", cookie)
+            .form(&form.with(&[("email", "ann@acme.test"), ("password", "ann-password")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let session = signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("accord_session="))
+            .expect("a session cookie");
+        assert!(
+            session.contains("; Secure") && session.contains("HttpOnly"),
+            "{session}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_storage_failure_shows_a_503_page() {
+    on_every_backend(|db| async move {
+        seeded(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let browser = server.browser();
+        db.store.pool().close().await;
+        let page = browser.get(&authorize("notes", &[])).await;
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            page.html.contains("Temporarily unavailable"),
+            "{}",
+            page.html
+        );
+        assert_eq!(page.header("cache-control"), Some("no-store"));
+        no_redirect(&page);
+    })
+    .await;
+}

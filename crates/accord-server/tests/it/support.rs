@@ -20,10 +20,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: &TestDbRef) -> TestServer {
+        Self::start_with(db, |base| base.to_owned()).await
+    }
+
+    /// A server whose configured public URL is `public_url(actual base URL)`, e.g. an https
+    /// URL as behind a TLS-terminating proxy.
+    pub async fn start_with(db: &TestDbRef, public_url: impl Fn(&str) -> String) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let port = listener.local_addr().expect("a local address").port();
         let base = format!("http://127.0.0.1:{port}");
-        let state = AppState::new(db.store.clone(), ServerConfig::new(base.clone()))
+        let config = ServerConfig::new(public_url(&base));
+        let state = AppState::new(db.store.clone(), config)
             .await
             .expect("server state");
         let task = tokio::spawn(serve(listener, router(state), std::future::pending()));
