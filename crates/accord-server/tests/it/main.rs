@@ -1,6 +1,7 @@
 //! The HTTP layer's integration tests, one module per area, on every backend.
 
 mod authorize;
+mod flow;
 mod health;
 mod live;
 mod support;
