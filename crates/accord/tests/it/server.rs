@@ -7,15 +7,15 @@ use accord_testkit::on_every_backend;
 use crate::{accord, accord_on, example_seed};
 
 /// A running `accord` process; stopped with SIGTERM when dropped.
-struct Running {
+pub struct Running {
     child: Child,
-    banner: Vec<String>,
-    address: String,
+    pub banner: Vec<String>,
+    pub address: String,
 }
 
 impl Running {
     /// Starts the command and reads its output up to the line that says where it listens.
-    fn start(command: &mut std::process::Command, until: &str) -> Running {
+    pub fn start(command: &mut std::process::Command, until: &str) -> Running {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -59,7 +59,7 @@ impl Running {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String, String) {
+    pub fn get(&self, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(&self.address).expect("connect");
         write!(
             stream,
@@ -79,7 +79,7 @@ impl Running {
     }
 
     /// Sends SIGTERM and checks the server drains and exits cleanly; returns its log.
-    fn stop(mut self) -> String {
+    pub fn stop(mut self) -> String {
         #[cfg(unix)]
         {
             let _ = std::process::Command::new("kill")
