@@ -9,6 +9,7 @@ pub mod errors;
 pub mod health;
 pub mod oauth;
 pub mod observability;
+pub mod pages;
 pub mod state;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
         .merge(api::routes())
+        .merge(pages::routes())
         .fallback(errors::not_found);
     observability::layers(routes).with_state(state)
 }

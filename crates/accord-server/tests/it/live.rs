@@ -1,12 +1,12 @@
-//! A real server on 127.0.0.1:0 over a test database, with every log line it writes captured, so
-//! tests can prove that no secret they handled was ever logged.
+//! Every log line the servers of this test binary write, captured, so tests can prove that no
+//! secret they handled was ever logged.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use accord_server::{AppState, ServerConfig, router, serve};
 use accord_testkit::TestDbRef;
-use tokio::net::TcpListener;
+
+use crate::support::TestServer;
 
 /// Everything the server logged in this test binary (all tests share one process-wide subscriber).
 static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -42,39 +42,30 @@ fn log() -> Arc<Mutex<Vec<u8>>> {
     .clone()
 }
 
-/// A server running for one test.
+/// A server running for one test ([`TestServer`]), with a plain HTTP client and the secrets the
+/// test handled.
 pub struct Live {
     pub url: String,
     pub db: TestDbRef,
     pub http: reqwest::Client,
+    pub server: TestServer,
     /// Secrets this test handled: checked against the captured log by [`Live::assert_nothing_secret_logged`].
     pub secrets: Mutex<Vec<String>>,
 }
 
 impl Live {
     pub async fn start(db: TestDbRef) -> Live {
-        Self::start_with(db, |_| {}).await
-    }
-
-    pub async fn start_with(db: TestDbRef, configure: impl FnOnce(&mut ServerConfig)) -> Live {
         log();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut config = ServerConfig::new(url.clone());
-        configure(&mut config);
-        let state = AppState::new(db.store.clone(), config)
-            .await
-            .expect("state");
-        tokio::spawn(serve(listener, router(state), std::future::pending()));
+        let server = TestServer::start(&db).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
             .build()
             .expect("client");
         Live {
-            url,
+            url: server.base.clone(),
             db,
             http,
+            server,
             secrets: Mutex::new(Vec::new()),
         }
     }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::live::Live;
 
-const FIXTURE: &str = r#"{
+pub const FIXTURE: &str = r#"{
   "accounts": [
     {"id": "acme", "name": "Acme", "users": [
       {"id": "acme-olive", "email": "olive@acme.test", "password": "olive-password-1", "role": "owner"},
@@ -42,9 +42,9 @@ const FIXTURE: &str = r#"{
   ]
 }"#;
 
-const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
-async fn start(db: accord_testkit::TestDbRef) -> Live {
+pub async fn start(db: accord_testkit::TestDbRef) -> Live {
     let seed = accord_store::seed::parse("fixture", FIXTURE).expect("fixture parses");
     accord_store::seed::apply(&db.store, "fixture", &seed)
         .await
@@ -79,7 +79,7 @@ async fn post(
     (status, headers, body)
 }
 
-async fn me(live: &Live, token: &str) -> (StatusCode, Value) {
+pub async fn me(live: &Live, token: &str) -> (StatusCode, Value) {
     let response = live
         .http
         .get(format!("{}/v2/users/me", live.url))

@@ -273,3 +273,28 @@ fn the_embedded_default_creates_its_database_and_private_master_key() {
             .success()
     );
 }
+
+#[tokio::test]
+async fn keys_are_announced_before_they_sign() {
+    on_every_backend(|db| async move {
+        let rotated = run(accord_on(&db).args(["keys", "rotate", "--delay", "600"]));
+        assert!(rotated.status.success(), "{}", stderr(&rotated));
+        assert!(
+            stdout(&rotated).contains("published in JWKS now"),
+            "{}",
+            stdout(&rotated)
+        );
+        let listed = run(accord_on(&db).args(["--json", "keys", "list"]));
+        let keys: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let states: Vec<&str> = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["signing", "announced"]);
+        let negative = run(accord_on(&db).args(["keys", "rotate", "--delay=-5"]));
+        assert_eq!(negative.status.code(), Some(1));
+    })
+    .await;
+}

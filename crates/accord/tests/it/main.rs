@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod cli;
+mod cluster;
 mod server;
 
 use std::path::{Path, PathBuf};

@@ -7,26 +7,34 @@ use accord_testkit::on_every_backend;
 use crate::{accord, accord_on, example_seed};
 
 /// A running `accord` process; stopped with SIGTERM when dropped.
-struct Running {
+pub struct Running {
     child: Child,
-    banner: Vec<String>,
-    address: String,
+    pub banner: Vec<String>,
+    pub address: String,
 }
 
 impl Running {
     /// Starts the command and reads its output up to the line that says where it listens.
-    fn start(command: &mut std::process::Command, until: &str) -> Running {
+    pub fn start(command: &mut std::process::Command, until: &str) -> Running {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("accord starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        // A reader thread forwards lines; a missing marker then fails the test after a generous
+        // deadline instead of hanging it (a deadline for failure, not a timing assertion).
+        let (sender, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut banner = Vec::new();
         let mut address = None;
-        for line in lines.by_ref() {
-            let line = line.expect("utf-8 output");
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(60)) {
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 address = Some(rest.trim().to_owned());
             }
@@ -36,10 +44,11 @@ impl Running {
                 break;
             }
         }
-        let Some(address) = address else {
+        let (Some(address), true) = (address, banner.iter().any(|l| l.contains(until))) else {
+            let _ = child.kill();
             let mut err = String::new();
             let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-            panic!("accord did not start: {banner:?} {err}");
+            panic!("accord did not print {until:?}: {banner:?} {err}");
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
@@ -50,7 +59,7 @@ impl Running {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String, String) {
+    pub fn get(&self, path: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(&self.address).expect("connect");
         write!(
             stream,
@@ -70,7 +79,7 @@ impl Running {
     }
 
     /// Sends SIGTERM and checks the server drains and exits cleanly; returns its log.
-    fn stop(mut self) -> String {
+    pub fn stop(mut self) -> String {
         #[cfg(unix)]
         {
             let _ = std::process::Command::new("kill")
@@ -137,7 +146,7 @@ fn demo_serves_a_fresh_story_and_prints_what_to_use() {
         accord()
             .current_dir(dir.path())
             .args(["demo", "--bind", "127.0.0.1:0"]),
-        "Try it:",
+        "Discovery:",
     );
     let banner = running.banner.join("\n");
     for expected in [
