@@ -9,8 +9,19 @@ use crate::{accord, accord_on, example_seed};
 /// A running `accord` process; stopped with SIGTERM when dropped.
 pub struct Running {
     child: Child,
+    /// Set once stopped cleanly; a test that panics earlier kills the process on drop.
+    stopped: bool,
     pub banner: Vec<String>,
     pub address: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Running {
@@ -54,6 +65,7 @@ impl Running {
         std::thread::spawn(move || for _ in lines {});
         Running {
             child,
+            stopped: false,
             banner,
             address,
         }
@@ -88,6 +100,7 @@ impl Running {
                 .status();
         }
         let status = self.child.wait().expect("accord exits");
+        self.stopped = true;
         assert!(
             status.success(),
             "accord exited with {status} after SIGTERM"
