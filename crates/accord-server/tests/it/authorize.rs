@@ -95,7 +95,10 @@ async fn sign_in(browser: &Browser, path: &str, email: &str) -> Page {
     let page = browser.get(path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     let form = page.form_with("password");
-    let password = format!("{}-password", email.split('@').next().unwrap_or_default());
+    let password = crate::live::remember(format!(
+        "{}-password",
+        email.split('@').next().unwrap_or_default()
+    ));
     let signed_in = browser
         .post(
             &form.action,
@@ -211,7 +214,7 @@ async fn loopback_redirect_uri_may_use_any_port_and_a_single_uri_is_the_default(
             location.starts_with(&format!("{other_port}?code=")),
             "{location}"
         );
-        let code = done.redirect_param("code").unwrap();
+        let code = crate::live::remember(done.redirect_param("code").unwrap());
         let CodeUse::Fresh(redeemed) = server.store.take_code(&code).await.unwrap() else {
             panic!("a fresh code")
         };
@@ -438,7 +441,7 @@ async fn admin_installs_an_account_app_and_gets_a_code_bound_to_the_request() {
             scopes(&["meeting:write:admin", "user:read:admin"])
         );
 
-        let code = done.redirect_param("code").unwrap();
+        let code = crate::live::remember(done.redirect_param("code").unwrap());
         let CodeUse::Fresh(redeemed) = server.store.take_code(&code).await.unwrap() else {
             panic!("a fresh code")
         };
@@ -455,6 +458,7 @@ async fn admin_installs_an_account_app_and_gets_a_code_bound_to_the_request() {
             server.store.take_code(&code).await.unwrap(),
             CodeUse::Replayed
         ));
+        crate::live::assert_no_secret_logged();
     })
     .await;
 }
@@ -477,7 +481,7 @@ async fn approving_again_reauthorizes_the_grant_with_the_next_generation() {
             again.html
         );
         let second = decide(&browser, &again, "approve").await;
-        let code = second.redirect_param("code").unwrap();
+        let code = crate::live::remember(second.redirect_param("code").unwrap());
 
         let grants = server.store.grants_in_account("acme").await.unwrap();
         assert_eq!(grants.len(), 1, "the same installation");
@@ -555,7 +559,7 @@ async fn a_declined_optional_scope_is_not_granted() {
                 &unchecked.with(&[("decision", "approve")]),
             )
             .await;
-        let code = done.redirect_param("code").unwrap();
+        let code = crate::live::remember(done.redirect_param("code").unwrap());
 
         let grants = server.store.grants_in_account("acme").await.unwrap();
         assert_eq!(grants.len(), 1);

@@ -11,6 +11,37 @@ use crate::support::TestServer;
 /// Everything the server logged in this test binary (all tests share one process-wide subscriber).
 static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
+/// Every secret any test of this binary handled.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers a secret (password, code, token, client secret) to look for in the log.
+pub fn remember(value: impl Into<String>) -> String {
+    let value = value.into();
+    SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(value.clone());
+    value
+}
+
+/// Scans everything logged so far for every secret remembered so far.
+pub fn assert_no_secret_logged() {
+    let log = log();
+    let log = log.lock().unwrap_or_else(|e| e.into_inner());
+    let text = String::from_utf8_lossy(&log);
+    assert!(
+        text.contains("answered"),
+        "the server logged nothing: the scan would prove nothing"
+    );
+    for secret in SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        assert!(secret.len() >= 8, "only real secrets are scanned for");
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret appeared in the server log"
+        );
+    }
+}
+
 #[derive(Clone)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
@@ -27,12 +58,15 @@ impl Write for Capture {
     }
 }
 
-fn log() -> Arc<Mutex<Vec<u8>>> {
+/// Installs the capturing subscriber (once) and returns the captured log.
+pub fn log() -> Arc<Mutex<Vec<u8>>> {
     LOG.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buffer.clone());
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,accord_server=debug,accord_store=debug,tower_http=debug,sqlx=warn",
+            ))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
@@ -49,8 +83,6 @@ pub struct Live {
     pub db: TestDbRef,
     pub http: reqwest::Client,
     pub server: TestServer,
-    /// Secrets this test handled: checked against the captured log by [`Live::assert_nothing_secret_logged`].
-    pub secrets: Mutex<Vec<String>>,
 }
 
 impl Live {
@@ -66,39 +98,15 @@ impl Live {
             db,
             http,
             server,
-            secrets: Mutex::new(Vec::new()),
         }
     }
 
     /// Remembers a secret to look for in the log.
     pub fn secret(&self, value: impl Into<String>) -> String {
-        let value = value.into();
-        self.secrets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(value.clone());
-        value
+        remember(value)
     }
 
     pub fn assert_nothing_secret_logged(&self) {
-        let log = log();
-        let log = log.lock().unwrap_or_else(|e| e.into_inner());
-        let text = String::from_utf8_lossy(&log);
-        assert!(
-            text.contains("answered"),
-            "the server logged nothing: the scan would prove nothing"
-        );
-        for secret in self
-            .secrets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            assert!(secret.len() >= 8, "only real secrets are scanned for");
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret appeared in the server log"
-            );
-        }
+        assert_no_secret_logged();
     }
 }

@@ -26,6 +26,7 @@ impl TestServer {
     /// A server whose configured public URL is `public_url(actual base URL)`, e.g. an https
     /// URL as behind a TLS-terminating proxy.
     pub async fn start_with(db: &TestDbRef, public_url: impl Fn(&str) -> String) -> TestServer {
+        crate::live::log();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let port = listener.local_addr().expect("a local address").port();
         let base = format!("http://127.0.0.1:{port}");
