@@ -479,7 +479,7 @@ impl Store {
     ) -> Result<(Account, User, Option<Secret>)> {
         let mut tx = self.begin().await?;
         let created = create(&mut tx, &self.ctx(), actor, new, owner).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -501,28 +501,28 @@ impl Store {
     ) -> Result<Account> {
         let mut tx = self.begin().await?;
         let account = update(&mut tx, &self.ctx(), actor, id, change).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(account)
     }
 
     pub async fn delete_account(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
     pub async fn block_app(&self, actor: &Actor, account_id: &str, app_id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         block_app(&mut tx, &self.ctx(), actor, account_id, app_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
     pub async fn unblock_app(&self, actor: &Actor, account_id: &str, app_id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         unblock_app(&mut tx, &self.ctx(), actor, account_id, app_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -544,7 +544,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         request_preapproval(&mut tx, &self.ctx(), account_id, app_id, user_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -557,7 +557,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         decide_preapproval(&mut tx, &self.ctx(), actor, account_id, app_id, approve).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 }

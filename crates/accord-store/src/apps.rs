@@ -822,7 +822,7 @@ impl Store {
     pub async fn create_app(&self, actor: &Actor, new: NewApp) -> Result<(App, ShownOnce)> {
         let mut tx = self.begin().await?;
         let created = create(&mut tx, &self.ctx(), actor, new).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -856,7 +856,7 @@ impl Store {
     ) -> Result<(App, ShownOnce)> {
         let mut tx = self.begin().await?;
         let updated = update(&mut tx, &self.ctx(), actor, id, change).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -868,7 +868,7 @@ impl Store {
     ) -> Result<Secret> {
         let mut tx = self.begin().await?;
         let secret = rotate_secret(&mut tx, &self.ctx(), actor, id, environment).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(secret)
     }
 
@@ -880,7 +880,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         retire_oldest_secret(&mut tx, &self.ctx(), actor, id, environment).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -888,14 +888,14 @@ impl Store {
     pub async fn activate_server_app(&self, actor: &Actor, id: &str) -> Result<grants::Grant> {
         let mut tx = self.begin().await?;
         let grant = activate_server_app(&mut tx, &self.ctx(), actor, id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(grant)
     }
 
     pub async fn delete_app(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

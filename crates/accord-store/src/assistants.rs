@@ -137,7 +137,7 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let added = add(&mut tx, &self.ctx(), actor, user_id, assistant_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(added)
     }
 
@@ -149,7 +149,7 @@ impl Store {
     ) -> Result<u64> {
         let mut tx = self.begin().await?;
         let removed = remove(&mut tx, &self.ctx(), actor, user_id, assistant_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(removed)
     }
 

@@ -305,7 +305,7 @@ impl Store {
     pub async fn upsert_grant(&self, actor: &Actor, request: GrantRequest<'_>) -> Result<Grant> {
         let mut tx = self.begin().await?;
         let grant = upsert(&mut tx, &self.ctx(), actor, request).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(grant)
     }
 
@@ -317,7 +317,7 @@ impl Store {
     ) -> Result<Option<Grant>> {
         let mut tx = self.begin().await?;
         let ended = revoke_matching(&mut tx, &self.ctx(), actor, Matching::One(id), reason).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(ended.into_iter().next())
     }
 }

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
 pub mod users;
+pub mod view;
 
 mod rows;
 
@@ -41,6 +42,8 @@ pub struct Store {
 
 struct Inner {
     pool: AnyPool,
+    database_url: String,
+    view: view::AccessView,
     backend: Backend,
     keys: Keys,
     clock: Arc<dyn Clock>,
@@ -74,6 +77,8 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 pool: opened.pool,
+                database_url: config.database_url.clone(),
+                view: view::AccessView::default(),
                 backend: opened.backend,
                 keys,
                 clock,
@@ -81,6 +86,7 @@ impl Store {
             }),
         };
         store.check_master_key().await?;
+        store.inner.view.reload(&store.inner.pool).await?;
         Ok(store)
     }
 
@@ -120,6 +126,92 @@ impl Store {
             Backend::Postgres => self.inner.pool.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Commits a transaction, then brings this process's access view up to date, so a change shows
+    /// on the very next request this process serves.
+    pub async fn commit(&self, tx: Transaction<'static, Any>) -> Result<()> {
+        tx.commit().await?;
+        self.sync_view().await;
+        Ok(())
+    }
+
+    /// The in-memory access view (grants, roles, privileges, assistants) of this process.
+    pub fn view(&self) -> &view::AccessView {
+        &self.inner.view
+    }
+
+    /// Applies committed changes to the access view. A failure only delays the view (the watcher
+    /// retries), so it is logged rather than returned.
+    pub async fn sync_view(&self) {
+        if let Err(error) = self.inner.view.sync(&self.inner.pool).await {
+            tracing::warn!(%error, "the access view could not be brought up to date; retrying shortly");
+        }
+    }
+
+    /// Keeps the access view current with changes other processes make: on PostgreSQL it listens
+    /// for `NOTIFY accord_view` (sent when they commit), and everywhere it also syncs every 250 ms,
+    /// reloads fully every 5 minutes and prunes change rows older than an hour.
+    pub fn spawn_view_watcher(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move { store.watch_view().await })
+    }
+
+    async fn watch_view(&self) {
+        let mut listener = match self.inner.backend {
+            Backend::Postgres => {
+                match sqlx::postgres::PgListener::connect(&self.inner.database_url).await {
+                    Ok(mut listener) => match listener.listen("accord_view").await {
+                        Ok(()) => Some(listener),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot LISTEN for access changes; polling only");
+                            None
+                        }
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot open a LISTEN connection; polling only");
+                        None
+                    }
+                }
+            }
+            Backend::Sqlite => None,
+        };
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut full = tokio::time::interval(std::time::Duration::from_secs(300));
+        full.tick().await;
+        while !self.inner.pool.is_closed() {
+            let notified = async {
+                match listener.as_mut() {
+                    // A dropped connection reconnects inside recv; what was sent meanwhile is
+                    // covered by the timer and the look-back window.
+                    Some(listener) => listener.recv().await.map(|_| ()).map_err(|e| e.to_string()),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = notified => {
+                    if let Err(error) = result {
+                        // Fall back to polling rather than spin on a connection that keeps failing.
+                        tracing::warn!(%error, "access-change notifications lost; polling only");
+                        listener = None;
+                    }
+                    self.sync_view().await;
+                }
+                _ = tick.tick() => {
+                    if !self.inner.pool.is_closed() {
+                        self.sync_view().await;
+                    }
+                }
+                _ = full.tick() => {
+                    if let Err(error) = self.inner.view.reload(&self.inner.pool).await {
+                        tracing::warn!(%error, "full reload of the access view failed");
+                    }
+                    // Change rows carry the database's clock, so pruning uses real time too.
+                    let now = accord_core::clock::Clock::now(&SystemClock).millis();
+                    let _ = view::AccessView::prune(&self.inner.pool, now).await;
+                }
+            }
+        }
     }
 
     /// Whether the database answers and every migration is applied (for `/readyz`).

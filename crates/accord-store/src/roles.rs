@@ -373,7 +373,7 @@ impl Store {
         let mut tx = self.begin().await?;
         crate::accounts::require(&mut tx, account_id).await?;
         let role = create(&mut tx, &self.ctx(), actor, account_id, new).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(role)
     }
 
@@ -386,14 +386,14 @@ impl Store {
     ) -> Result<Role> {
         let mut tx = self.begin().await?;
         let role = update(&mut tx, &self.ctx(), actor, account_id, role_id, change).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(role)
     }
 
     pub async fn delete_role(&self, actor: &Actor, account_id: &str, role_id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, account_id, role_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

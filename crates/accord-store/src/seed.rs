@@ -462,6 +462,7 @@ pub async fn apply(store: &Store, file: &str, seed: &SeedFile) -> Result<SeedRep
         .await?;
     }
     tx.commit().await.map_err(|e| db(e.into()))?;
+    store.sync_view().await;
     Ok(report)
 }
 

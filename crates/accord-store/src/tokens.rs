@@ -275,7 +275,7 @@ impl Store {
         .await?;
         if claimed.rows_affected() == 0 {
             revoke_issued_by_code(&mut tx, &ctx, &row).await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(CodeUse::Replayed);
         }
         let redeemed = RedeemedCode {
@@ -290,7 +290,7 @@ impl Store {
             scopes: scopes_of(&row)?,
             expires_at: rows::time(&row, "expires_at")?,
         };
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(CodeUse::Fresh(Box::new(redeemed)))
     }
 
@@ -326,7 +326,7 @@ impl Store {
             .bind(&code.code_hash)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(token)
     }
 
@@ -393,7 +393,7 @@ impl Store {
                 rotation.refresh_ttl_seconds,
             )
             .await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(Ok(answer(successor)));
         }
 
@@ -414,7 +414,7 @@ impl Store {
             && rows::opt_time(&next, "used_at")?.is_none()
             && rows::opt_time(&next, "revoked_at")?.is_none()
         {
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(Ok(answer(successor)));
         }
         revoke_family(&mut tx, &ctx, &family).await?;
@@ -433,7 +433,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Err(RefreshRefusal::Reused))
     }
 

@@ -575,7 +575,7 @@ impl Store {
             Creation::Member,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -598,21 +598,21 @@ impl Store {
     pub async fn update_user(&self, actor: &Actor, id: &str, change: UserChange) -> Result<User> {
         let mut tx = self.begin().await?;
         let user = update(&mut tx, &self.ctx(), actor, id, change).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(user)
     }
 
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
     pub async fn transfer_ownership(&self, actor: &Actor, new_owner_id: &str) -> Result<User> {
         let mut tx = self.begin().await?;
         let user = transfer_ownership(&mut tx, &self.ctx(), actor, new_owner_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(user)
     }
 

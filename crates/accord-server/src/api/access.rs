@@ -9,13 +9,12 @@ use accord_core::permission::{
     self, ActingUser, Denial, GrantFacts, Reach, Request, Target, TokenCheck, TokenFacts,
 };
 use accord_core::scopes::Scope;
-use accord_store::grants::Grant;
+use accord_store::view::GrantState;
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::oauth::jwt::{self, AccessClaims};
-use crate::oauth::token::grant_me;
 use crate::state::AppState;
 
 /// A denial (or an infrastructure failure) as an API answer: Zoom's `code` and `message`, plus
@@ -52,7 +51,7 @@ impl IntoResponse for ApiDenial {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub claims: AccessClaims,
-    pub grant: Grant,
+    pub grant: GrantState,
     /// The acting user (`me`).
     pub me: UserId,
     pub reach: Reach,
@@ -62,7 +61,7 @@ pub struct Caller {
 pub struct TokenState {
     pub check: TokenCheck,
     pub claims: Option<AccessClaims>,
-    pub grant: Option<Grant>,
+    pub grant: Option<GrantState>,
     pub scopes: Vec<Scope>,
     pub me: Option<UserId>,
     pub account: Option<AccountId>,
@@ -101,15 +100,12 @@ pub async fn token_state(state: &AppState, headers: &HeaderMap) -> Result<TokenS
         Ok(claims) => claims,
         Err(check) => return Ok(empty(check)),
     };
-    let grant = match state.store().grant(&claims.gid).await {
-        Ok(grant) if grant.account_id == claims.aid => Some(grant),
-        Ok(_) | Err(accord_store::StoreError::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let me = match &grant {
-        Some(grant) => live_me(state, grant).await?,
-        None => None,
-    };
+    // Grant status, generation and `me` come from the in-memory view: no database round trip.
+    let view = state.store().view();
+    let grant = view
+        .grant(&claims.gid)
+        .filter(|g| g.account_id == claims.aid);
+    let me = grant.as_ref().and_then(|g| view.me(g));
     let scopes = claims
         .scope
         .split(' ')
@@ -124,14 +120,6 @@ pub async fn token_state(state: &AppState, headers: &HeaderMap) -> Result<TokenS
         me,
         account,
     })
-}
-
-/// `me` for a grant, read live (the installer may have been deleted since the token was issued).
-async fn live_me(state: &AppState, grant: &Grant) -> Result<Option<UserId>, ApiDenial> {
-    let me = grant_me(state, grant)
-        .await
-        .map_err(|_| ApiDenial::Unavailable)?;
-    Ok(me.and_then(|m| UserId::parse(m).ok()))
 }
 
 /// Where the target object lives, as found by the endpoint.
@@ -163,22 +151,15 @@ pub async fn authorize(
         }),
         _ => None,
     };
-    // A user grant acts as its user: their privileges and assistant relations, read now.
+    // A user grant acts as its user: their privileges and assistant relations now, from the view.
     let mut principals = Vec::new();
     let mut acting = None;
     if let (Some(grant), Some(me)) = (&token.grant, &token.me)
         && grant.kind == accord_core::grants::GrantKind::Authorization
         && grant.status == GrantStatus::Active
     {
-        let privileges = state.store().user_privileges(me.as_str()).await?;
-        principals = state
-            .store()
-            .schedulers(me.as_str())
-            .await?
-            .into_iter()
-            .map(|d| d.user.id)
-            .collect();
-        acting = Some(privileges);
+        principals = state.store().view().principals(me.as_str());
+        acting = Some(state.store().view().privileges(me.as_str()));
     }
     let acting_user = acting.map(|privileges| ActingUser {
         privileges,

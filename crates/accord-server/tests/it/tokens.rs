@@ -32,6 +32,10 @@ pub const FIXTURE: &str = r#"{
      "scopes": ["user:read"],
      "credentials": {"production": {"client_id": "notes-prod", "client_secret": "notes-prod-secret-0123456789",
                                      "redirect_uris": ["http://127.0.0.1:9/cb"]}}},
+    {"id": "directory", "name": "Directory", "kind": "user", "developer": "olive@acme.test", "status": "published",
+     "scopes": ["user:read:admin"],
+     "credentials": {"production": {"client_id": "directory-prod", "client_secret": "directory-prod-secret-0123456789",
+                                     "redirect_uris": ["http://127.0.0.1:9/cb"]}}},
     {"id": "mobile", "name": "Mobile", "kind": "user", "developer": "olive@acme.test", "status": "published",
      "scopes": ["user:read"], "public_client": true,
      "credentials": {"production": {"client_id": "mobile-prod", "redirect_uris": ["http://127.0.0.1:9/cb"]}}},
@@ -862,6 +866,98 @@ async fn token_endpoints_allow_cors_but_authorize_never_does() {
                 .is_none(),
             "no CORS on /oauth/authorize"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_demotion_or_an_uninstall_changes_the_very_next_answer() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let code = code_for(
+            &live,
+            "directory",
+            "directory-prod",
+            "acme-adam",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+        let basic = Some(("directory-prod", "directory-prod-secret-0123456789"));
+        let (status, _, body) = post(
+            &live,
+            "/oauth/token",
+            basic,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let token = live.secret(str_of(&body, "access_token"));
+        let olive = |token: String| {
+            let (http, url) = (live.http.clone(), live.url.clone());
+            async move {
+                let response = http
+                    .get(format!("{url}/v2/users/olive@acme.test"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    response.status(),
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        assert_eq!(
+            olive(token.clone()).await.0,
+            StatusCode::OK,
+            "an admin's user grant with an admin scope reaches every user"
+        );
+
+        let demote = accord_store::users::UserChange {
+            role_id: Some(accord_core::ids::RoleId::parse("2").unwrap()),
+            ..Default::default()
+        };
+        live.db
+            .store
+            .update_user(&Actor::cli(), "acme-adam", demote)
+            .await
+            .unwrap();
+        let (status, body) = olive(token.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(200)),
+            "{body}"
+        );
+        assert_eq!(body["explain"]["missing_privilege"], "User:Read", "{body}");
+        assert_eq!(
+            me(&live, &token).await.0,
+            StatusCode::OK,
+            "their own profile stays reachable"
+        );
+
+        let grant = live
+            .db
+            .store
+            .grants_of_app("directory")
+            .await
+            .unwrap()
+            .remove(0);
+        live.db
+            .store
+            .revoke_grant(&Actor::cli(), &grant.id, "removed by an admin")
+            .await
+            .unwrap();
+        let (status, body) = me(&live, &token).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::UNAUTHORIZED, Some(124)),
+            "{body}"
+        );
+        live.assert_nothing_secret_logged();
     })
     .await;
 }

@@ -4,3 +4,4 @@
 mod model;
 mod schema;
 mod seed;
+mod view;

@@ -14,7 +14,9 @@ const SEED: &str = r#"{
   "accounts": [{"id": "acme", "name": "Acme", "users": [
     {"id": "acme-olive", "email": "olive@acme.test", "password": "olive-password-1", "role": "owner"},
     {"id": "acme-ann", "email": "ann@acme.test", "password": "ann-password-1", "role": "member"}]}],
-  "apps": [{"id": "notes", "name": "Notes", "kind": "user", "developer": "olive@acme.test", "status": "published",
+  "apps": [{"id": "backend", "name": "Backend", "kind": "server", "developer": "olive@acme.test", "scopes": ["user:read:admin"],
+            "credentials": {"production": {"client_id": "backend-prod", "client_secret": "backend-prod-secret-0123456789"}}},
+           {"id": "notes", "name": "Notes", "kind": "user", "developer": "olive@acme.test", "status": "published",
             "scopes": ["user:read"],
             "credentials": {"production": {"client_id": "notes-prod", "client_secret": "notes-prod-secret-0123456789",
                                             "redirect_uris": ["http://127.0.0.1:9/cb"]}}}]
@@ -125,6 +127,94 @@ async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor()
             1,
             "{:?}: both processes handed out the same successor",
             db.backend
+        );
+        for node in nodes {
+            node.stop();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_process_is_honoured_by_the_other() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed.json");
+        std::fs::write(&seed, SEED).unwrap();
+        let nodes: Vec<Running> = (0..2)
+            .map(|_| {
+                Running::start(
+                    accord_on(&db)
+                        .args([
+                            "serve",
+                            "--bind",
+                            "127.0.0.1:0",
+                            "--public-url",
+                            "http://accord.test",
+                            "--seed",
+                        ])
+                        .arg(&seed),
+                    "readiness",
+                )
+            })
+            .collect();
+        let http = reqwest::Client::new();
+        let body: serde_json::Value = http
+            .post(format!("http://{}/oauth/token", nodes[0].address))
+            .basic_auth("backend-prod", Some("backend-prod-secret-0123456789"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned();
+        let me = |node: &Running| {
+            http.get(format!("http://{}/v2/users/me", node.address))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(
+            me(&nodes[1]).await.unwrap().status(),
+            reqwest::StatusCode::OK
+        );
+
+        let revoked = http
+            .post(format!("http://{}/oauth/revoke", nodes[0].address))
+            .basic_auth("backend-prod", Some("backend-prod-secret-0123456789"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), reqwest::StatusCode::OK);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            me(&nodes[0]).await.unwrap().status(),
+            reqwest::StatusCode::UNAUTHORIZED,
+            "the revoking process knows at once"
+        );
+        // The other process learns by NOTIFY (PostgreSQL) or its 250 ms poll; the deadline only
+        // bounds a failure, it is not the measured target (spec: within one second).
+        let deadline = started + std::time::Duration::from_secs(10);
+        loop {
+            if me(&nodes[1]).await.unwrap().status() == reqwest::StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: the other process never honoured the revocation",
+                db.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        eprintln!(
+            "{:?}: revocation visible on the other process after {} ms",
+            db.backend,
+            started.elapsed().as_millis()
         );
         for node in nodes {
             node.stop();
