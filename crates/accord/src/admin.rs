@@ -674,3 +674,56 @@ pub async fn keys(store: &Store, global: &Global, command: KeysCommand) -> anyho
         }
     }
 }
+
+pub async fn explain(
+    store: Store,
+    global: &Global,
+    token: &str,
+    issuer: Option<String>,
+    api_url: Option<String>,
+    method: &str,
+    path: &str,
+) -> anyhow::Result<()> {
+    use accord_core::permission::StepResult;
+    let claimed = accord_server::oauth::jwt::unverified_claims(token);
+    let issuer = issuer
+        .or_else(|| claimed.as_ref().map(|c| c.iss.clone()))
+        .unwrap_or_default();
+    let mut config = accord_server::ServerConfig::new(issuer.clone());
+    config.issuer = issuer;
+    if let Some(aud) = api_url.or_else(|| claimed.as_ref().map(|c| c.aud.clone())) {
+        config.api_url = aud;
+    }
+    let state = accord_server::AppState::new(store, config).await?;
+    let explanation = accord_server::api::explain::explain(&state, token, method, path)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    if global.json {
+        return print_json(&explanation);
+    }
+    match (explanation.status, explanation.code) {
+        (Some(status), Some(code)) => println!(
+            "{}: DENY (HTTP {status}, code {code})",
+            explanation.endpoint
+        ),
+        _ => println!("{}: ALLOW", explanation.endpoint),
+    }
+    for (number, outcome) in explanation.steps.iter().enumerate() {
+        let step = serde_json::to_value(outcome.step)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match &outcome.result {
+            StepResult::Passed { detail } => {
+                println!("  {}. {step:8} passed       {detail}", number + 1)
+            }
+            StepResult::Failed { denial } => {
+                println!("  {}. {step:8} FAILED       {}", number + 1, denial.message);
+                println!("     why: {}", denial.explain.reason);
+                println!("     fix: {}", denial.explain.fix);
+            }
+            StepResult::NotReached => println!("  {}. {step:8} not reached", number + 1),
+        }
+    }
+    Ok(())
+}

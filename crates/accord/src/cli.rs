@@ -108,6 +108,24 @@ pub enum Command {
     /// Access-token signing keys (Ed25519).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The permission rule's decision for a token and a request, step by step — the same answer
+    /// the API gives, with what would fix a denial.
+    Explain {
+        /// The access token (or set ACCORD_TOKEN).
+        #[arg(long, env = "ACCORD_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The issuer tokens must carry; default: the token's own `iss` (its signature must still
+        /// verify with this deployment's keys).
+        #[arg(long, env = "ACCORD_ISSUER", value_name = "URL")]
+        issuer: Option<String>,
+        /// The audience (API URL) tokens must carry; default: the token's own `aud`.
+        #[arg(long, env = "ACCORD_API_URL", value_name = "URL")]
+        api_url: Option<String>,
+        /// e.g. GET
+        method: String,
+        /// e.g. /v2/users/me or /users/ann@acme.test
+        path: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -82,6 +82,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(command) => {
             admin::app(&open_store(&global, None).await?, &global, command).await
         }
+        Command::Explain {
+            token,
+            issuer,
+            api_url,
+            method,
+            path,
+        } => {
+            let store = open_store(&global, None).await?;
+            admin::explain(store, &global, &token, issuer, api_url, &method, &path).await
+        }
         Command::Keys(command) => {
             admin::keys(&open_store(&global, None).await?, &global, command).await
         }

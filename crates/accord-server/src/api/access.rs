@@ -77,6 +77,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Verifies the bearer token and loads its grant's live state.
 pub async fn token_state(state: &AppState, headers: &HeaderMap) -> Result<TokenState, ApiDenial> {
+    token_state_of(state, bearer(headers)).await
+}
+
+/// [`token_state`] for a token given directly (`accord explain`).
+pub async fn token_state_of(
+    state: &AppState,
+    token: Option<&str>,
+) -> Result<TokenState, ApiDenial> {
     let empty = |check| TokenState {
         check,
         claims: None,
@@ -85,7 +93,7 @@ pub async fn token_state(state: &AppState, headers: &HeaderMap) -> Result<TokenS
         me: None,
         account: None,
     };
-    let Some(token) = bearer(headers) else {
+    let Some(token) = token else {
         return Ok(empty(TokenCheck::Missing));
     };
     let config = state.config();
@@ -132,13 +140,16 @@ pub struct Located<'a> {
     pub owner: Option<UserId>,
 }
 
-/// Asks the permission rule about one request.
-pub async fn authorize(
+/// Gathers the rule's facts for one request (token, grant, acting user, target) — all from the
+/// verified token and the in-memory view — and hands the rule's input to `ask`. Enforcement
+/// ([`authorize`]) and explanation ([`explain`]) both go through here, so they cannot disagree.
+fn with_request<R>(
     state: &AppState,
     token: &TokenState,
     endpoint: &'static Endpoint,
-    target: Located<'_>,
-) -> Result<Caller, ApiDenial> {
+    target: &Located<'_>,
+    ask: impl FnOnce(&Request<'_>) -> R,
+) -> R {
     let grant_facts = match (&token.claims, &token.grant, &token.me, &token.account) {
         (Some(claims), Some(grant), Some(me), Some(account)) => Some(GrantFacts {
             kind: grant.kind,
@@ -161,26 +172,34 @@ pub async fn authorize(
         principals = state.store().view().principals(me.as_str());
         acting = Some(state.store().view().privileges(me.as_str()));
     }
-    let acting_user = acting.map(|privileges| ActingUser {
-        privileges,
-        assistant_of: &principals,
-    });
-    let target = Target {
-        id: target.id,
-        account: target.account.as_ref(),
-        owner: target.owner.as_ref(),
-    };
     let request = Request {
         token: TokenFacts {
             check: token.check,
             grant: grant_facts,
         },
         endpoint,
-        target,
-        acting_user,
+        target: Target {
+            id: target.id,
+            account: target.account.as_ref(),
+            owner: target.owner.as_ref(),
+        },
+        acting_user: acting.map(|privileges| ActingUser {
+            privileges,
+            assistant_of: &principals,
+        }),
         violation: None,
     };
-    match permission::decide(&request) {
+    ask(&request)
+}
+
+/// Asks the permission rule about one request.
+pub async fn authorize(
+    state: &AppState,
+    token: &TokenState,
+    endpoint: &'static Endpoint,
+    target: Located<'_>,
+) -> Result<Caller, ApiDenial> {
+    match with_request(state, token, endpoint, &target, permission::decide) {
         Ok(reach) => match (&token.claims, &token.grant, &token.me) {
             (Some(claims), Some(grant), Some(me)) => Ok(Caller {
                 claims: claims.clone(),
@@ -192,4 +211,14 @@ pub async fn authorize(
         },
         Err(denial) => Err(ApiDenial::Denied(Box::new(denial))),
     }
+}
+
+/// The rule's decision step by step, for `accord explain` and the console's *Why?* page.
+pub fn explain(
+    state: &AppState,
+    token: &TokenState,
+    endpoint: &'static Endpoint,
+    target: &Located<'_>,
+) -> Vec<permission::StepOutcome> {
+    with_request(state, token, endpoint, target, permission::explain_steps)
 }
