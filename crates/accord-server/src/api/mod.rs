@@ -2,6 +2,7 @@
 //! facts and asks the one permission rule (`accord_core::permission::decide`).
 
 pub mod access;
+pub mod limits;
 pub mod paging;
 pub mod users;
 
