@@ -13,8 +13,9 @@
 //!
 //! **Memory stays bounded.** A per-second key whose arrival time has passed is in exactly the
 //! state of a key never seen, so dropping it changes no decision; at most once a second such keys
-//! are swept, together with daily counters of earlier days. What remains is the keys used in about
-//! the last second, plus the hosts that created or updated meetings today.
+//! are swept, together with daily counters of earlier days. What remains is the keys used in the
+//! last two seconds at most (so the map grows with the request rate, not with the number of
+//! accounts ever seen), plus the hosts that created or updated meetings today.
 //!
 //! **Several nodes.** This limiter is per node. With `--redis` (not built yet) the same GCRA runs
 //! as one Redis script per check (the arrival time under `rl:{account}:{category}` with a
