@@ -1,9 +1,20 @@
-//! Error responses in Zoom's shape: `{"code": N, "message": "…"}`.
+//! Error responses in Zoom's shape: `{"code": N, "message": "…"}`, plus
+//! `"errors": [{"field": "…", "message": "…"}]` on validation errors (api.md, "Errors").
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// Zoom's code for a validation error, malformed JSON or a bad id.
+pub const VALIDATION_CODE: u32 = 300;
+
+/// One invalid input of a validation error: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
 
 /// An error answer. Small constructors keep handlers readable.
 #[derive(Debug, Clone, Serialize)]
@@ -12,6 +23,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: u32,
     pub message: String,
+    /// The fields at fault; serialized only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -20,7 +34,36 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            errors: Vec::new(),
         }
+    }
+
+    /// 400, code 300, naming the one field at fault: Zoom's `Validation Failed.` answer.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            VALIDATION_CODE,
+            "Validation Failed.",
+        )
+        .with_field_error(field, message)
+    }
+
+    /// Adds a field at fault (a validation error may name several).
+    pub fn with_field_error(
+        mut self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+        self
+    }
+
+    /// 429, code 429: a rate limit was reached.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, 429, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -49,4 +92,27 @@ impl IntoResponse for ApiError {
 /// The answer for a path no route matches.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("The requested resource does not exist.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_are_serialized_only_when_present() {
+        let plain = serde_json::to_value(ApiError::not_found("gone")).unwrap_or_default();
+        assert_eq!(plain, serde_json::json!({"code": 404, "message": "gone"}));
+
+        let invalid = ApiError::validation("page_size", "must be at least 1");
+        assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+        let body = serde_json::to_value(&invalid).unwrap_or_default();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": 300,
+                "message": "Validation Failed.",
+                "errors": [{"field": "page_size", "message": "must be at least 1"}],
+            })
+        );
+    }
 }

@@ -3,6 +3,8 @@
 
 pub mod access;
 pub mod explain;
+pub mod limits;
+pub mod paging;
 pub mod users;
 
 use axum::Router;
