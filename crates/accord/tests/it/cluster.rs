@@ -222,3 +222,84 @@ async fn a_revocation_on_one_process_is_honoured_by_the_other() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn explain_gives_the_rules_answer_step_by_step() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed.json");
+        std::fs::write(&seed, SEED).unwrap();
+        let node = Running::start(
+            accord_on(&db)
+                .args(["serve", "--bind", "127.0.0.1:0", "--seed"])
+                .arg(&seed),
+            "readiness",
+        );
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://{}/oauth/token", node.address))
+            .basic_auth("backend-prod", Some("backend-prod-secret-0123456789"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned();
+
+        let allowed = crate::run(
+            accord_on(&db)
+                .args(["explain", "GET", "/v2/users/me"])
+                .env("ACCORD_TOKEN", &token),
+        );
+        let text = crate::stdout(&allowed);
+        assert!(allowed.status.success(), "{}", crate::stderr(&allowed));
+        assert!(text.starts_with("GET /users/{userId}: ALLOW"), "{text}");
+        assert!(
+            text.contains("4. reach") && text.contains("passed"),
+            "{text}"
+        );
+
+        let denied = crate::run(
+            accord_on(&db)
+                .args(["--json", "explain", "GET", "/roles"])
+                .env("ACCORD_TOKEN", &token),
+        );
+        let json: serde_json::Value = serde_json::from_slice(&denied.stdout)
+            .unwrap_or_else(|_| panic!("{}", crate::stderr(&denied)));
+        assert_eq!(
+            (json["decision"].as_str(), json["code"].as_u64()),
+            (Some("deny"), Some(4711)),
+            "{json}"
+        );
+        assert_eq!(json["steps"][2]["step"], "scope");
+        assert!(
+            json["steps"][2]["denial"]["explain"]["missing_scopes"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|v| v == "role:read:admin")),
+            "{json}"
+        );
+        assert_eq!(json["steps"][3]["result"], "not_reached", "{json}");
+
+        let unknown = crate::run(
+            accord_on(&db)
+                .args(["explain", "GET", "/v2/nothing"])
+                .env("ACCORD_TOKEN", &token),
+        );
+        assert_eq!(unknown.status.code(), Some(1));
+        assert!(
+            crate::stderr(&unknown).contains("not an endpoint"),
+            "{}",
+            crate::stderr(&unknown)
+        );
+        assert!(
+            !crate::stdout(&allowed).contains(&token) && !crate::stderr(&denied).contains(&token),
+            "the token is never printed"
+        );
+        node.stop();
+    })
+    .await;
+}
