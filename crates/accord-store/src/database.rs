@@ -202,8 +202,12 @@ macro_rules! migrations {
 /// The embedded migrations of one backend. Both folders are numbered alike (a test checks).
 pub fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
-        Backend::Sqlite => migrations!("sqlite": 1 => "0001_foundation", 2 => "0002_oauth"),
-        Backend::Postgres => migrations!("postgres": 1 => "0001_foundation", 2 => "0002_oauth"),
+        Backend::Sqlite => {
+            migrations!("sqlite": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings")
+        }
+        Backend::Postgres => {
+            migrations!("postgres": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings")
+        }
     }
 }
 
