@@ -21,8 +21,8 @@ use crate::audit::{self, Actor, Entry};
 use crate::error::{Result, StoreError};
 use crate::{Conn, Ctx, Store, rows, secrets};
 
-/// A stored meeting.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A stored meeting. Not `Serialize`: the API renders Zoom's object from it (with join URLs).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Meeting {
     /// Zoom's meeting number: 10–11 digits, unique in the deployment.
     pub id: i64,
@@ -37,7 +37,6 @@ pub struct Meeting {
     /// The passcode (generated at creation when none was given).
     pub password: String,
     /// Topic, type, times, settings, recurrence and occurrences, as validated.
-    #[serde(skip)]
     pub input: MeetingInput,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
