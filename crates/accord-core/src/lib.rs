@@ -11,6 +11,8 @@
 //!   would fix it; `explain_steps` reports every step from the same evaluation.
 //! - [`install`]: who may install an account app or authorize a user app, and which scopes the
 //!   grant gets.
+//! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
+//!   meeting's time zone, recurrences and their occurrences across daylight-saving changes.
 //! - [`clock`]: time, injected.
 
 pub mod apps;
@@ -19,6 +21,7 @@ pub mod endpoints;
 pub mod grants;
 pub mod ids;
 pub mod install;
+pub mod meetings;
 pub mod permission;
 pub mod privileges;
 pub mod roles;

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// Input that breaks a rule of the model.
     #[error("{0}")]
     Invalid(String),
+    /// A field of a request that breaks a rule of the model, named for Zoom's `errors[]`.
+    #[error(transparent)]
+    Field(#[from] accord_core::meetings::FieldError),
     /// A change that would break the owner invariants.
     #[error(transparent)]
     OwnerRule(#[from] OwnerRuleViolation),

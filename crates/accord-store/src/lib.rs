@@ -13,6 +13,7 @@ pub mod audit;
 pub mod database;
 pub mod error;
 pub mod grants;
+pub mod meetings;
 pub mod roles;
 pub mod secrets;
 pub mod seed;

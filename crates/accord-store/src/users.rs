@@ -1,6 +1,6 @@
 //! Users: creation (argon2id passwords, deployment-wide unique emails), profile and role changes
-//! under the owner invariants, deactivation and deletion (which end the user's authorizations but
-//! not the installations they made).
+//! under the owner invariants, deactivation and deletion (which end the user's authorizations and
+//! delete the meetings they host, but not the installations they made).
 
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, Email, RoleId, Secret, UserId};
@@ -448,6 +448,14 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
         .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM assistants WHERE user_id = $1 OR assistant_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM meetings WHERE host_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE meetings SET assistant_id = NULL WHERE assistant_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
