@@ -177,6 +177,49 @@ pub async fn find(conn: &mut Conn, id_or_email: &str) -> Result<User> {
     found.ok_or_else(|| StoreError::not_found("user", id_or_email))
 }
 
+/// Filters of `GET /users`.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub status: Option<UserStatus>,
+    pub role_id: Option<String>,
+}
+
+/// One keyset page of an account's users, ordered by (created_at, id), after `after`; `limit`
+/// rows at most.
+pub async fn page(
+    conn: &mut Conn,
+    account_id: &str,
+    filter: &UserFilter,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<User>> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE account_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR role_id = $3) \
+         AND (created_at > $4 OR (created_at = $4 AND id > $5)) ORDER BY created_at, id LIMIT $6"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(filter.status.map(UserStatus::as_str).unwrap_or(""))
+        .bind(filter.role_id.as_deref().unwrap_or(""))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+/// How many users match (for `total_records`).
+pub async fn count(conn: &mut Conn, account_id: &str, filter: &UserFilter) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR role_id = $3)")
+        .bind(account_id)
+        .bind(filter.status.map(UserStatus::as_str).unwrap_or(""))
+        .bind(filter.role_id.as_deref().unwrap_or(""))
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE account_id = $1 ORDER BY created_at, id");
     let found = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -596,6 +639,20 @@ impl Store {
     pub async fn find_user(&self, id_or_email: &str) -> Result<User> {
         let mut conn = self.pool().acquire().await?;
         find(&mut conn, id_or_email).await
+    }
+
+    /// One keyset page of users and the total count.
+    pub async fn users_page(
+        &self,
+        account_id: &str,
+        filter: &UserFilter,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<(Vec<User>, i64)> {
+        let mut conn = self.pool().acquire().await?;
+        let users = page(&mut conn, account_id, filter, after, limit).await?;
+        let total = count(&mut conn, account_id, filter).await?;
+        Ok((users, total))
     }
 
     pub async fn users(&self, account_id: &str) -> Result<Vec<User>> {

@@ -21,8 +21,17 @@ use crate::state::AppState;
 /// `explain`.
 #[derive(Debug)]
 pub enum ApiDenial {
+    /// The permission rule said no.
     Denied(Box<Denial>),
+    /// The request itself is wrong (validation, conflict), in Zoom's error shape.
+    Error(crate::errors::ApiError),
     Unavailable,
+}
+
+impl From<crate::errors::ApiError> for ApiDenial {
+    fn from(error: crate::errors::ApiError) -> Self {
+        ApiDenial::Error(error)
+    }
 }
 
 impl From<accord_store::StoreError> for ApiDenial {
@@ -39,6 +48,7 @@ impl IntoResponse for ApiDenial {
                 let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::BAD_REQUEST);
                 (status, Json(denial.body())).into_response()
             }
+            ApiDenial::Error(error) => error.into_response(),
             ApiDenial::Unavailable => crate::errors::ApiError::unavailable(
                 "The service cannot reach its database; try again shortly.",
             )
@@ -148,6 +158,7 @@ fn with_request<R>(
     token: &TokenState,
     endpoint: &'static Endpoint,
     target: &Located<'_>,
+    violation: Option<permission::Violation>,
     ask: impl FnOnce(&Request<'_>) -> R,
 ) -> R {
     let grant_facts = match (&token.claims, &token.grant, &token.me, &token.account) {
@@ -187,7 +198,7 @@ fn with_request<R>(
             privileges,
             assistant_of: &principals,
         }),
-        violation: None,
+        violation,
     };
     ask(&request)
 }
@@ -199,7 +210,25 @@ pub async fn authorize(
     endpoint: &'static Endpoint,
     target: Located<'_>,
 ) -> Result<Caller, ApiDenial> {
-    match with_request(state, token, endpoint, &target, permission::decide) {
+    authorize_with(state, token, endpoint, target, None)
+}
+
+/// [`authorize`] with the endpoint's business-rule violation (step 5), if the request breaks one.
+pub fn authorize_with(
+    state: &AppState,
+    token: &TokenState,
+    endpoint: &'static Endpoint,
+    target: Located<'_>,
+    violation: Option<permission::Violation>,
+) -> Result<Caller, ApiDenial> {
+    match with_request(
+        state,
+        token,
+        endpoint,
+        &target,
+        violation,
+        permission::decide,
+    ) {
         Ok(reach) => match (&token.claims, &token.grant, &token.me) {
             (Some(claims), Some(grant), Some(me)) => Ok(Caller {
                 claims: claims.clone(),
@@ -220,5 +249,12 @@ pub fn explain(
     endpoint: &'static Endpoint,
     target: &Located<'_>,
 ) -> Vec<permission::StepOutcome> {
-    with_request(state, token, endpoint, target, permission::explain_steps)
+    with_request(
+        state,
+        token,
+        endpoint,
+        target,
+        None,
+        permission::explain_steps,
+    )
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::access::{ApiDenial, Located, authorize, token_state};
+use super::access::{ApiDenial, Located, authorize, authorize_with, token_state};
 use crate::state::AppState;
 
 /// A user in Zoom's shape.
@@ -71,4 +71,404 @@ pub async fn get_user(
     authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     Ok(Json(user_json(&user)))
+}
+
+/// The endpoint of the catalog, by its api.md row.
+fn endpoint(method: &str, path: &str) -> Result<&'static endpoints::Endpoint, ApiDenial> {
+    endpoints::find(method, path).ok_or(ApiDenial::Unavailable)
+}
+
+/// Who the audit log names for a change made through a token: the user a user grant acts as,
+/// else the app.
+fn actor(caller: &super::access::Caller) -> accord_store::audit::Actor {
+    match caller.grant.kind {
+        accord_core::grants::GrantKind::Authorization => {
+            accord_store::audit::Actor::User(caller.me.as_str().to_owned())
+        }
+        _ => accord_store::audit::Actor::App(caller.claims.client_id.clone()),
+    }
+}
+
+/// A store failure on a write, in Zoom's error shapes.
+fn write_error(error: accord_store::StoreError) -> ApiDenial {
+    use crate::errors::ApiError;
+    use accord_store::StoreError;
+    use axum::http::StatusCode;
+    match error {
+        StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, 1005, message).into(),
+        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
+        StoreError::Field(field) => ApiError::validation(field.field(), field.message()).into(),
+        StoreError::OwnerRule(rule) => {
+            ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
+        }
+        StoreError::NotFound { id, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            1001,
+            format!("User does not exist: {id}."),
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn bad_body(error: impl std::fmt::Display) -> ApiDenial {
+    crate::errors::ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        300,
+        format!("Invalid request body: {error}"),
+    )
+    .into()
+}
+
+/// A user as `GET /users` lists it.
+fn list_item(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "display_name": format!("{} {}", user.first_name, user.last_name).trim(),
+        "email": user.email,
+        "type": i64::from(user.user_type),
+        "pmi": user.pmi,
+        "timezone": user.timezone,
+        "status": user.status.as_str(),
+        "role_id": user.role_id,
+        "created_at": user.created_at.rfc3339(),
+        "last_login_time": user.last_login_at.map(|t| t.rfc3339()),
+    })
+}
+
+/// `GET /v2/users` (`status`, `role_id`, `page_size`, `next_page_token`).
+pub async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Json<Value>, ApiDenial> {
+    use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
+    use accord_core::users::UserStatus;
+    let endpoint = endpoint("GET", "/users")?;
+    let token = token_state(&state, &headers).await?;
+    let target = Located {
+        id: "",
+        account: token.account.clone(),
+        owner: None,
+    };
+    let caller = authorize(&state, &token, endpoint, target).await?;
+    let params: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let status = match params
+        .get("status")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        None => UserStatus::Active,
+        Some(text) => UserStatus::parse(text).ok_or_else(|| {
+            crate::errors::ApiError::validation(
+                "status",
+                "status must be active, inactive or pending.",
+            )
+        })?,
+    };
+    let role_id = params.get("role_id").filter(|r| !r.is_empty()).cloned();
+    let page = PageQuery::from_query(query.as_deref())?;
+    let account = caller.grant.account_id.clone();
+    let binding = Binding::new(account.clone(), endpoint.name)
+        .filter("status", status.as_str())
+        .filter("role_id", role_id.clone().unwrap_or_default());
+    let now = state.store().now();
+    let position = page
+        .position(state.store().keys(), &binding, now)
+        .map_err(crate::errors::ApiError::from)?;
+    let after = match position.as_deref() {
+        Some([KeyPart::Int(at), KeyPart::Text(id)]) => Some((*at, id.as_str())),
+        Some(_) => {
+            return Err(crate::errors::ApiError::validation(
+                "next_page_token",
+                "Invalid next_page_token",
+            )
+            .into());
+        }
+        None => None,
+    };
+    let filter = accord_store::users::UserFilter {
+        status: Some(status),
+        role_id,
+    };
+    let (rows, total) = state
+        .store()
+        .users_page(&account, &filter, after, i64::from(page.fetch_limit()))
+        .await?;
+    let (users, next) = split_page(rows, page.page_size, |u: &User| {
+        vec![
+            KeyPart::Int(u.created_at.millis()),
+            KeyPart::Text(u.id.as_str().to_owned()),
+        ]
+    });
+    let fields = PageFields::new(
+        state.store().keys(),
+        &binding,
+        page.page_size,
+        u64::try_from(total).unwrap_or(0),
+        next.as_deref(),
+        now,
+    );
+    Ok(Json(fields.with_items(
+        "users",
+        users.iter().map(list_item).collect(),
+    )))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CreateBody {
+    action: String,
+    user_info: CreateInfo,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CreateInfo {
+    email: String,
+    #[serde(rename = "type", default = "basic")]
+    user_type: i64,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    password: Option<String>,
+}
+
+fn basic() -> i64 {
+    1
+}
+
+/// `POST /v2/users`: `create` makes a pending user, `autoCreate` an active one with a password.
+pub async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiDenial> {
+    use crate::errors::ApiError;
+    use accord_core::users::{UserStatus, UserType};
+    let endpoint = endpoint("POST", "/users")?;
+    let token = token_state(&state, &headers).await?;
+    let target = Located {
+        id: "",
+        account: token.account.clone(),
+        owner: None,
+    };
+    let caller = authorize(&state, &token, endpoint, target).await?;
+    let body: CreateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let status = match body.action.as_str() {
+        "create" => UserStatus::Pending,
+        "autoCreate" => UserStatus::Active,
+        other => {
+            return Err(ApiError::validation(
+                "action",
+                format!("action {other:?} is not supported: use create or autoCreate."),
+            )
+            .into());
+        }
+    };
+    let email = Email::parse(body.user_info.email)
+        .map_err(|e| ApiError::validation("user_info.email", e.0))?;
+    let user_type = UserType::try_from(body.user_info.user_type)
+        .map_err(|e| ApiError::validation("user_info.type", e))?;
+    let password = match (status, body.user_info.password) {
+        (UserStatus::Active, Some(p)) if (8..=32).contains(&p.chars().count()) => {
+            Some(accord_core::ids::Secret::new(p))
+        }
+        (UserStatus::Active, _) => {
+            return Err(ApiError::validation(
+                "user_info.password",
+                "autoCreate needs a password of 8 to 32 characters.",
+            )
+            .into());
+        }
+        _ => None,
+    };
+    let mut new = accord_store::users::NewUser::new(email);
+    new.status = status;
+    new.user_type = user_type;
+    new.first_name = body.user_info.first_name;
+    new.last_name = body.user_info.last_name;
+    new.password = password;
+    let (user, _) = state
+        .store()
+        .create_user(&actor(&caller), &caller.grant.account_id, new)
+        .await
+        .map_err(write_error)?;
+    let created = json!({"id": user.id, "first_name": user.first_name, "last_name": user.last_name, "email": user.email, "type": i64::from(user.user_type)});
+    Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct UpdateBody {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[serde(rename = "type")]
+    user_type: Option<i64>,
+    timezone: Option<String>,
+    role_id: Option<String>,
+}
+
+/// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant.
+pub async fn update_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::http::StatusCode, ApiDenial> {
+    use crate::errors::ApiError;
+    let endpoint = endpoint("PATCH", "/users/{userId}")?;
+    let token = token_state(&state, &headers).await?;
+    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let body: UpdateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    // Step 5: changing a role through a user grant needs the user's Role:Edit too.
+    let needs_role_edit = body.role_id.is_some()
+        && token
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.kind == accord_core::grants::GrantKind::Authorization)
+        && token.me.as_ref().is_some_and(|me| {
+            !state
+                .store()
+                .view()
+                .privileges(me.as_str())
+                .contains(accord_core::privileges::Privilege::RoleEdit)
+        });
+    let violation = needs_role_edit.then(|| accord_core::permission::Violation {
+        code: 200,
+        message: "Only a user with the Role:Edit privilege can change a user's role.".into(),
+        fix: "Ask an admin to give your role Role:Edit, or change the role in the console.".into(),
+    });
+    let target = Located {
+        id: &user_id,
+        account: user.as_ref().map(|u| u.account_id.clone()),
+        owner: user.as_ref().map(|u| u.id.clone()),
+    };
+    let caller = authorize_with(&state, &token, endpoint, target, violation)?;
+    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let change = accord_store::users::UserChange {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        user_type: body
+            .user_type
+            .map(accord_core::users::UserType::try_from)
+            .transpose()
+            .map_err(|e| ApiError::validation("type", e))?,
+        timezone: body.timezone,
+        role_id: body
+            .role_id
+            .map(accord_core::ids::RoleId::parse)
+            .transpose()
+            .map_err(|e| ApiError::validation("role_id", e.0))?,
+        ..Default::default()
+    };
+    state
+        .store()
+        .update_user(&actor(&caller), user.id.as_str(), change)
+        .await
+        .map_err(write_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct StatusBody {
+    action: String,
+}
+
+/// The owner can be neither deactivated nor deleted (step 5).
+fn owner_violation(user: Option<&User>, what: &str) -> Option<accord_core::permission::Violation> {
+    user.filter(|u| u.is_owner())
+        .map(|_| accord_core::permission::Violation {
+            code: 200,
+            message: format!("The account owner cannot be {what}."),
+            fix: "Transfer ownership to another user first.".into(),
+        })
+}
+
+/// `PUT /v2/users/{userId}/status` (`activate` | `deactivate`).
+pub async fn update_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::http::StatusCode, ApiDenial> {
+    use crate::errors::ApiError;
+    use accord_core::users::UserStatus;
+    let endpoint = endpoint("PUT", "/users/{userId}/status")?;
+    let token = token_state(&state, &headers).await?;
+    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let body: StatusBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let status = match body.action.as_str() {
+        "activate" => UserStatus::Active,
+        "deactivate" => UserStatus::Inactive,
+        other => {
+            return Err(ApiError::validation(
+                "action",
+                format!("action {other:?} must be activate or deactivate."),
+            )
+            .into());
+        }
+    };
+    let violation = if status == UserStatus::Inactive {
+        owner_violation(user.as_ref(), "deactivated")
+    } else {
+        None
+    };
+    let target = Located {
+        id: &user_id,
+        account: user.as_ref().map(|u| u.account_id.clone()),
+        owner: user.as_ref().map(|u| u.id.clone()),
+    };
+    let caller = authorize_with(&state, &token, endpoint, target, violation)?;
+    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let change = accord_store::users::UserChange {
+        status: Some(status),
+        ..Default::default()
+    };
+    state
+        .store()
+        .update_user(&actor(&caller), user.id.as_str(), change)
+        .await
+        .map_err(write_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v2/users/{userId}` (`action` `disassociate` | `delete`: both remove the user here,
+/// since a user belongs to exactly one account).
+pub async fn delete_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<axum::http::StatusCode, ApiDenial> {
+    use crate::errors::ApiError;
+    let endpoint = endpoint("DELETE", "/users/{userId}")?;
+    let token = token_state(&state, &headers).await?;
+    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let action = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "action")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "disassociate".into());
+    if action != "disassociate" && action != "delete" {
+        return Err(
+            ApiError::validation("action", "action must be disassociate or delete.").into(),
+        );
+    }
+    let violation = owner_violation(user.as_ref(), "deleted");
+    let target = Located {
+        id: &user_id,
+        account: user.as_ref().map(|u| u.account_id.clone()),
+        owner: user.as_ref().map(|u| u.id.clone()),
+    };
+    let caller = authorize_with(&state, &token, endpoint, target, violation)?;
+    let user = user.ok_or(ApiDenial::Unavailable)?;
+    state
+        .store()
+        .delete_user(&actor(&caller), user.id.as_str())
+        .await
+        .map_err(write_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

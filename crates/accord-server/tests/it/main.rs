@@ -6,3 +6,4 @@ mod health;
 mod live;
 mod support;
 mod tokens;
+mod users_api;

@@ -41,6 +41,9 @@ pub const FIXTURE: &str = r#"{
      "credentials": {"production": {"client_id": "mobile-prod", "redirect_uris": ["http://127.0.0.1:9/cb"]}}},
     {"id": "backend", "name": "Backend", "kind": "server", "developer": "olive@acme.test", "scopes": ["user:read:admin"],
      "credentials": {"production": {"client_id": "backend-prod", "client_secret": "backend-prod-secret-0123456789"}}},
+    {"id": "admin-bot", "name": "Admin Bot", "kind": "server", "developer": "olive@acme.test",
+     "scopes": ["user:read:admin", "user:write:admin"],
+     "credentials": {"production": {"client_id": "admin-bot-prod", "client_secret": "admin-bot-prod-secret-0123456789"}}},
     {"id": "gadget", "name": "Gadget", "kind": "server", "developer": "gina@globex.test", "scopes": ["user:read:admin"],
      "credentials": {"production": {"client_id": "gadget-prod", "client_secret": "gadget-prod-secret-0123456789"}}}
   ]
@@ -66,7 +69,7 @@ pub async fn start(db: accord_testkit::TestDbRef) -> Live {
 }
 
 /// Posts to `/oauth/*` with optional Basic credentials and form parameters.
-async fn post(
+pub async fn post(
     live: &Live,
     path: &str,
     basic: Option<(&str, &str)>,
@@ -97,14 +100,14 @@ pub async fn me(live: &Live, token: &str) -> (StatusCode, Value) {
     )
 }
 
-fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
+pub fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
     body[key]
         .as_str()
         .unwrap_or_else(|| panic!("no {key} in {body}"))
 }
 
 /// A grant made as the consent page makes it, and a code for it.
-async fn code_for(
+pub async fn code_for(
     live: &Live,
     app_id: &str,
     client_id: &str,
