@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
-        .merge(api::routes())
+        .merge(api::routes(state.clone()))
         .merge(pages::routes())
         .fallback(errors::not_found);
     observability::layers(routes).with_state(state)

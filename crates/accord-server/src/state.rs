@@ -22,6 +22,8 @@ pub struct ServerConfig {
     /// How long presenting a rotated-out refresh token still returns the same successor
     /// (default 60 s; 0 turns it off).
     pub refresh_grace_seconds: i64,
+    /// Per-account API rate limits (api.md); off only for load tests and benchmarks.
+    pub rate_limits: bool,
 }
 
 impl ServerConfig {
@@ -34,6 +36,7 @@ impl ServerConfig {
             access_token_seconds: 3600,
             refresh_token_seconds: 90 * 24 * 3600,
             refresh_grace_seconds: 60,
+            rate_limits: true,
         }
     }
 
@@ -50,6 +53,8 @@ pub struct Shared {
     pub store: Store,
     pub config: ServerConfig,
     pub keys: KeyRing,
+    /// Per-account, per-category rate limits of this node (api.md "Rate limits").
+    pub limits: crate::api::limits::Limiter,
 }
 
 impl AppState {
@@ -58,10 +63,22 @@ impl AppState {
         let keys = KeyRing::load(&store, config.access_token_seconds).await?;
         // Changes made by other processes reach this one's access view (LISTEN/NOTIFY + polling).
         store.spawn_view_watcher();
+        let mut limits = crate::api::limits::LimitsConfig::default();
+        if !config.rate_limits {
+            let unlimited = u32::MAX / 4;
+            limits.defaults = crate::api::limits::AccountLimits {
+                light: unlimited,
+                medium: unlimited,
+                heavy: unlimited,
+                daily_meetings_per_host: unlimited,
+            };
+        }
+        let limits = crate::api::limits::Limiter::new(limits);
         Ok(AppState(Arc::new(Shared {
             store,
             config,
             keys,
+            limits,
         })))
     }
 
@@ -75,5 +92,9 @@ impl AppState {
 
     pub fn keys(&self) -> &KeyRing {
         &self.0.keys
+    }
+
+    pub fn limits(&self) -> &crate::api::limits::Limiter {
+        &self.0.limits
     }
 }

@@ -173,6 +173,10 @@ pub struct OAuthArgs {
         value_name = "SECONDS"
     )]
     pub refresh_grace: i64,
+    /// Per-account API rate limits (Light 30/s, Medium 20/s, Heavy 10/s, 100 meetings per host
+    /// per day). `off` is for load tests and benchmarks only.
+    #[arg(long, env = "ACCORD_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
+    pub rate_limits: String,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,7 @@ async fn listen(
     config.access_token_seconds = oauth.access_token_ttl;
     config.refresh_token_seconds = oauth.refresh_token_ttl;
     config.refresh_grace_seconds = oauth.refresh_grace;
+    config.rate_limits = oauth.rate_limits == "on";
     Ok((listener, address, config))
 }
 

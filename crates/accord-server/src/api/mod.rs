@@ -12,7 +12,47 @@ use axum::routing::{get, put};
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// Every `/v2` request passes the gate first: the bearer token is verified once and its grant's
+/// live state read from the access view ([`access::TokenState`], handed to the handler as an
+/// extension), and the account's rate limit for the endpoint's category is applied — the
+/// `X-RateLimit-*` headers go on every answer, a refusal is a 429 with `Retry-After`.
+async fn gate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let token = match access::token_state(&state, request.headers()).await {
+        Ok(token) => token,
+        Err(denial) => return denial.into_response(),
+    };
+    let path = request.uri().path().trim_end_matches('/');
+    let endpoint = accord_core::endpoints::route(
+        request.method().as_str(),
+        path.strip_prefix("/v2").unwrap_or(path),
+    )
+    .map(|r| r.endpoint);
+    let decision = match (&token.account, endpoint) {
+        (Some(account), Some(endpoint)) => Some(state.limits().check_endpoint(
+            account.as_str(),
+            endpoint,
+            None,
+            state.store().now(),
+        )),
+        _ => None,
+    };
+    if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal()) {
+        return refusal;
+    }
+    request.extensions_mut().insert(std::sync::Arc::new(token));
+    let mut response = next.run(request).await;
+    if let Some(decision) = decision {
+        decision.apply(&mut response);
+    }
+    response
+}
+
+pub fn routes(state: AppState) -> Router<AppState> {
     let mut router = Router::new();
     for (path, route) in [
         ("/v2/users", get(users::list_users).post(users::create_user)),
@@ -29,5 +69,5 @@ pub fn routes() -> Router<AppState> {
             .route(path, route.clone())
             .route(&format!("{path}/"), route);
     }
-    router
+    router.layer(axum::middleware::from_fn_with_state(state, gate))
 }

@@ -5,10 +5,9 @@ use accord_core::ids::Email;
 use accord_store::users::User;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::access::{ApiDenial, Located, authorize, authorize_with, token_state};
+use super::access::{ApiDenial, Located, authorize, authorize_with};
 use crate::state::AppState;
 
 /// A user in Zoom's shape.
@@ -57,11 +56,10 @@ pub async fn find_user(
 /// `GET /v2/users/{userId}`.
 pub async fn get_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiDenial> {
     let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Unavailable)?;
-    let token = token_state(&state, &headers).await?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let target = Located {
         id: &user_id,
@@ -141,13 +139,12 @@ fn list_item(user: &User) -> Value {
 /// `GET /v2/users` (`status`, `role_id`, `page_size`, `next_page_token`).
 pub async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Json<Value>, ApiDenial> {
     use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
     use accord_core::users::UserStatus;
     let endpoint = endpoint("GET", "/users")?;
-    let token = token_state(&state, &headers).await?;
     let target = Located {
         id: "",
         account: token.account.clone(),
@@ -245,13 +242,12 @@ fn basic() -> i64 {
 /// `POST /v2/users`: `create` makes a pending user, `autoCreate` an active one with a password.
 pub async fn create_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiDenial> {
     use crate::errors::ApiError;
     use accord_core::users::{UserStatus, UserType};
     let endpoint = endpoint("POST", "/users")?;
-    let token = token_state(&state, &headers).await?;
     let target = Located {
         id: "",
         account: token.account.clone(),
@@ -315,13 +311,12 @@ struct UpdateBody {
 /// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant.
 pub async fn update_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     let endpoint = endpoint("PATCH", "/users/{userId}")?;
-    let token = token_state(&state, &headers).await?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let body: UpdateBody = serde_json::from_slice(&body).map_err(bad_body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
@@ -391,14 +386,13 @@ fn owner_violation(user: Option<&User>, what: &str) -> Option<accord_core::permi
 /// `PUT /v2/users/{userId}/status` (`activate` | `deactivate`).
 pub async fn update_status(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     use accord_core::users::UserStatus;
     let endpoint = endpoint("PUT", "/users/{userId}/status")?;
-    let token = token_state(&state, &headers).await?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let body: StatusBody = serde_json::from_slice(&body).map_err(bad_body)?;
     let status = match body.action.as_str() {
@@ -440,13 +434,12 @@ pub async fn update_status(
 /// since a user belongs to exactly one account).
 pub async fn delete_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     let endpoint = endpoint("DELETE", "/users/{userId}")?;
-    let token = token_state(&state, &headers).await?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let action = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "action")

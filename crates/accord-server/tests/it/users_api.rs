@@ -237,3 +237,55 @@ async fn a_member_user_grant_with_an_admin_scope_is_refused_the_list_not_narrowe
     })
     .await;
 }
+
+#[tokio::test]
+async fn each_account_gets_its_rate_limit_with_zoom_headers_and_a_429() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let token = server_token(&live, "backend-prod", "backend-prod-secret-0123456789").await;
+        let get = |path: &'static str| {
+            let (http, url, token) = (live.http.clone(), live.url.clone(), token.clone());
+            async move {
+                http.get(format!("{url}{path}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("request")
+            }
+        };
+        let first = get("/v2/users").await;
+        assert_eq!(first.headers()["x-ratelimit-category"], "Medium");
+        assert_eq!(first.headers()["x-ratelimit-limit"], "20");
+        assert!(first.headers().contains_key("x-ratelimit-remaining"));
+        // The test clock stands still: Light allows exactly 30 calls in this second.
+        let mut statuses = Vec::new();
+        for _ in 0..31 {
+            statuses.push(get("/v2/users/me").await);
+        }
+        assert!(statuses[..30].iter().all(|r| r.status() == StatusCode::OK));
+        let refused = &statuses[30];
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= 1
+        );
+        // Another account is not affected; time moving on refills the bucket.
+        let other = server_token(&live, "gadget-prod", "gadget-prod-secret-0123456789").await;
+        let response = live
+            .http
+            .get(format!("{}/v2/users/me", live.url))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        live.db.clock.advance_seconds(1);
+        assert_eq!(get("/v2/users/me").await.status(), StatusCode::OK);
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
