@@ -48,11 +48,7 @@ pub async fn explain(
             let user = find_user(state, token.me.as_ref(), user_id)
                 .await
                 .map_err(unavailable)?;
-            Located {
-                id: user_id,
-                account: user.as_ref().map(|u| u.account_id.clone()),
-                owner: user.map(|u| u.id),
-            }
+            super::users::located(user_id, user.as_ref())
         }
         (ObjectKind::Role, _) if route.param("roleId").is_some() => {
             let role_id = route.param("roleId").unwrap_or_default();

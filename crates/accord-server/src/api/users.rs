@@ -29,6 +29,16 @@ pub fn user_json(user: &User) -> Value {
     })
 }
 
+/// The rule's target for a user object: where it lives and who owns it (itself); `None` when no
+/// such user exists anywhere (which reads exactly like another account's user).
+pub(crate) fn located<'a>(id: &'a str, user: Option<&User>) -> Located<'a> {
+    Located {
+        id,
+        account: user.map(|u| u.account_id.clone()),
+        owner: user.map(|u| u.id.clone()),
+    }
+}
+
 /// Finds `{userId}`: `me`, an id or an email. Missing anywhere → `None`.
 pub async fn find_user(
     state: &AppState,
@@ -61,11 +71,7 @@ pub async fn get_user(
 ) -> Result<Json<Value>, ApiDenial> {
     let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Unavailable)?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
-    let target = Located {
-        id: &user_id,
-        account: user.as_ref().map(|u| u.account_id.clone()),
-        owner: user.as_ref().map(|u| u.id.clone()),
-    };
+    let target = located(&user_id, user.as_ref());
     authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     Ok(Json(user_json(&user)))
@@ -337,11 +343,7 @@ pub async fn update_user(
         message: "Only a user with the Role:Edit privilege can change a user's role.".into(),
         fix: "Ask an admin to give your role Role:Edit, or change the role in the console.".into(),
     });
-    let target = Located {
-        id: &user_id,
-        account: user.as_ref().map(|u| u.account_id.clone()),
-        owner: user.as_ref().map(|u| u.id.clone()),
-    };
+    let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     let change = accord_store::users::UserChange {
@@ -411,11 +413,7 @@ pub async fn update_status(
     } else {
         None
     };
-    let target = Located {
-        id: &user_id,
-        account: user.as_ref().map(|u| u.account_id.clone()),
-        owner: user.as_ref().map(|u| u.id.clone()),
-    };
+    let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     let change = accord_store::users::UserChange {
@@ -451,11 +449,7 @@ pub async fn delete_user(
         );
     }
     let violation = owner_violation(user.as_ref(), "deleted");
-    let target = Located {
-        id: &user_id,
-        account: user.as_ref().map(|u| u.account_id.clone()),
-        owner: user.as_ref().map(|u| u.id.clone()),
-    };
+    let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     state
