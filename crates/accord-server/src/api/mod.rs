@@ -2,13 +2,14 @@
 //! facts and asks the one permission rule (`accord_core::permission::decide`).
 
 pub mod access;
+pub mod assistants;
 pub mod explain;
 pub mod limits;
 pub mod paging;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 
 use crate::state::AppState;
 
@@ -63,6 +64,24 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .delete(users::delete_user),
         ),
         ("/v2/users/{user_id}/status", put(users::update_status)),
+        (
+            "/v2/users/{user_id}/assistants",
+            get(assistants::list)
+                .post(assistants::add)
+                .delete(assistants::delete_all),
+        ),
+        (
+            "/v2/users/{user_id}/assistants/{assistant_id}",
+            delete(assistants::delete_one),
+        ),
+        (
+            "/v2/users/{user_id}/schedulers",
+            get(assistants::schedulers).delete(assistants::delete_schedulers),
+        ),
+        (
+            "/v2/users/{user_id}/schedulers/{scheduler_id}",
+            delete(assistants::delete_scheduler),
+        ),
     ] {
         // Real clients send a trailing slash now and then.
         router = router

@@ -78,13 +78,16 @@ pub async fn get_user(
 }
 
 /// The endpoint of the catalog, by its api.md row.
-fn endpoint(method: &str, path: &str) -> Result<&'static endpoints::Endpoint, ApiDenial> {
+pub(crate) fn endpoint(
+    method: &str,
+    path: &str,
+) -> Result<&'static endpoints::Endpoint, ApiDenial> {
     endpoints::find(method, path).ok_or(ApiDenial::Unavailable)
 }
 
 /// Who the audit log names for a change made through a token: the user a user grant acts as,
 /// else the app.
-fn actor(caller: &super::access::Caller) -> accord_store::audit::Actor {
+pub(crate) fn actor(caller: &super::access::Caller) -> accord_store::audit::Actor {
     match caller.grant.kind {
         accord_core::grants::GrantKind::Authorization => {
             accord_store::audit::Actor::User(caller.me.as_str().to_owned())
@@ -94,7 +97,7 @@ fn actor(caller: &super::access::Caller) -> accord_store::audit::Actor {
 }
 
 /// A store failure on a write, in Zoom's error shapes.
-fn write_error(error: accord_store::StoreError) -> ApiDenial {
+pub(crate) fn write_error(error: accord_store::StoreError) -> ApiDenial {
     use crate::errors::ApiError;
     use accord_store::StoreError;
     use axum::http::StatusCode;
@@ -115,7 +118,7 @@ fn write_error(error: accord_store::StoreError) -> ApiDenial {
     }
 }
 
-fn bad_body(error: impl std::fmt::Display) -> ApiDenial {
+pub(crate) fn bad_body(error: impl std::fmt::Display) -> ApiDenial {
     crate::errors::ApiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         300,

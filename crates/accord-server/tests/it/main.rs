@@ -1,5 +1,6 @@
 //! The HTTP layer's integration tests, one module per area, on every backend.
 
+mod assistants_api;
 mod authorize;
 mod flow;
 mod health;

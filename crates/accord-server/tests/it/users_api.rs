@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::live::Live;
 use crate::tokens::{code_for, post, start, str_of};
 
-async fn server_token(live: &Live, client: &str, secret: &str) -> String {
+pub async fn server_token(live: &Live, client: &str, secret: &str) -> String {
     let (status, _, body) = post(
         live,
         "/oauth/token",
@@ -21,7 +21,7 @@ async fn server_token(live: &Live, client: &str, secret: &str) -> String {
     live.secret(str_of(&body, "access_token"))
 }
 
-async fn call(
+pub async fn call(
     live: &Live,
     token: &str,
     method: reqwest::Method,

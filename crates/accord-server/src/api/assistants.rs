@@ -1,0 +1,268 @@
+//! `/v2/users/{userId}/assistants` and `/schedulers`: Zoom's scheduling privilege. The user in
+//! the path owns the pair (an assistant manages *their* meetings), so reach is judged on them.
+
+use std::sync::Arc;
+
+use accord_store::users::User;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::access::{ApiDenial, Caller, TokenState, authorize};
+use super::users::{bad_body, endpoint, find_user, located, write_error};
+use crate::errors::ApiError;
+use crate::state::AppState;
+
+/// Finds `{userId}` and asks the rule about `method path` on them.
+async fn authorized_user(
+    state: &AppState,
+    token: &TokenState,
+    method: &str,
+    path: &str,
+    user_id: &str,
+) -> Result<(User, Caller), ApiDenial> {
+    let endpoint = endpoint(method, path)?;
+    let user = find_user(state, token.me.as_ref(), user_id).await?;
+    let caller = authorize(state, token, endpoint, located(user_id, user.as_ref())).await?;
+    Ok((user.ok_or(ApiDenial::Unavailable)?, caller))
+}
+
+fn not_found(id: &str) -> ApiDenial {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        1001,
+        format!("User does not exist: {id}."),
+    )
+    .into()
+}
+
+/// A user of `account` by id or email; other accounts' users read as missing.
+async fn same_account_user(
+    state: &AppState,
+    account: &str,
+    id_or_email: &str,
+) -> Result<User, ApiDenial> {
+    match find_user(state, None, id_or_email).await? {
+        Some(user) if user.account_id.as_str() == account => Ok(user),
+        _ => Err(not_found(id_or_email)),
+    }
+}
+
+/// `GET /users/{userId}/assistants`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiDenial> {
+    let (user, _) = authorized_user(
+        &state,
+        &token,
+        "GET",
+        "/users/{userId}/assistants",
+        &user_id,
+    )
+    .await?;
+    let assistants = state.store().assistants(user.id.as_str()).await?;
+    let items: Vec<Value> = assistants
+        .iter()
+        .map(|d| json!({"id": d.user.id, "email": d.user.email}))
+        .collect();
+    Ok(Json(json!({"assistants": items})))
+}
+
+#[derive(serde::Deserialize)]
+struct AddBody {
+    assistants: Vec<AssistantRef>,
+}
+
+#[derive(serde::Deserialize)]
+struct AssistantRef {
+    id: Option<String>,
+    email: Option<String>,
+}
+
+/// `POST /users/{userId}/assistants` (`{"assistants":[{"id"}|{"email"}]}`) → 201.
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiDenial> {
+    let (user, caller) = authorized_user(
+        &state,
+        &token,
+        "POST",
+        "/users/{userId}/assistants",
+        &user_id,
+    )
+    .await?;
+    let body: AddBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    if body.assistants.is_empty() || body.assistants.len() > 30 {
+        return Err(ApiError::validation("assistants", "Give 1 to 30 assistants.").into());
+    }
+    // Resolve every assistant first, so a bad entry adds nobody.
+    let mut found = Vec::with_capacity(body.assistants.len());
+    for (i, entry) in body.assistants.iter().enumerate() {
+        let Some(key) = entry.id.as_deref().or(entry.email.as_deref()) else {
+            return Err(ApiError::validation(
+                format!("assistants[{i}]"),
+                "Give the assistant's id or email.",
+            )
+            .into());
+        };
+        let assistant = same_account_user(&state, user.account_id.as_str(), key).await?;
+        if assistant.id == user.id {
+            return Err(ApiError::validation(
+                format!("assistants[{i}]"),
+                "A user cannot be their own assistant.",
+            )
+            .into());
+        }
+        found.push(assistant);
+    }
+    let actor = super::users::actor(&caller);
+    for assistant in &found {
+        state
+            .store()
+            .add_assistant(&actor, user.id.as_str(), assistant.id.as_str())
+            .await
+            .map_err(write_error)?;
+    }
+    let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ids": ids.join(","), "add_at": state.store().now().rfc3339()})),
+    ))
+}
+
+/// `DELETE /users/{userId}/assistants` → 204 (all of them).
+pub async fn delete_all(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiDenial> {
+    let (user, caller) = authorized_user(
+        &state,
+        &token,
+        "DELETE",
+        "/users/{userId}/assistants",
+        &user_id,
+    )
+    .await?;
+    state
+        .store()
+        .remove_assistant(&super::users::actor(&caller), user.id.as_str(), None)
+        .await
+        .map_err(write_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /users/{userId}/assistants/{assistantId}` → 204.
+pub async fn delete_one(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path((user_id, assistant_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiDenial> {
+    let (user, caller) = authorized_user(
+        &state,
+        &token,
+        "DELETE",
+        "/users/{userId}/assistants/{assistantId}",
+        &user_id,
+    )
+    .await?;
+    let assistant = same_account_user(&state, user.account_id.as_str(), &assistant_id).await?;
+    let removed = state
+        .store()
+        .remove_assistant(
+            &super::users::actor(&caller),
+            user.id.as_str(),
+            Some(assistant.id.as_str()),
+        )
+        .await
+        .map_err(write_error)?;
+    if removed == 0 {
+        return Err(not_found(&assistant_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /users/{userId}/schedulers`: the users `{userId}` may schedule for.
+pub async fn schedulers(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiDenial> {
+    let (user, _) = authorized_user(
+        &state,
+        &token,
+        "GET",
+        "/users/{userId}/schedulers",
+        &user_id,
+    )
+    .await?;
+    let principals = state.store().schedulers(user.id.as_str()).await?;
+    let items: Vec<Value> = principals
+        .iter()
+        .map(|d| json!({"id": d.user.id, "email": d.user.email, "pmi": d.user.pmi}))
+        .collect();
+    Ok(Json(
+        json!({"total_records": items.len(), "schedulers": items}),
+    ))
+}
+
+/// `DELETE /users/{userId}/schedulers` → 204: `{userId}` stops being anybody's assistant.
+pub async fn delete_schedulers(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiDenial> {
+    let (user, caller) = authorized_user(
+        &state,
+        &token,
+        "DELETE",
+        "/users/{userId}/schedulers",
+        &user_id,
+    )
+    .await?;
+    let actor = super::users::actor(&caller);
+    for principal in state.store().schedulers(user.id.as_str()).await? {
+        state
+            .store()
+            .remove_assistant(&actor, principal.user.id.as_str(), Some(user.id.as_str()))
+            .await
+            .map_err(write_error)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /users/{userId}/schedulers/{schedulerId}` → 204.
+pub async fn delete_scheduler(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path((user_id, scheduler_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiDenial> {
+    let (user, caller) = authorized_user(
+        &state,
+        &token,
+        "DELETE",
+        "/users/{userId}/schedulers/{schedulerId}",
+        &user_id,
+    )
+    .await?;
+    let principal = same_account_user(&state, user.account_id.as_str(), &scheduler_id).await?;
+    let removed = state
+        .store()
+        .remove_assistant(
+            &super::users::actor(&caller),
+            principal.id.as_str(),
+            Some(user.id.as_str()),
+        )
+        .await
+        .map_err(write_error)?;
+    if removed == 0 {
+        return Err(not_found(&scheduler_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
