@@ -498,7 +498,7 @@ impl Store {
     pub async fn create_meeting(&self, actor: &Actor, new: NewMeeting) -> Result<Meeting> {
         let mut tx = self.begin().await?;
         let meeting = insert(&mut tx, &self.ctx(), actor, new).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(meeting)
     }
 
@@ -515,14 +515,14 @@ impl Store {
     ) -> Result<Meeting> {
         let mut tx = self.begin().await?;
         let meeting = update(&mut tx, &self.ctx(), actor, id, change).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(meeting)
     }
 
     pub async fn delete_meeting(&self, actor: &Actor, id: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

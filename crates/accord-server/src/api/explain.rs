@@ -62,12 +62,18 @@ pub async fn explain(
                 owner: None,
             }
         }
-        // A meeting by id: meetings are not stored yet, so it reads as missing.
-        (ObjectKind::Meeting, None) if route.param("meetingId").is_some() => Located {
-            id: target_id,
-            account: None,
-            owner: None,
-        },
+        // A meeting by id belongs to its host; a missing one (or a bad id) reads as missing.
+        (ObjectKind::Meeting, None) if route.param("meetingId").is_some() => {
+            let meeting = match target_id.parse::<i64>() {
+                Ok(id) => state.store().meeting(id).await.ok(),
+                Err(_) => None,
+            };
+            Located {
+                id: target_id,
+                account: meeting.as_ref().map(|m| m.account_id.clone()),
+                owner: meeting.map(|m| m.host_id),
+            }
+        }
         _ => Located {
             id: "",
             account: account_of_token.clone(),

@@ -5,6 +5,7 @@ pub mod access;
 pub mod assistants;
 pub mod explain;
 pub mod limits;
+pub mod meetings;
 pub mod paging;
 pub mod users;
 
@@ -81,6 +82,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
         (
             "/v2/users/{user_id}/schedulers/{scheduler_id}",
             delete(assistants::delete_scheduler),
+        ),
+        (
+            "/v2/users/{user_id}/meetings",
+            get(meetings::list).post(meetings::create),
+        ),
+        (
+            "/v2/meetings/{meeting_id}",
+            get(meetings::get)
+                .patch(meetings::update)
+                .delete(meetings::delete),
         ),
     ] {
         // Real clients send a trailing slash now and then.

@@ -5,6 +5,7 @@ mod authorize;
 mod flow;
 mod health;
 mod live;
+mod meetings_api;
 mod support;
 mod tokens;
 mod users_api;

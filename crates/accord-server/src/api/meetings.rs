@@ -1,0 +1,389 @@
+//! `/v2/users/{userId}/meetings` and `/v2/meetings/{meetingId}`: Zoom's meetings, through the
+//! permission rule. A meeting belongs to its host: reach is judged on the host, so an assistant of
+//! the host reaches it with the user form of a meeting scope. Creates and updates also count
+//! against the host's daily meeting limit.
+
+use std::sync::Arc;
+
+use accord_core::meetings::{MeetingDraft, MeetingType};
+use accord_store::meetings::{ListFilter, ListKey, ListType, Meeting, NewMeeting};
+use accord_store::users::User;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
+use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
+use super::users::{actor, bad_body, endpoint, find_user, located};
+use crate::errors::ApiError;
+use crate::state::AppState;
+
+fn meeting_not_found(id: &str) -> ApiDenial {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        3001,
+        format!("Meeting does not exist: {id}."),
+    )
+    .into()
+}
+
+/// A store failure on a meeting write, in Zoom's shapes.
+fn meeting_error(error: accord_store::StoreError, id: &str) -> ApiDenial {
+    use accord_store::StoreError;
+    match error {
+        StoreError::Field(field) => ApiError::validation(field.field(), field.message()).into(),
+        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
+        StoreError::NotFound { .. } => meeting_not_found(id),
+        other => other.into(),
+    }
+}
+
+/// A meeting in Zoom's shape.
+fn meeting_json(state: &AppState, meeting: &Meeting, host_email: &str) -> Value {
+    let base = &state.config().public_url;
+    let input = &meeting.input;
+    let mut body = json!({
+        "uuid": meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host_id,
+        "host_email": host_email,
+        "topic": input.topic(),
+        "type": input.meeting_type().number(),
+        "status": meeting.status,
+        "duration": input.duration(),
+        "timezone": input.timezone(),
+        "agenda": input.agenda(),
+        "created_at": meeting.created_at.rfc3339(),
+        "password": meeting.password,
+        "join_url": meeting.join_url(base),
+        "start_url": meeting.start_url(base),
+        "settings": input.settings(),
+    });
+    if let Some(object) = body.as_object_mut() {
+        if let Some(start) = input.start_time() {
+            object.insert("start_time".into(), json!(start.rfc3339()));
+        }
+        if let Some(assistant) = &meeting.assistant_id {
+            object.insert("assistant_id".into(), json!(assistant));
+        }
+        if let Some(recurrence) = input.recurrence() {
+            object.insert("recurrence".into(), json!(recurrence));
+        }
+        if input.meeting_type() == MeetingType::RecurringFixedTime {
+            object.insert("occurrences".into(), json!(input.occurrences()));
+        }
+    }
+    body
+}
+
+/// A meeting as `GET /users/{userId}/meetings` lists it.
+fn list_item(state: &AppState, meeting: &Meeting) -> Value {
+    let input = &meeting.input;
+    json!({
+        "uuid": meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host_id,
+        "topic": input.topic(),
+        "type": input.meeting_type().number(),
+        "start_time": input.start_time().map(|t| t.rfc3339()),
+        "duration": input.duration(),
+        "timezone": input.timezone(),
+        "created_at": meeting.created_at.rfc3339(),
+        "join_url": meeting.join_url(&state.config().public_url),
+        "agenda": input.agenda(),
+    })
+}
+
+/// The 429 a create or update gets once the host has used the day's meeting allowance.
+fn daily_refusal(
+    state: &AppState,
+    caller: &Caller,
+    host: &str,
+    endpoint: &accord_core::endpoints::Endpoint,
+) -> Option<axum::response::Response> {
+    state
+        .limits()
+        .check_daily_meetings(
+            &caller.grant.account_id,
+            endpoint.rate_limit,
+            host,
+            state.store().now(),
+        )
+        .refusal()
+}
+
+/// `yyyy-MM-dd` → the start of that UTC day.
+fn day(field: &'static str, text: &str) -> Result<accord_core::clock::Timestamp, ApiDenial> {
+    let bad = || {
+        ApiDenial::from(ApiError::validation(
+            field,
+            format!("{field} must be a date like 2026-11-28."),
+        ))
+    };
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>()) else {
+        return Err(bad());
+    };
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let start = accord_core::clock::Timestamp(days * 86_400_000);
+    // Reject dates like 2026-02-31 that roll over into another month.
+    if !start.rfc3339().starts_with(text) {
+        return Err(bad());
+    }
+    Ok(start)
+}
+
+/// `GET /users/{userId}/meetings` (`type`, `from`, `to`, `page_size`, `next_page_token`).
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiDenial> {
+    let endpoint = endpoint("GET", "/users/{userId}/meetings")?;
+    let host = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let caller = authorize(&state, &token, endpoint, located(&user_id, host.as_ref())).await?;
+    let host = host.ok_or(ApiDenial::Unavailable)?;
+    let params: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let list_type = match params
+        .get("type")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        None => ListType::Scheduled,
+        Some(text) => ListType::parse(text).ok_or_else(|| {
+            ApiError::validation(
+                "type",
+                "type must be scheduled, upcoming or previous_meetings.",
+            )
+        })?,
+    };
+    let from = params
+        .get("from")
+        .filter(|v| !v.is_empty())
+        .map(|v| day("from", v))
+        .transpose()?;
+    // `to` names the last day included.
+    let to = params
+        .get("to")
+        .filter(|v| !v.is_empty())
+        .map(|v| day("to", v).map(|t| t.plus_seconds(86_400)))
+        .transpose()?;
+    let filter = ListFilter {
+        list_type,
+        from,
+        to,
+    };
+    let page = PageQuery::from_query(query.as_deref())?;
+    let binding = Binding::new(caller.grant.account_id.clone(), endpoint.name)
+        .filter("host", host.id.as_str())
+        .filter("type", params.get("type").cloned().unwrap_or_default())
+        .filter("from", params.get("from").cloned().unwrap_or_default())
+        .filter("to", params.get("to").cloned().unwrap_or_default());
+    let now = state.store().now();
+    let after = match page
+        .position(state.store().keys(), &binding, now)
+        .map_err(ApiError::from)?
+        .as_deref()
+    {
+        Some([KeyPart::Int(sort_at), KeyPart::Int(id)]) => Some(ListKey {
+            sort_at: *sort_at,
+            id: *id,
+        }),
+        Some(_) => {
+            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
+        }
+        None => None,
+    };
+    let (rows, _) = state
+        .store()
+        .meetings(host.id.as_str(), &filter, after, page.fetch_limit())
+        .await?;
+    let total = state
+        .store()
+        .count_meetings(host.id.as_str(), &filter)
+        .await?;
+    let (meetings, next) = split_page(rows, page.page_size, |m: &Meeting| {
+        let key = m.sort_key();
+        vec![KeyPart::Int(key.sort_at), KeyPart::Int(key.id)]
+    });
+    let fields = PageFields::new(
+        state.store().keys(),
+        &binding,
+        page.page_size,
+        u64::try_from(total).unwrap_or(0),
+        next.as_deref(),
+        now,
+    );
+    Ok(Json(fields.with_items(
+        "meetings",
+        meetings.iter().map(|m| list_item(&state, m)).collect(),
+    )))
+}
+
+#[derive(serde::Deserialize)]
+struct CreateBody {
+    #[serde(flatten)]
+    draft: MeetingDraft,
+    /// Email or id of the user to host the meeting (an assistant scheduling for them).
+    schedule_for: Option<String>,
+}
+
+/// `POST /users/{userId}/meetings` → 201 with the meeting.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiDenial> {
+    use axum::response::IntoResponse;
+    let endpoint = endpoint("POST", "/users/{userId}/meetings")?;
+    let body: CreateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    // With `schedule_for`, the meeting's host — and the user the rule judges reach on — is that user.
+    let host_ref = body
+        .schedule_for
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&user_id)
+        .to_owned();
+    let host: Option<User> = find_user(&state, token.me.as_ref(), &host_ref).await?;
+    let caller = authorize(&state, &token, endpoint, located(&host_ref, host.as_ref())).await?;
+    let host = host.ok_or(ApiDenial::Unavailable)?;
+    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint) {
+        return Ok(refusal);
+    }
+    // The caller scheduled for someone else as their assistant.
+    let assistant = (caller.me != host.id
+        && state
+            .store()
+            .view()
+            .principals(caller.me.as_str())
+            .contains(&host.id))
+    .then(|| caller.me.clone());
+    let new = NewMeeting {
+        host_id: host.id.clone(),
+        assistant_id: assistant,
+        draft: body.draft,
+    };
+    let meeting = state
+        .store()
+        .create_meeting(&actor(&caller), new)
+        .await
+        .map_err(|e| meeting_error(e, ""))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(meeting_json(&state, &meeting, host.email.as_str())),
+    )
+        .into_response())
+}
+
+/// Finds `{meetingId}` and its host, and asks the rule about `method path` on them.
+async fn authorized_meeting(
+    state: &AppState,
+    token: &TokenState,
+    method: &str,
+    path: &str,
+    meeting_id: &str,
+) -> Result<(Meeting, User, Caller), ApiDenial> {
+    let endpoint = endpoint(method, path)?;
+    let id: i64 = meeting_id
+        .parse()
+        .map_err(|_| ApiError::validation("meetingId", "Invalid meeting id."))?;
+    let meeting = match state.store().meeting(id).await {
+        Ok(meeting) => Some(meeting),
+        Err(accord_store::StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let host = match &meeting {
+        Some(m) => Some(state.store().user(m.host_id.as_str()).await?),
+        None => None,
+    };
+    let target = Located {
+        id: meeting_id,
+        account: meeting.as_ref().map(|m| m.account_id.clone()),
+        owner: meeting.as_ref().map(|m| m.host_id.clone()),
+    };
+    let caller = authorize(state, token, endpoint, target).await?;
+    match (meeting, host) {
+        (Some(meeting), Some(host)) => Ok((meeting, host, caller)),
+        _ => Err(meeting_not_found(meeting_id)),
+    }
+}
+
+/// `GET /meetings/{meetingId}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(meeting_id): Path<String>,
+) -> Result<Json<Value>, ApiDenial> {
+    let (meeting, host, _) =
+        authorized_meeting(&state, &token, "GET", "/meetings/{meetingId}", &meeting_id).await?;
+    Ok(Json(meeting_json(&state, &meeting, host.email.as_str())))
+}
+
+/// `PATCH /meetings/{meetingId}` → 204.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(meeting_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiDenial> {
+    use axum::response::IntoResponse;
+    let change: MeetingDraft = serde_json::from_slice(&body).map_err(bad_body)?;
+    let (meeting, host, caller) = authorized_meeting(
+        &state,
+        &token,
+        "PATCH",
+        "/meetings/{meetingId}",
+        &meeting_id,
+    )
+    .await?;
+    let endpoint = endpoint("PATCH", "/meetings/{meetingId}")?;
+    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint) {
+        return Ok(refusal);
+    }
+    state
+        .store()
+        .update_meeting(&actor(&caller), meeting.id, &change)
+        .await
+        .map_err(|e| meeting_error(e, &meeting_id))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /meetings/{meetingId}` → 204.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(meeting_id): Path<String>,
+) -> Result<StatusCode, ApiDenial> {
+    let (meeting, _, caller) = authorized_meeting(
+        &state,
+        &token,
+        "DELETE",
+        "/meetings/{meetingId}",
+        &meeting_id,
+    )
+    .await?;
+    state
+        .store()
+        .delete_meeting(&actor(&caller), meeting.id)
+        .await
+        .map_err(|e| meeting_error(e, &meeting_id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
