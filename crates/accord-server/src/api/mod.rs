@@ -7,6 +7,7 @@ pub mod explain;
 pub mod limits;
 pub mod meetings;
 pub mod paging;
+pub mod roles;
 pub mod users;
 
 use axum::Router;
@@ -92,6 +93,19 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(meetings::get)
                 .patch(meetings::update)
                 .delete(meetings::delete),
+        ),
+        ("/v2/roles", get(roles::list).post(roles::create)),
+        (
+            "/v2/roles/{role_id}",
+            get(roles::get).patch(roles::update).delete(roles::delete),
+        ),
+        (
+            "/v2/roles/{role_id}/members",
+            get(roles::members).post(roles::add_members),
+        ),
+        (
+            "/v2/roles/{role_id}/members/{user_id}",
+            delete(roles::remove_member),
         ),
     ] {
         // Real clients send a trailing slash now and then.

@@ -52,6 +52,9 @@ pub const FIXTURE: &str = r#"{
     {"id": "admin-bot", "name": "Admin Bot", "kind": "server", "developer": "olive@acme.test",
      "scopes": ["user:read:admin", "user:write:admin", "meeting:read:admin"],
      "credentials": {"production": {"client_id": "admin-bot-prod", "client_secret": "admin-bot-prod-secret-0123456789"}}},
+    {"id": "role-bot", "name": "Role Bot", "kind": "server", "developer": "olive@acme.test",
+     "scopes": ["role:read:admin", "role:write:admin"],
+     "credentials": {"production": {"client_id": "role-bot-prod", "client_secret": "role-bot-prod-secret-0123456789"}}},
     {"id": "gadget", "name": "Gadget", "kind": "server", "developer": "gina@globex.test", "scopes": ["user:read:admin"],
      "credentials": {"production": {"client_id": "gadget-prod", "client_secret": "gadget-prod-secret-0123456789"}}}
   ]

@@ -1,0 +1,457 @@
+//! `/v2/roles…`: roles, their privileges and members. Every role call is account-wide (admin
+//! scopes only); a role of another account, or none, is 400 / 1034 "Role does not exist".
+//! Business rules (step 5): the Owner role never changes and its membership moves only by an
+//! ownership transfer; Member membership is what a user has when unassigned; only the owner trims
+//! the Admin role.
+
+use std::sync::Arc;
+
+use accord_core::privileges::{Privilege, PrivilegeSet};
+use accord_core::roles::BuiltinRole;
+use accord_store::roles::{NewRole, Role, RoleChange};
+use accord_store::users::{User, UserChange, UserFilter};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::access::{ApiDenial, Caller, Located, TokenState, authorize, authorize_with};
+use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
+use super::users::{actor, bad_body, endpoint, find_user};
+use crate::errors::ApiError;
+use crate::state::AppState;
+
+fn role_json(role: &Role, with_privileges: bool) -> Value {
+    let mut body = json!({
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+        "total_members": role.total_members,
+        "type": role.role_type,
+    });
+    if with_privileges && let Some(object) = body.as_object_mut() {
+        object.insert("privileges".into(), json!(role.privileges.names()));
+    }
+    body
+}
+
+fn violation(
+    code: u32,
+    message: impl Into<String>,
+    fix: impl Into<String>,
+) -> accord_core::permission::Violation {
+    accord_core::permission::Violation {
+        code,
+        message: message.into(),
+        fix: fix.into(),
+    }
+}
+
+/// A store failure on a role write, in Zoom's shapes.
+fn role_error(error: accord_store::StoreError) -> ApiDenial {
+    use accord_store::StoreError;
+    match error {
+        StoreError::Conflict(message) => {
+            ApiError::new(StatusCode::BAD_REQUEST, 1224, message).into()
+        }
+        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
+        StoreError::OwnerRule(rule) => {
+            ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
+        }
+        StoreError::NotFound { id, .. } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            1034,
+            format!("Role does not exist: {id}."),
+        )
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn parse_privileges(names: &[String]) -> Result<PrivilegeSet, ApiDenial> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            name.parse::<Privilege>().map_err(|e| {
+                ApiDenial::from(ApiError::validation(
+                    format!("privileges[{i}]"),
+                    e.to_string(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The role in the token's account, if any, and the rule's target for it.
+async fn located_role<'a>(
+    state: &AppState,
+    token: &TokenState,
+    role_id: &'a str,
+) -> Result<(Option<Role>, Located<'a>), ApiDenial> {
+    let role = match &token.account {
+        Some(account) => match state.store().role(account.as_str(), role_id).await {
+            Ok(role) => Some(role),
+            Err(accord_store::StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let account = role.as_ref().and(token.account.clone());
+    Ok((
+        role,
+        Located {
+            id: role_id,
+            account,
+            owner: None,
+        },
+    ))
+}
+
+/// Whether the caller acts as the account owner (server grants do; installations and user grants
+/// when their `me` is the owner).
+fn acts_as_owner(state: &AppState, caller_me: &str) -> bool {
+    state
+        .store()
+        .view()
+        .user(caller_me)
+        .is_some_and(|u| u.role_id == BuiltinRole::Owner.id())
+}
+
+/// `GET /roles`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+) -> Result<Json<Value>, ApiDenial> {
+    let caller = authorize(
+        &state,
+        &token,
+        endpoint("GET", "/roles")?,
+        Located {
+            id: "",
+            account: token.account.clone(),
+            owner: None,
+        },
+    )
+    .await?;
+    let roles = state.store().roles(&caller.grant.account_id).await?;
+    Ok(Json(
+        json!({"total_records": roles.len(), "roles": roles.iter().map(|r| role_json(r, false)).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct RoleBody {
+    name: Option<String>,
+    description: Option<String>,
+    privileges: Option<Vec<String>>,
+}
+
+/// `POST /roles` → 201.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiDenial> {
+    let caller = authorize(
+        &state,
+        &token,
+        endpoint("POST", "/roles")?,
+        Located {
+            id: "",
+            account: token.account.clone(),
+            owner: None,
+        },
+    )
+    .await?;
+    let body: RoleBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::validation("name", "A role needs a name."))?;
+    let privileges = parse_privileges(&body.privileges.unwrap_or_default())?;
+    let new = NewRole {
+        id: None,
+        name,
+        description: body.description.unwrap_or_default(),
+        privileges,
+    };
+    let role = state
+        .store()
+        .create_role(&actor(&caller), &caller.grant.account_id, new)
+        .await
+        .map_err(role_error)?;
+    Ok((StatusCode::CREATED, Json(role_json(&role, true))))
+}
+
+/// `GET /roles/{roleId}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(role_id): Path<String>,
+) -> Result<Json<Value>, ApiDenial> {
+    let (role, target) = located_role(&state, &token, &role_id).await?;
+    authorize(&state, &token, endpoint("GET", "/roles/{roleId}")?, target).await?;
+    Ok(Json(role_json(&role.ok_or(ApiDenial::Unavailable)?, true)))
+}
+
+/// `PATCH /roles/{roleId}` → 204. The Owner role is fixed; only the owner changes Admin.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(role_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiDenial> {
+    let body: RoleBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let (role, target) = located_role(&state, &token, &role_id).await?;
+    let me = token
+        .me
+        .as_ref()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let rule = match role.as_ref().map(|r| r.id.as_str()) {
+        Some("0") => Some(violation(
+            200,
+            "The Owner role holds every privilege and cannot be changed.",
+            "Change another role.",
+        )),
+        Some("1") if !acts_as_owner(&state, &me) => Some(violation(
+            200,
+            "Only the account owner can change the Admin role.",
+            "Ask the account owner.",
+        )),
+        _ => None,
+    };
+    let caller = authorize_with(
+        &state,
+        &token,
+        endpoint("PATCH", "/roles/{roleId}")?,
+        target,
+        rule,
+    )?;
+    let privileges = body
+        .privileges
+        .as_deref()
+        .map(parse_privileges)
+        .transpose()?;
+    let change = RoleChange {
+        name: body.name,
+        description: body.description,
+        privileges,
+    };
+    state
+        .store()
+        .update_role(&actor(&caller), &caller.grant.account_id, &role_id, change)
+        .await
+        .map_err(role_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /roles/{roleId}` → 204 (custom roles without members).
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(role_id): Path<String>,
+) -> Result<StatusCode, ApiDenial> {
+    let (_, target) = located_role(&state, &token, &role_id).await?;
+    let caller = authorize(
+        &state,
+        &token,
+        endpoint("DELETE", "/roles/{roleId}")?,
+        target,
+    )
+    .await?;
+    state
+        .store()
+        .delete_role(&actor(&caller), &caller.grant.account_id, &role_id)
+        .await
+        .map_err(role_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn member_json(user: &User) -> Value {
+    json!({"id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name, "type": i64::from(user.user_type)})
+}
+
+/// `GET /roles/{roleId}/members` (paged).
+pub async fn members(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(role_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiDenial> {
+    let endpoint = endpoint("GET", "/roles/{roleId}/members")?;
+    let (_, target) = located_role(&state, &token, &role_id).await?;
+    let caller = authorize(&state, &token, endpoint, target).await?;
+    let page = PageQuery::from_query(query.as_deref())?;
+    let account = caller.grant.account_id.clone();
+    let binding = Binding::new(account.clone(), endpoint.name).filter("role_id", role_id.clone());
+    let now = state.store().now();
+    let after = match page
+        .position(state.store().keys(), &binding, now)
+        .map_err(ApiError::from)?
+        .as_deref()
+    {
+        Some([KeyPart::Int(at), KeyPart::Text(id)]) => Some((*at, id.clone())),
+        Some(_) => {
+            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
+        }
+        None => None,
+    };
+    let filter = UserFilter {
+        status: None,
+        role_id: Some(role_id),
+    };
+    let (rows, total) = state
+        .store()
+        .users_page(
+            &account,
+            &filter,
+            after.as_ref().map(|(at, id)| (*at, id.as_str())),
+            i64::from(page.fetch_limit()),
+        )
+        .await?;
+    let (users, next) = split_page(rows, page.page_size, |u: &User| {
+        vec![
+            KeyPart::Int(u.created_at.millis()),
+            KeyPart::Text(u.id.as_str().to_owned()),
+        ]
+    });
+    let fields = PageFields::new(
+        state.store().keys(),
+        &binding,
+        page.page_size,
+        u64::try_from(total).unwrap_or(0),
+        next.as_deref(),
+        now,
+    );
+    Ok(Json(fields.with_items(
+        "members",
+        users.iter().map(member_json).collect(),
+    )))
+}
+
+/// Owner and Member membership is not edited directly (api.md: 400, code 300).
+fn membership_violation(role_id: &str) -> Option<accord_core::permission::Violation> {
+    match BuiltinRole::from_id(role_id) {
+        Some(BuiltinRole::Owner) => Some(violation(
+            300,
+            "The Owner role's membership cannot be edited directly.",
+            "Transfer ownership instead.",
+        )),
+        Some(BuiltinRole::Member) => Some(violation(
+            300,
+            "The Member role's membership cannot be edited directly.",
+            "Assign the user another role; unassigned users are Members.",
+        )),
+        _ => None,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MembersBody {
+    members: Vec<MemberRef>,
+}
+
+#[derive(serde::Deserialize)]
+struct MemberRef {
+    id: Option<String>,
+    email: Option<String>,
+}
+
+/// A user of the caller's account by id or email; other accounts' users read as missing.
+async fn account_user(state: &AppState, caller: &Caller, key: &str) -> Result<User, ApiDenial> {
+    match find_user(state, None, key).await? {
+        Some(user) if user.account_id.as_str() == caller.grant.account_id => Ok(user),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            1001,
+            format!("User does not exist: {key}."),
+        )
+        .into()),
+    }
+}
+
+/// `POST /roles/{roleId}/members` (`{"members":[{"id"}|{"email"}]}`, at most 30) → 201.
+pub async fn add_members(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path(role_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiDenial> {
+    let body: MembersBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let (_, target) = located_role(&state, &token, &role_id).await?;
+    let caller = authorize_with(
+        &state,
+        &token,
+        endpoint("POST", "/roles/{roleId}/members")?,
+        target,
+        membership_violation(&role_id),
+    )?;
+    if body.members.is_empty() || body.members.len() > 30 {
+        return Err(ApiError::validation("members", "Give 1 to 30 members.").into());
+    }
+    let mut users = Vec::with_capacity(body.members.len());
+    for (i, member) in body.members.iter().enumerate() {
+        let key = member
+            .id
+            .as_deref()
+            .or(member.email.as_deref())
+            .ok_or_else(|| {
+                ApiError::validation(format!("members[{i}]"), "Give the member's id or email.")
+            })?;
+        users.push(account_user(&state, &caller, key).await?);
+    }
+    let role = accord_core::ids::RoleId::parse(role_id.clone())
+        .map_err(|e| ApiError::validation("roleId", e.0))?;
+    for user in &users {
+        let change = UserChange {
+            role_id: Some(role.clone()),
+            ..Default::default()
+        };
+        state
+            .store()
+            .update_user(&actor(&caller), user.id.as_str(), change)
+            .await
+            .map_err(role_error)?;
+    }
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ids": ids.join(","), "add_at": state.store().now().rfc3339()})),
+    ))
+}
+
+/// `DELETE /roles/{roleId}/members/{userId}` → 204: the user goes back to Member.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Extension(token): Extension<Arc<TokenState>>,
+    Path((role_id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiDenial> {
+    let (_, target) = located_role(&state, &token, &role_id).await?;
+    let caller = authorize_with(
+        &state,
+        &token,
+        endpoint("DELETE", "/roles/{roleId}/members/{userId}")?,
+        target,
+        membership_violation(&role_id),
+    )?;
+    let user = account_user(&state, &caller, &user_id).await?;
+    if user.role_id.as_str() != role_id {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            1001,
+            format!("User {user_id} is not a member of role {role_id}."),
+        )
+        .into());
+    }
+    let change = UserChange {
+        role_id: Some(BuiltinRole::Member.role_id()),
+        ..Default::default()
+    };
+    state
+        .store()
+        .update_user(&actor(&caller), user.id.as_str(), change)
+        .await
+        .map_err(role_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
