@@ -82,6 +82,59 @@ pub async fn record(conn: &mut Conn, ctx: &Ctx<'_>, entry: Entry<'_>) -> Result<
     Ok(())
 }
 
+fn entry_from(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        id: rows::text(row, "id")?,
+        account_id: rows::text(row, "account_id")?,
+        at: rows::time(row, "at")?,
+        actor_kind: rows::text(row, "actor_kind")?,
+        actor_id: rows::opt_text(row, "actor_id")?,
+        action: rows::text(row, "action")?,
+        target_kind: rows::text(row, "target_kind")?,
+        target_id: rows::text(row, "target_id")?,
+        details: rows::json(row, "details")?,
+    })
+}
+
+/// One keyset page of an account's log between `from` (inclusive) and `to` (exclusive), oldest
+/// first, after the `(at, seq)` position; and the total in that window.
+pub async fn page(
+    conn: &mut Conn,
+    account_id: &str,
+    from: Timestamp,
+    to: Timestamp,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<(Vec<AuditEntry>, i64)> {
+    let (after_at, after_seq) = after.unwrap_or((i64::MIN, i64::MIN));
+    let found = sqlx::query(
+        "SELECT seq, id, account_id, at, actor_kind, actor_id, action, target_kind, target_id, details \
+         FROM audit_log WHERE account_id = $1 AND at >= $2 AND at < $3 AND (at > $4 OR (at = $4 AND seq > $5)) \
+         ORDER BY at, seq LIMIT $6",
+    )
+    .bind(account_id)
+    .bind(from.millis())
+    .bind(to.millis())
+    .bind(after_at)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE account_id = $1 AND at >= $2 AND at < $3",
+    )
+    .bind(account_id)
+    .bind(from.millis())
+    .bind(to.millis())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((
+        found.iter().map(entry_from).collect::<Result<Vec<_>>>()?,
+        total,
+    ))
+}
+
 pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<AuditEntry>> {
     let found = sqlx::query(
         "SELECT seq, id, account_id, at, actor_kind, actor_id, action, target_kind, target_id, details \
@@ -110,6 +163,19 @@ pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<AuditEntry>> 
 }
 
 impl Store {
+    /// One keyset page of the account's audit log in a time window, and the window's total.
+    pub async fn audit_page(
+        &self,
+        account_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
+        let mut conn = self.pool().acquire().await?;
+        page(&mut conn, account_id, from, to, after, limit).await
+    }
+
     /// The account's audit log, oldest first.
     pub async fn audit_log(&self, account_id: &str) -> Result<Vec<AuditEntry>> {
         let mut conn = self.pool().acquire().await?;

@@ -309,6 +309,27 @@ impl Store {
         Ok(grant)
     }
 
+    /// Ends every grant of an app in an account (an uninstall); returns how many ended.
+    pub async fn uninstall_app(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        app_id: &str,
+        reason: &str,
+    ) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let ended = revoke_matching(
+            &mut tx,
+            &self.ctx(),
+            actor,
+            Matching::AppInAccount { app_id, account_id },
+            reason,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(ended.len())
+    }
+
     pub async fn revoke_grant(
         &self,
         actor: &Actor,

@@ -3,10 +3,12 @@
 
 pub mod access;
 pub mod assistants;
+mod dates;
 pub mod explain;
 pub mod limits;
 pub mod meetings;
 pub mod paging;
+pub mod report;
 pub mod roles;
 pub mod users;
 
@@ -107,6 +109,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v2/roles/{role_id}/members/{user_id}",
             delete(roles::remove_member),
         ),
+        ("/v2/report/operationlogs", get(report::operation_logs)),
+        ("/v2/marketplace/apps", get(report::granted_apps)),
+        ("/v2/marketplace/apps/{app_id}", delete(report::uninstall)),
     ] {
         // Real clients send a trailing slash now and then.
         router = router

@@ -6,6 +6,7 @@ mod flow;
 mod health;
 mod live;
 mod meetings_api;
+mod report_api;
 mod roles_api;
 mod support;
 mod tokens;

@@ -55,6 +55,9 @@ pub const FIXTURE: &str = r#"{
     {"id": "role-bot", "name": "Role Bot", "kind": "server", "developer": "olive@acme.test",
      "scopes": ["role:read:admin", "role:write:admin"],
      "credentials": {"production": {"client_id": "role-bot-prod", "client_secret": "role-bot-prod-secret-0123456789"}}},
+    {"id": "ops-bot", "name": "Ops Bot", "kind": "server", "developer": "olive@acme.test",
+     "scopes": ["report:read:admin", "marketplace:read:admin", "marketplace:write:admin"],
+     "credentials": {"production": {"client_id": "ops-bot-prod", "client_secret": "ops-bot-prod-secret-0123456789"}}},
     {"id": "gadget", "name": "Gadget", "kind": "server", "developer": "gina@globex.test", "scopes": ["user:read:admin"],
      "credentials": {"production": {"client_id": "gadget-prod", "client_secret": "gadget-prod-secret-0123456789"}}}
   ]

@@ -1,0 +1,197 @@
+//! The audit log (`/v2/report/operationlogs`) and the granted apps (`/v2/marketplace/apps`).
+
+use accord_core::grants::GrantKind;
+use accord_testkit::on_every_backend;
+use reqwest::{Method, StatusCode};
+
+use crate::tokens::{code_for, me, post, start, str_of};
+use crate::users_api::{call, server_token};
+
+#[tokio::test]
+async fn the_audit_log_pages_by_time_window() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let ops = server_token(&live, "ops-bot-prod", "ops-bot-prod-secret-0123456789").await;
+        let (status, all) = call(&live, &ops, Method::GET, "/v2/report/operationlogs", None).await;
+        assert_eq!(status, StatusCode::OK, "{all}");
+        let total = all["total_records"].as_u64().unwrap_or(0);
+        assert!(total >= 5, "seeding wrote entries: {all}");
+        assert!(
+            all["operation_logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "user.created")
+        );
+        let (_, first) = call(
+            &live,
+            &ops,
+            Method::GET,
+            "/v2/report/operationlogs?page_size=2",
+            None,
+        )
+        .await;
+        let next = str_of(&first, "next_page_token").to_owned();
+        let (_, second) = call(
+            &live,
+            &ops,
+            Method::GET,
+            &format!("/v2/report/operationlogs?page_size=2&next_page_token={next}"),
+            None,
+        )
+        .await;
+        assert_ne!(
+            first["operation_logs"][0]["id"],
+            second["operation_logs"][0]["id"]
+        );
+        // The test clock says 2026-11-28: that day holds everything, a week earlier nothing.
+        let (_, today) = call(
+            &live,
+            &ops,
+            Method::GET,
+            "/v2/report/operationlogs?from=2026-11-28&to=2026-11-28",
+            None,
+        )
+        .await;
+        assert_eq!(today["total_records"].as_u64(), Some(total));
+        let (_, before) = call(
+            &live,
+            &ops,
+            Method::GET,
+            "/v2/report/operationlogs?from=2026-11-20&to=2026-11-21",
+            None,
+        )
+        .await;
+        assert_eq!(before["total_records"], 0);
+        let (status, body) = call(
+            &live,
+            &ops,
+            Method::GET,
+            "/v2/report/operationlogs?from=2026-13-01",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["errors"][0]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("from")),
+            "{body}"
+        );
+        let reader = server_token(&live, "backend-prod", "backend-prod-secret-0123456789").await;
+        let (status, body) = call(
+            &live,
+            &reader,
+            Method::GET,
+            "/v2/report/operationlogs",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(4711)),
+            "{body}"
+        );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn granted_apps_are_listed_and_an_uninstall_ends_every_token_at_once() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let code = code_for(
+            &live,
+            "sync",
+            "sync-prod",
+            "acme-adam",
+            GrantKind::Installation,
+            None,
+        )
+        .await;
+        let (_, _, body) = post(
+            &live,
+            "/oauth/token",
+            Some(("sync-prod", "sync-prod-secret-0123456789")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+            ],
+        )
+        .await;
+        let sync_token = live.secret(str_of(&body, "access_token"));
+        code_for(
+            &live,
+            "notes",
+            "notes-prod",
+            "acme-ann",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+
+        let ops = server_token(&live, "ops-bot-prod", "ops-bot-prod-secret-0123456789").await;
+        let (status, listed) = call(&live, &ops, Method::GET, "/v2/marketplace/apps", None).await;
+        assert_eq!(
+            (status, listed["total_records"].as_u64()),
+            (StatusCode::OK, Some(2)),
+            "{listed}"
+        );
+        let apps = listed["apps"].as_array().unwrap();
+        let sync = apps
+            .iter()
+            .find(|a| a["id"] == "sync")
+            .expect("the installation");
+        assert_eq!(
+            (
+                sync["grant_kind"].as_str(),
+                sync["installed_by"].as_str(),
+                sync["client_id"].as_str()
+            ),
+            (Some("installation"), Some("acme-adam"), Some("sync-prod"))
+        );
+        let notes = apps
+            .iter()
+            .find(|a| a["id"] == "notes")
+            .expect("the authorization");
+        assert_eq!(
+            (notes["grant_kind"].as_str(), notes["user_id"].as_str()),
+            (Some("authorization"), Some("acme-ann"))
+        );
+
+        assert_eq!(me(&live, &sync_token).await.0, StatusCode::OK);
+        let (status, _) = call(
+            &live,
+            &ops,
+            Method::DELETE,
+            "/v2/marketplace/apps/sync",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = me(&live, &sync_token).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::UNAUTHORIZED, Some(124)),
+            "uninstalled: the very next request fails"
+        );
+        let (_, listed) = call(&live, &ops, Method::GET, "/v2/marketplace/apps", None).await;
+        assert_eq!(listed["total_records"], 1);
+        let (status, _) = call(
+            &live,
+            &ops,
+            Method::DELETE,
+            "/v2/marketplace/apps/sync",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "nothing left to uninstall");
+        let log = live.db.store.audit_log("acme").await.unwrap();
+        assert!(
+            log.iter()
+                .any(|e| e.action == "grant.revoked"
+                    && e.actor_id.as_deref() == Some("ops-bot-prod"))
+        );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
