@@ -4,6 +4,7 @@ mod assistants_api;
 mod authorize;
 mod flow;
 mod health;
+mod isolation;
 mod live;
 mod meetings_api;
 mod report_api;

@@ -50,7 +50,7 @@ pub const FIXTURE: &str = r#"{
     {"id": "backend", "name": "Backend", "kind": "server", "developer": "olive@acme.test", "scopes": ["user:read:admin"],
      "credentials": {"production": {"client_id": "backend-prod", "client_secret": "backend-prod-secret-0123456789"}}},
     {"id": "admin-bot", "name": "Admin Bot", "kind": "server", "developer": "olive@acme.test",
-     "scopes": ["user:read:admin", "user:write:admin", "meeting:read:admin"],
+     "scopes": ["user:read:admin", "user:write:admin", "meeting:read:admin", "meeting:write:admin"],
      "credentials": {"production": {"client_id": "admin-bot-prod", "client_secret": "admin-bot-prod-secret-0123456789"}}},
     {"id": "role-bot", "name": "Role Bot", "kind": "server", "developer": "olive@acme.test",
      "scopes": ["role:read:admin", "role:write:admin"],
@@ -58,7 +58,8 @@ pub const FIXTURE: &str = r#"{
     {"id": "ops-bot", "name": "Ops Bot", "kind": "server", "developer": "olive@acme.test",
      "scopes": ["report:read:admin", "marketplace:read:admin", "marketplace:write:admin"],
      "credentials": {"production": {"client_id": "ops-bot-prod", "client_secret": "ops-bot-prod-secret-0123456789"}}},
-    {"id": "gadget", "name": "Gadget", "kind": "server", "developer": "gina@globex.test", "scopes": ["user:read:admin"],
+    {"id": "gadget", "name": "Gadget", "kind": "server", "developer": "gina@globex.test",
+     "scopes": ["user:read:admin", "meeting:read:admin", "meeting:write:admin", "report:read:admin", "marketplace:read:admin"],
      "credentials": {"production": {"client_id": "gadget-prod", "client_secret": "gadget-prod-secret-0123456789"}}}
   ]
 }"#;
