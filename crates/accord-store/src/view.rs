@@ -33,6 +33,20 @@ pub struct GrantState {
     pub generation: i64,
 }
 
+impl From<&crate::grants::Grant> for GrantState {
+    fn from(grant: &crate::grants::Grant) -> Self {
+        GrantState {
+            kind: grant.kind,
+            app_id: grant.app_id.clone(),
+            account_id: grant.account_id.clone(),
+            user_id: grant.user_id.clone(),
+            created_by: grant.created_by.clone(),
+            status: grant.status,
+            generation: grant.generation,
+        }
+    }
+}
+
 /// A user as the permission rule needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserState {

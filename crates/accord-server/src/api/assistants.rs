@@ -49,6 +49,29 @@ async fn same_account_user(
     }
 }
 
+/// Ends one assistant pair; a pair that does not exist reads as a missing user.
+async fn remove_pair(
+    state: &AppState,
+    caller: &Caller,
+    principal: &User,
+    assistant: &User,
+    asked_for: &str,
+) -> Result<StatusCode, ApiDenial> {
+    let removed = state
+        .store()
+        .remove_assistant(
+            &super::users::actor(caller),
+            principal.id.as_str(),
+            Some(assistant.id.as_str()),
+        )
+        .await
+        .map_err(write_error)?;
+    if removed == 0 {
+        return Err(not_found(asked_for));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /users/{userId}/assistants`.
 pub async fn list(
     State(state): State<AppState>,
@@ -173,19 +196,7 @@ pub async fn delete_one(
     )
     .await?;
     let assistant = same_account_user(&state, user.account_id.as_str(), &assistant_id).await?;
-    let removed = state
-        .store()
-        .remove_assistant(
-            &super::users::actor(&caller),
-            user.id.as_str(),
-            Some(assistant.id.as_str()),
-        )
-        .await
-        .map_err(write_error)?;
-    if removed == 0 {
-        return Err(not_found(&assistant_id));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    remove_pair(&state, &caller, &user, &assistant, &assistant_id).await
 }
 
 /// `GET /users/{userId}/schedulers`: the users `{userId}` may schedule for.
@@ -252,17 +263,5 @@ pub async fn delete_scheduler(
     )
     .await?;
     let principal = same_account_user(&state, user.account_id.as_str(), &scheduler_id).await?;
-    let removed = state
-        .store()
-        .remove_assistant(
-            &super::users::actor(&caller),
-            principal.id.as_str(),
-            Some(user.id.as_str()),
-        )
-        .await
-        .map_err(write_error)?;
-    if removed == 0 {
-        return Err(not_found(&scheduler_id));
-    }
-    Ok(StatusCode::NO_CONTENT)
+    remove_pair(&state, &caller, &principal, &user, &scheduler_id).await
 }

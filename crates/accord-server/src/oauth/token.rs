@@ -91,7 +91,13 @@ pub async fn authenticate(
 }
 
 /// Who `me` is for a grant right now (the installer while still in the account, else the owner).
+/// The access view answers without a database read; only an account this process has not seen yet
+/// (created a moment ago on another node) falls back to reading the database.
 pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>, OAuthError> {
+    let view = state.store().view();
+    if let Some(me) = view.me(&grant.into()) {
+        return Ok(Some(me.into_string()));
+    }
     let account = state.store().account(&grant.account_id).await?;
     let Some(owner) = account.owner_id else {
         return Ok(None);

@@ -22,29 +22,32 @@ const SEED: &str = r#"{
                                             "redirect_uris": ["http://127.0.0.1:9/cb"]}}}]
 }"#;
 
+/// `count` `accord serve` processes on the test's database, all seeded with [`SEED`] and sharing
+/// one public URL (so tokens of one verify on the others). Keep the folder alive while they run.
+fn start_nodes(db: &accord_testkit::TestDbRef, count: usize) -> (tempfile::TempDir, Vec<Running>) {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, SEED).unwrap();
+    let nodes = (0..count)
+        .map(|_| {
+            let args = [
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--public-url",
+                "http://accord.test",
+                "--seed",
+            ];
+            Running::start(accord_on(db).args(args).arg(&seed), "readiness")
+        })
+        .collect();
+    (dir, nodes)
+}
+
 #[tokio::test]
 async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor() {
     on_every_backend(|db| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let seed = dir.path().join("seed.json");
-        std::fs::write(&seed, SEED).unwrap();
-        let nodes: Vec<Running> = (0..2)
-            .map(|_| {
-                Running::start(
-                    accord_on(&db)
-                        .args([
-                            "serve",
-                            "--bind",
-                            "127.0.0.1:0",
-                            "--public-url",
-                            "http://accord.test",
-                            "--seed",
-                        ])
-                        .arg(&seed),
-                    "readiness",
-                )
-            })
-            .collect();
+        let (_dir, nodes) = start_nodes(&db, 2);
 
         // A code, made as the consent page makes it, redeemed on the first node. The processes run on
         // the real clock, so the test's store must too.
@@ -138,26 +141,7 @@ async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor()
 #[tokio::test]
 async fn a_revocation_on_one_process_is_honoured_by_the_other() {
     on_every_backend(|db| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let seed = dir.path().join("seed.json");
-        std::fs::write(&seed, SEED).unwrap();
-        let nodes: Vec<Running> = (0..2)
-            .map(|_| {
-                Running::start(
-                    accord_on(&db)
-                        .args([
-                            "serve",
-                            "--bind",
-                            "127.0.0.1:0",
-                            "--public-url",
-                            "http://accord.test",
-                            "--seed",
-                        ])
-                        .arg(&seed),
-                    "readiness",
-                )
-            })
-            .collect();
+        let (_dir, nodes) = start_nodes(&db, 2);
         let http = reqwest::Client::new();
         let body: serde_json::Value = http
             .post(format!("http://{}/oauth/token", nodes[0].address))
