@@ -136,6 +136,7 @@ impl From<ApprovalType> for i64 {
 
 /// Where a meeting is recorded automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AutoRecording {
     Local,
@@ -156,12 +157,15 @@ impl AutoRecording {
 
 /// A meeting's settings, every one set (defaults filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
     pub host_video: bool,
     pub participant_video: bool,
     pub join_before_host: bool,
     pub mute_upon_entry: bool,
     pub waiting_room: bool,
+    /// 0 approve automatically, 1 approve manually, 2 no registration.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0, maximum = 2))]
     pub approval_type: ApprovalType,
     pub auto_recording: AutoRecording,
     /// Emails or ids separated by commas or semicolons, as Zoom takes them.
@@ -185,6 +189,7 @@ impl Default for Settings {
 
 /// Settings as a request sends them: any subset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingsDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_video: Option<bool>,
@@ -330,6 +335,7 @@ pub const MAX_OCCURRENCES: usize = 60;
 
 /// A recurrence as a request sends it (Zoom's shape); also how it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecurrenceDraft {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub recurrence_type: Option<i64>,
@@ -520,6 +526,7 @@ fn parse_weekly_days(text: &str) -> Result<Vec<u8>, FieldError> {
 
 /// One occurrence of a recurring meeting with a fixed time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Occurrence {
     /// The occurrence's start as Unix milliseconds, in a string (Zoom's form).
     pub occurrence_id: String,
@@ -548,6 +555,7 @@ impl Occurrence {
 /// A meeting as a request describes it (create, or a partial change): Zoom's field names, every
 /// field optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeetingDraft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,

@@ -142,6 +142,7 @@ pub struct Request<'a> {
 
 /// The five steps of model.md, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// 1: the token is valid, its grant active and its generation current.
@@ -216,6 +217,7 @@ pub enum Reach {
 
 /// Why a step failed and what would fix it; the `explain` object of an error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Explain {
     /// The step that failed.
     pub step: Step,
@@ -225,7 +227,8 @@ pub struct Explain {
     pub fix: String,
     /// Scopes one of which the app would need.
     pub missing_scopes: Vec<String>,
-    /// The privilege the acting user's role would need.
+    /// The privilege the acting user's role would need, e.g. `Meeting:Read`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub missing_privilege: Option<Privilege>,
 }
 
@@ -313,6 +316,13 @@ fn evaluate(request: &Request<'_>, trace: &mut Trace<'_>) -> Result<Reach, Denia
     // 5. Business rules of the endpoint — with the endpoint's code.
     trace.record(Step::Business, business_step(request))?;
     Ok(reach)
+}
+
+/// Step 1 alone, exactly as [`decide`] runs it: whether the token is honoured at all. The HTTP
+/// layer asks this before reading a request's body or looking anything up, so a caller without
+/// a valid token learns nothing about the request but that (401, code 124).
+pub fn check_token(token: &TokenFacts<'_>) -> Result<(), Denial> {
+    token_step(token).map(|_| ())
 }
 
 /// Every step's outcome in order — passed, failed, or not reached after a failure — from the

@@ -5,27 +5,36 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Zoom's code for a validation error, malformed JSON or a bad id.
 pub const VALIDATION_CODE: u32 = 300;
 
 /// One invalid input of a validation error: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
 
-/// An error answer. Small constructors keep handlers readable.
-#[derive(Debug, Clone, Serialize)]
+/// An error answer in Zoom's shape: `code` and `message`, `errors` on a validation failure,
+/// `explain` when the permission rule refused. (`Error` in the OpenAPI document; small
+/// constructors below keep handlers readable.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
+    /// Zoom's error code: 124 bad token, 4711 no admitting scope, 200 no permission, 300
+    /// validation, 1001 no such user, 3001 no such meeting, 429 rate limited, …
     pub code: u32,
     pub message: String,
     /// The fields at fault; serialized only when there are some.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<FieldError>,
+    /// Why the permission rule refused and what would fix it (on refusals only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Box<accord_core::permission::Explain>>,
 }
 
 impl ApiError {
@@ -35,6 +44,18 @@ impl ApiError {
             code,
             message: message.into(),
             errors: Vec::new(),
+            explain: None,
+        }
+    }
+
+    /// The permission rule's refusal: its status, code and message, with `explain`.
+    pub fn denied(denial: accord_core::permission::Denial) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(denial.status).unwrap_or(StatusCode::BAD_REQUEST),
+            code: denial.code,
+            message: denial.message,
+            errors: Vec::new(),
+            explain: Some(Box::new(denial.explain)),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod health;
 pub mod oauth;
 pub mod observability;
+pub mod openapi;
 pub mod pages;
 pub mod state;
 
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(oauth::routes())
         .merge(api::routes(state.clone()))
         .merge(pages::routes())

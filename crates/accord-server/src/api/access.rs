@@ -10,8 +10,7 @@ use accord_core::permission::{
 };
 use accord_core::scopes::Scope;
 use accord_store::view::GrantState;
-use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::oauth::jwt::{self, AccessClaims};
@@ -44,10 +43,7 @@ impl From<accord_store::StoreError> for ApiDenial {
 impl IntoResponse for ApiDenial {
     fn into_response(self) -> Response {
         match self {
-            ApiDenial::Denied(denial) => {
-                let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::BAD_REQUEST);
-                (status, Json(denial.body())).into_response()
-            }
+            ApiDenial::Denied(denial) => crate::errors::ApiError::denied(*denial).into_response(),
             ApiDenial::Error(error) => error.into_response(),
             ApiDenial::Unavailable => crate::errors::ApiError::unavailable(
                 "The service cannot reach its database; try again shortly.",
@@ -75,6 +71,28 @@ pub struct TokenState {
     pub scopes: Vec<Scope>,
     pub me: Option<UserId>,
     pub account: Option<AccountId>,
+}
+
+impl TokenState {
+    /// What step 1 of the rule looks at.
+    pub fn facts(&self) -> TokenFacts<'_> {
+        let grant = match (&self.claims, &self.grant, &self.me, &self.account) {
+            (Some(claims), Some(grant), Some(me), Some(account)) => Some(GrantFacts {
+                kind: grant.kind,
+                status: grant.status,
+                token_generation: u64::try_from(claims.r#gen).unwrap_or(0),
+                current_generation: u64::try_from(grant.generation).unwrap_or(0),
+                account,
+                scopes: &self.scopes,
+                me,
+            }),
+            _ => None,
+        };
+        TokenFacts {
+            check: self.check,
+            grant,
+        }
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -161,18 +179,6 @@ fn with_request<R>(
     violation: Option<permission::Violation>,
     ask: impl FnOnce(&Request<'_>) -> R,
 ) -> R {
-    let grant_facts = match (&token.claims, &token.grant, &token.me, &token.account) {
-        (Some(claims), Some(grant), Some(me), Some(account)) => Some(GrantFacts {
-            kind: grant.kind,
-            status: grant.status,
-            token_generation: u64::try_from(claims.r#gen).unwrap_or(0),
-            current_generation: u64::try_from(grant.generation).unwrap_or(0),
-            account,
-            scopes: &token.scopes,
-            me,
-        }),
-        _ => None,
-    };
     // A user grant acts as its user: their privileges and assistant relations now, from the view.
     let mut principals = Vec::new();
     let mut acting = None;
@@ -184,10 +190,7 @@ fn with_request<R>(
         acting = Some(state.store().view().privileges(me.as_str()));
     }
     let request = Request {
-        token: TokenFacts {
-            check: token.check,
-            grant: grant_facts,
-        },
+        token: token.facts(),
         endpoint,
         target: Target {
             id: target.id,

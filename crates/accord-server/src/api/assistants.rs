@@ -7,9 +7,11 @@ use accord_store::users::User;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
+use super::roles::{Added, UserRef};
 use super::users::{bad_body, endpoint, find_user, located, write_error};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -72,12 +74,45 @@ async fn remove_pair(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// One of a user's assistants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assistant {
+    pub id: String,
+    pub email: String,
+}
+
+/// The answer to `GET /users/{userId}/assistants`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssistantList {
+    pub assistants: Vec<Assistant>,
+}
+
+/// A user `{userId}` may schedule meetings for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Scheduler {
+    pub id: String,
+    pub email: String,
+    pub pmi: i64,
+}
+
+/// The answer to `GET /users/{userId}/schedulers`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerList {
+    pub total_records: usize,
+    pub schedulers: Vec<Scheduler>,
+}
+
 /// `GET /users/{userId}/assistants`.
+#[utoipa::path(
+    get, path = "/v2/users/{userId}/assistants", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    responses((status = 200, description = "OK", body = AssistantList), crate::openapi::Failures),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<AssistantList>, ApiDenial> {
     let (user, _) = authorized_user(
         &state,
         &token,
@@ -87,31 +122,37 @@ pub async fn list(
     )
     .await?;
     let assistants = state.store().assistants(user.id.as_str()).await?;
-    let items: Vec<Value> = assistants
-        .iter()
-        .map(|d| json!({"id": d.user.id, "email": d.user.email}))
-        .collect();
-    Ok(Json(json!({"assistants": items})))
+    Ok(Json(AssistantList {
+        assistants: assistants
+            .iter()
+            .map(|d| Assistant {
+                id: d.user.id.as_str().to_owned(),
+                email: d.user.email.as_str().to_owned(),
+            })
+            .collect(),
+    }))
 }
 
-#[derive(serde::Deserialize)]
-struct AddBody {
-    assistants: Vec<AssistantRef>,
-}
-
-#[derive(serde::Deserialize)]
-struct AssistantRef {
-    id: Option<String>,
-    email: Option<String>,
+/// The body of `POST /users/{userId}/assistants`.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct AssistantsRequest {
+    /// 1 to 30 users of the same account, each by `id` or `email`.
+    assistants: Vec<UserRef>,
 }
 
 /// `POST /users/{userId}/assistants` (`{"assistants":[{"id"}|{"email"}]}`) → 201.
+#[utoipa::path(
+    post, path = "/v2/users/{userId}/assistants", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    request_body = AssistantsRequest,
+    responses((status = 201, description = "Created", body = Added), crate::openapi::Failures),
+)]
 pub async fn add(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiDenial> {
+) -> Result<(StatusCode, Json<Added>), ApiDenial> {
     let (user, caller) = authorized_user(
         &state,
         &token,
@@ -120,7 +161,7 @@ pub async fn add(
         &user_id,
     )
     .await?;
-    let body: AddBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: AssistantsRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     if body.assistants.is_empty() || body.assistants.len() > 30 {
         return Err(ApiError::validation("assistants", "Give 1 to 30 assistants.").into());
     }
@@ -155,11 +196,19 @@ pub async fn add(
     let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
     Ok((
         StatusCode::CREATED,
-        Json(json!({"ids": ids.join(","), "add_at": state.store().now().rfc3339()})),
+        Json(Added {
+            ids: ids.join(","),
+            add_at: state.store().now().rfc3339(),
+        }),
     ))
 }
 
 /// `DELETE /users/{userId}/assistants` → 204 (all of them).
+#[utoipa::path(
+    delete, path = "/v2/users/{userId}/assistants", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    responses((status = 204, description = "Every assistant removed"), crate::openapi::Failures),
+)]
 pub async fn delete_all(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -182,6 +231,11 @@ pub async fn delete_all(
 }
 
 /// `DELETE /users/{userId}/assistants/{assistantId}` → 204.
+#[utoipa::path(
+    delete, path = "/v2/users/{userId}/assistants/{assistantId}", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email"), ("assistantId" = String, Path, description = "The assistant's id or email")),
+    responses((status = 204, description = "Removed"), crate::openapi::Failures),
+)]
 pub async fn delete_one(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -200,11 +254,16 @@ pub async fn delete_one(
 }
 
 /// `GET /users/{userId}/schedulers`: the users `{userId}` may schedule for.
+#[utoipa::path(
+    get, path = "/v2/users/{userId}/schedulers", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    responses((status = 200, description = "OK", body = SchedulerList), crate::openapi::Failures),
+)]
 pub async fn schedulers(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<SchedulerList>, ApiDenial> {
     let (user, _) = authorized_user(
         &state,
         &token,
@@ -214,16 +273,26 @@ pub async fn schedulers(
     )
     .await?;
     let principals = state.store().schedulers(user.id.as_str()).await?;
-    let items: Vec<Value> = principals
+    let schedulers: Vec<Scheduler> = principals
         .iter()
-        .map(|d| json!({"id": d.user.id, "email": d.user.email, "pmi": d.user.pmi}))
+        .map(|d| Scheduler {
+            id: d.user.id.as_str().to_owned(),
+            email: d.user.email.as_str().to_owned(),
+            pmi: d.user.pmi,
+        })
         .collect();
-    Ok(Json(
-        json!({"total_records": items.len(), "schedulers": items}),
-    ))
+    Ok(Json(SchedulerList {
+        total_records: schedulers.len(),
+        schedulers,
+    }))
 }
 
 /// `DELETE /users/{userId}/schedulers` → 204: `{userId}` stops being anybody's assistant.
+#[utoipa::path(
+    delete, path = "/v2/users/{userId}/schedulers", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    responses((status = 204, description = "No longer anybody's assistant"), crate::openapi::Failures),
+)]
 pub async fn delete_schedulers(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -249,6 +318,11 @@ pub async fn delete_schedulers(
 }
 
 /// `DELETE /users/{userId}/schedulers/{schedulerId}` → 204.
+#[utoipa::path(
+    delete, path = "/v2/users/{userId}/schedulers/{schedulerId}", tag = "Assistants",
+    params(("userId" = String, Path, description = "`me`, a user id or an email"), ("schedulerId" = String, Path, description = "The scheduler's id or email")),
+    responses((status = 204, description = "Removed"), crate::openapi::Failures),
+)]
 pub async fn delete_scheduler(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use accord_core::meetings::{MeetingDraft, MeetingType};
+use accord_core::meetings::{MeetingDraft, MeetingType, Occurrence, RecurrenceDraft, Settings};
 use accord_store::meetings::{ListFilter, ListKey, ListType, Meeting, NewMeeting};
 use accord_store::users::User;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
 use super::dates::day;
@@ -41,59 +42,115 @@ fn meeting_error(error: accord_store::StoreError, id: &str) -> ApiDenial {
 }
 
 /// A meeting in Zoom's shape.
-fn meeting_json(state: &AppState, meeting: &Meeting, host_email: &str) -> Value {
-    let base = &state.config().public_url;
-    let input = &meeting.input;
-    let mut body = json!({
-        "uuid": meeting.uuid,
-        "id": meeting.id,
-        "host_id": meeting.host_id,
-        "host_email": host_email,
-        "topic": input.topic(),
-        "type": input.meeting_type().number(),
-        "status": meeting.status,
-        "duration": input.duration(),
-        "timezone": input.timezone(),
-        "agenda": input.agenda(),
-        "created_at": meeting.created_at.rfc3339(),
-        "password": meeting.password,
-        "join_url": meeting.join_url(base),
-        "start_url": meeting.start_url(base),
-        "settings": input.settings(),
-    });
-    if let Some(object) = body.as_object_mut() {
-        if let Some(start) = input.start_time() {
-            object.insert("start_time".into(), json!(start.rfc3339()));
-        }
-        if let Some(assistant) = &meeting.assistant_id {
-            object.insert("assistant_id".into(), json!(assistant));
-        }
-        if let Some(recurrence) = input.recurrence() {
-            object.insert("recurrence".into(), json!(recurrence));
-        }
-        if input.meeting_type() == MeetingType::RecurringFixedTime {
-            object.insert("occurrences".into(), json!(input.occurrences()));
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Meeting)]
+pub struct MeetingBody {
+    /// 22 URL-safe characters, unique in the deployment.
+    pub uuid: String,
+    /// Zoom's meeting number.
+    pub id: i64,
+    pub host_id: String,
+    pub host_email: String,
+    /// Who scheduled the meeting for the host, when an assistant did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
+    pub topic: String,
+    /// 1 instant, 2 scheduled, 3 recurring without a fixed time, 8 recurring at fixed times.
+    #[serde(rename = "type")]
+    pub meeting_type: i64,
+    pub status: String,
+    /// `yyyy-MM-ddTHH:mm:ssZ`; absent for type 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// Minutes.
+    pub duration: u32,
+    /// The IANA time zone the meeting's local times are read in.
+    pub timezone: String,
+    pub agenda: String,
+    pub created_at: String,
+    pub password: String,
+    pub join_url: String,
+    pub start_url: String,
+    pub settings: Settings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<RecurrenceDraft>,
+    /// Every occurrence of a type 8 meeting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<Vec<Occurrence>>,
+}
+
+impl MeetingBody {
+    fn new(state: &AppState, meeting: &Meeting, host_email: &str) -> Self {
+        let base = &state.config().public_url;
+        let input = &meeting.input;
+        MeetingBody {
+            uuid: meeting.uuid.clone(),
+            id: meeting.id,
+            host_id: meeting.host_id.as_str().to_owned(),
+            host_email: host_email.to_owned(),
+            assistant_id: meeting.assistant_id.as_ref().map(|a| a.as_str().to_owned()),
+            topic: input.topic().to_owned(),
+            meeting_type: input.meeting_type().number(),
+            status: meeting.status.clone(),
+            start_time: input.start_time().map(|t| t.rfc3339()),
+            duration: input.duration(),
+            timezone: input.timezone().to_owned(),
+            agenda: input.agenda().to_owned(),
+            created_at: meeting.created_at.rfc3339(),
+            password: meeting.password.clone(),
+            join_url: meeting.join_url(base),
+            start_url: meeting.start_url(base),
+            settings: input.settings().clone(),
+            recurrence: input.recurrence().map(|r| r.to_draft()),
+            occurrences: (input.meeting_type() == MeetingType::RecurringFixedTime)
+                .then(|| input.occurrences().to_vec()),
         }
     }
-    body
 }
 
 /// A meeting as `GET /users/{userId}/meetings` lists it.
-fn list_item(state: &AppState, meeting: &Meeting) -> Value {
-    let input = &meeting.input;
-    json!({
-        "uuid": meeting.uuid,
-        "id": meeting.id,
-        "host_id": meeting.host_id,
-        "topic": input.topic(),
-        "type": input.meeting_type().number(),
-        "start_time": input.start_time().map(|t| t.rfc3339()),
-        "duration": input.duration(),
-        "timezone": input.timezone(),
-        "created_at": meeting.created_at.rfc3339(),
-        "join_url": meeting.join_url(&state.config().public_url),
-        "agenda": input.agenda(),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingListItem {
+    pub uuid: String,
+    pub id: i64,
+    pub host_id: String,
+    pub topic: String,
+    #[serde(rename = "type")]
+    pub meeting_type: i64,
+    /// Absent (null) for type 3.
+    pub start_time: Option<String>,
+    pub duration: u32,
+    pub timezone: String,
+    pub created_at: String,
+    pub join_url: String,
+    pub agenda: String,
+}
+
+impl MeetingListItem {
+    fn new(state: &AppState, meeting: &Meeting) -> Self {
+        let input = &meeting.input;
+        MeetingListItem {
+            uuid: meeting.uuid.clone(),
+            id: meeting.id,
+            host_id: meeting.host_id.as_str().to_owned(),
+            topic: input.topic().to_owned(),
+            meeting_type: input.meeting_type().number(),
+            start_time: input.start_time().map(|t| t.rfc3339()),
+            duration: input.duration(),
+            timezone: input.timezone().to_owned(),
+            created_at: meeting.created_at.rfc3339(),
+            join_url: meeting.join_url(&state.config().public_url),
+            agenda: input.agenda().to_owned(),
+        }
+    }
+}
+
+/// A page of `GET /users/{userId}/meetings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingList {
+    #[serde(flatten)]
+    pub page: PageFields,
+    pub meetings: Vec<MeetingListItem>,
 }
 
 /// The 429 a create or update gets once the host has used the day's meeting allowance.
@@ -115,12 +172,23 @@ fn daily_refusal(
 }
 
 /// `GET /users/{userId}/meetings` (`type`, `from`, `to`, `page_size`, `next_page_token`).
+#[utoipa::path(
+    get, path = "/v2/users/{userId}/meetings", tag = "Meetings",
+    params(
+        ("userId" = String, Path, description = "`me`, a user id or an email"),
+        ("type" = Option<String>, Query, description = "`scheduled` (default), `upcoming` or `previous_meetings`"),
+        ("from" = Option<String>, Query, description = "First day, `yyyy-MM-dd`"),
+        ("to" = Option<String>, Query, description = "Last day, `yyyy-MM-dd` (included)"),
+        crate::openapi::PageParams,
+    ),
+    responses((status = 200, description = "OK", body = MeetingList), crate::openapi::Failures),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<MeetingList>, ApiDenial> {
     let endpoint = endpoint("GET", "/users/{userId}/meetings")?;
     let host = find_user(&state, token.me.as_ref(), &user_id).await?;
     let caller = authorize(&state, &token, endpoint, located(&user_id, host.as_ref())).await?;
@@ -199,14 +267,18 @@ pub async fn list(
         next.as_deref(),
         now,
     );
-    Ok(Json(fields.with_items(
-        "meetings",
-        meetings.iter().map(|m| list_item(&state, m)).collect(),
-    )))
+    Ok(Json(MeetingList {
+        page: fields,
+        meetings: meetings
+            .iter()
+            .map(|m| MeetingListItem::new(&state, m))
+            .collect(),
+    }))
 }
 
-#[derive(serde::Deserialize)]
-struct CreateBody {
+/// The body of `POST /users/{userId}/meetings`: the meeting, and whom to schedule it for.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct CreateMeetingRequest {
     #[serde(flatten)]
     draft: MeetingDraft,
     /// Email or id of the user to host the meeting (an assistant scheduling for them).
@@ -214,6 +286,12 @@ struct CreateBody {
 }
 
 /// `POST /users/{userId}/meetings` → 201 with the meeting.
+#[utoipa::path(
+    post, path = "/v2/users/{userId}/meetings", tag = "Meetings",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    request_body = CreateMeetingRequest,
+    responses((status = 201, description = "Created", body = MeetingBody), crate::openapi::Failures),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -222,7 +300,7 @@ pub async fn create(
 ) -> Result<axum::response::Response, ApiDenial> {
     use axum::response::IntoResponse;
     let endpoint = endpoint("POST", "/users/{userId}/meetings")?;
-    let body: CreateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: CreateMeetingRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     // With `schedule_for`, the meeting's host — and the user the rule judges reach on — is that user.
     let host_ref = body
         .schedule_for
@@ -256,7 +334,7 @@ pub async fn create(
         .map_err(|e| meeting_error(e, ""))?;
     Ok((
         StatusCode::CREATED,
-        Json(meeting_json(&state, &meeting, host.email.as_str())),
+        Json(MeetingBody::new(&state, &meeting, host.email.as_str())),
     )
         .into_response())
 }
@@ -295,17 +373,32 @@ async fn authorized_meeting(
 }
 
 /// `GET /meetings/{meetingId}`.
+#[utoipa::path(
+    get, path = "/v2/meetings/{meetingId}", tag = "Meetings",
+    params(("meetingId" = i64, Path, description = "The meeting number")),
+    responses((status = 200, description = "OK", body = MeetingBody), crate::openapi::Failures),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(meeting_id): Path<String>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<MeetingBody>, ApiDenial> {
     let (meeting, host, _) =
         authorized_meeting(&state, &token, "GET", "/meetings/{meetingId}", &meeting_id).await?;
-    Ok(Json(meeting_json(&state, &meeting, host.email.as_str())))
+    Ok(Json(MeetingBody::new(
+        &state,
+        &meeting,
+        host.email.as_str(),
+    )))
 }
 
 /// `PATCH /meetings/{meetingId}` → 204.
+#[utoipa::path(
+    patch, path = "/v2/meetings/{meetingId}", tag = "Meetings",
+    params(("meetingId" = i64, Path, description = "The meeting number")),
+    request_body = MeetingDraft,
+    responses((status = 204, description = "Updated"), crate::openapi::Failures),
+)]
 pub async fn update(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -335,6 +428,11 @@ pub async fn update(
 }
 
 /// `DELETE /meetings/{meetingId}` → 204.
+#[utoipa::path(
+    delete, path = "/v2/meetings/{meetingId}", tag = "Meetings",
+    params(("meetingId" = i64, Path, description = "The meeting number")),
+    responses((status = 204, description = "Deleted"), crate::openapi::Failures),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,

@@ -19,8 +19,10 @@ use crate::state::AppState;
 
 /// Every `/v2` request passes the gate first: the bearer token is verified once and its grant's
 /// live state read from the access view ([`access::TokenState`], handed to the handler as an
-/// extension), and the account's rate limit for the endpoint's category is applied — the
-/// `X-RateLimit-*` headers go on every answer, a refusal is a 429 with `Retry-After`.
+/// extension). A token the rule's step 1 does not honour is answered here (401, code 124), before
+/// any body is read or object looked up. Then the account's rate limit for the endpoint's
+/// category is applied — the `X-RateLimit-*` headers go on every answer, a refusal is a 429 with
+/// `Retry-After`.
 async fn gate(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
@@ -31,6 +33,9 @@ async fn gate(
         Ok(token) => token,
         Err(denial) => return denial.into_response(),
     };
+    if let Err(denial) = accord_core::permission::check_token(&token.facts()) {
+        return access::ApiDenial::Denied(Box::new(denial)).into_response();
+    }
     let path = request.uri().path().trim_end_matches('/');
     let endpoint = accord_core::endpoints::route(
         request.method().as_str(),

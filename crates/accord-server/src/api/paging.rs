@@ -26,7 +26,6 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::errors::{ApiError, VALIDATION_CODE};
@@ -351,11 +350,11 @@ pub fn split_page<T>(
 }
 
 /// The paging fields of a list response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PageFields {
     pub page_size: u32,
     pub total_records: u64,
-    /// `""` on the last page.
+    /// Pass it back as `next_page_token` for the next page; `""` on the last page.
     pub next_page_token: String,
 }
 
@@ -376,16 +375,6 @@ impl PageFields {
                 .map(|position| PageToken::encode(keys, binding, position, now))
                 .unwrap_or_default(),
         }
-    }
-
-    /// The response body: these fields plus the items under `items_field` (`users`, `meetings`).
-    pub fn with_items(self, items_field: &str, items: Vec<Value>) -> Value {
-        let mut body = Map::new();
-        body.insert("page_size".into(), self.page_size.into());
-        body.insert("total_records".into(), self.total_records.into());
-        body.insert("next_page_token".into(), self.next_page_token.into());
-        body.insert(items_field.into(), Value::Array(items));
-        Value::Object(body)
     }
 }
 
@@ -703,7 +692,17 @@ mod tests {
     fn response_fields_carry_an_empty_token_on_the_last_page() {
         let keys = keys();
         let last = PageFields::new(&keys, &binding(), 30, 2, None, T0);
-        let body = last.with_items("users", vec![serde_json::json!({"id": "a"})]);
+        #[derive(Serialize)]
+        struct Listing {
+            #[serde(flatten)]
+            page: PageFields,
+            users: Vec<serde_json::Value>,
+        }
+        let body = serde_json::to_value(Listing {
+            page: last,
+            users: vec![serde_json::json!({"id": "a"})],
+        })
+        .unwrap_or_default();
         assert_eq!(
             body,
             serde_json::json!({

@@ -8,7 +8,8 @@ use accord_store::audit::AuditEntry;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Located, TokenState, authorize};
 use super::dates::day;
@@ -17,26 +18,88 @@ use super::users::{actor, endpoint};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-fn log_item(entry: &AuditEntry) -> Value {
-    json!({
-        "id": entry.id,
-        "time": entry.at.rfc3339(),
-        "operator": entry.actor_id,
-        "operator_kind": entry.actor_kind,
-        "category_type": entry.target_kind,
-        "action": entry.action,
-        "target_id": entry.target_id,
-        "operation_detail": entry.details.to_string(),
-    })
+/// One entry of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationLog {
+    pub id: String,
+    pub time: String,
+    /// The user or app that made the change (absent for the system).
+    pub operator: Option<String>,
+    /// `user`, `app` or `system`.
+    pub operator_kind: String,
+    /// What was changed: `user`, `meeting`, `role`, `grant`, …
+    pub category_type: String,
+    pub action: String,
+    pub target_id: String,
+    /// The change's details, as a JSON text.
+    pub operation_detail: String,
+}
+
+impl OperationLog {
+    fn new(entry: &AuditEntry) -> Self {
+        OperationLog {
+            id: entry.id.clone(),
+            time: entry.at.rfc3339(),
+            operator: entry.actor_id.clone(),
+            operator_kind: entry.actor_kind.clone(),
+            category_type: entry.target_kind.clone(),
+            action: entry.action.clone(),
+            target_id: entry.target_id.clone(),
+            operation_detail: entry.details.to_string(),
+        }
+    }
+}
+
+/// A page of `GET /report/operationlogs`: the window asked for and its entries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationLogs {
+    pub from: String,
+    pub to: String,
+    #[serde(flatten)]
+    pub page: PageFields,
+    pub operation_logs: Vec<OperationLog>,
+}
+
+/// An app granted in the account: an installation, or one user's authorization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantedApp {
+    pub id: String,
+    pub name: String,
+    /// `account` or `user`.
+    pub kind: String,
+    pub client_id: Option<String>,
+    /// `installation` or `authorization`.
+    pub grant_kind: String,
+    pub scopes: Vec<String>,
+    pub installed_by: Option<String>,
+    pub installed_at: String,
+    /// The authorizing user, for an authorization.
+    pub user_id: Option<String>,
+}
+
+/// The answer to `GET /marketplace/apps`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantedApps {
+    pub total_records: usize,
+    pub apps: Vec<GrantedApp>,
 }
 
 /// `GET /report/operationlogs` (`from`, `to` as `yyyy-MM-dd`, both days included; default: the
 /// last 30 days).
+#[utoipa::path(
+    get, path = "/v2/report/operationlogs", tag = "Reports",
+    params(
+        ("from" = Option<String>, Query, description = "First day, `yyyy-MM-dd`; default 30 days before `to`"),
+        ("to" = Option<String>, Query, description = "Last day, `yyyy-MM-dd` (included); default today"),
+        crate::openapi::PageParams,
+    ),
+    responses((status = 200, description = "OK", body = OperationLogs), crate::openapi::Failures),
+)]
 pub async fn operation_logs(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<OperationLogs>, ApiDenial> {
     let endpoint = endpoint("GET", "/report/operationlogs")?;
     let caller = authorize(
         &state,
@@ -96,19 +159,23 @@ pub async fn operation_logs(
         next.as_deref(),
         now,
     );
-    let mut body = fields.with_items("operation_logs", entries.iter().map(log_item).collect());
-    if let Some(object) = body.as_object_mut() {
-        object.insert("from".into(), json!(from.rfc3339()));
-        object.insert("to".into(), json!(to.rfc3339()));
-    }
-    Ok(Json(body))
+    Ok(Json(OperationLogs {
+        from: from.rfc3339(),
+        to: to.rfc3339(),
+        page: fields,
+        operation_logs: entries.iter().map(OperationLog::new).collect(),
+    }))
 }
 
 /// `GET /marketplace/apps`: one entry per active installation or authorization in the account.
+#[utoipa::path(
+    get, path = "/v2/marketplace/apps", tag = "Apps",
+    responses((status = 200, description = "OK", body = GrantedApps), crate::openapi::Failures),
+)]
 pub async fn granted_apps(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<GrantedApps>, ApiDenial> {
     let caller = authorize(
         &state,
         &token,
@@ -133,23 +200,31 @@ pub async fn granted_apps(
         let client_id = app
             .credential_set(accord_core::apps::Environment::Production)
             .map(|c| c.client_id.clone());
-        apps.push(json!({
-            "id": app.id,
-            "name": app.name,
-            "kind": app.kind,
-            "client_id": client_id,
-            "grant_kind": grant.kind,
-            "scopes": grant.scopes,
-            "installed_by": grant.created_by,
-            "installed_at": grant.created_at.rfc3339(),
-            "user_id": grant.user_id,
-        }));
+        apps.push(GrantedApp {
+            id: app.id.as_str().to_owned(),
+            name: app.name.clone(),
+            kind: app.kind.as_str().to_owned(),
+            client_id,
+            grant_kind: grant.kind.as_str().to_owned(),
+            scopes: grant.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            installed_by: grant.created_by.clone(),
+            installed_at: grant.created_at.rfc3339(),
+            user_id: grant.user_id.clone(),
+        });
     }
-    Ok(Json(json!({"total_records": apps.len(), "apps": apps})))
+    Ok(Json(GrantedApps {
+        total_records: apps.len(),
+        apps,
+    }))
 }
 
 /// `DELETE /marketplace/apps/{appId}` → 204: every grant of the app in this account ends (all
 /// their tokens stop at once). An app without grants here reads as missing.
+#[utoipa::path(
+    delete, path = "/v2/marketplace/apps/{appId}", tag = "Apps",
+    params(("appId" = String, Path, description = "The app's id")),
+    responses((status = 204, description = "Every grant of the app in the account ended"), crate::openapi::Failures),
+)]
 pub async fn uninstall(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,

@@ -13,7 +13,8 @@ use accord_store::users::{User, UserChange, UserFilter};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, Located, TokenState, authorize, authorize_with};
 use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
@@ -21,18 +22,73 @@ use super::users::{actor, bad_body, endpoint, find_user};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-fn role_json(role: &Role, with_privileges: bool) -> Value {
-    let mut body = json!({
-        "id": role.id,
-        "name": role.name,
-        "description": role.description,
-        "total_members": role.total_members,
-        "type": role.role_type,
-    });
-    if with_privileges && let Some(object) = body.as_object_mut() {
-        object.insert("privileges".into(), json!(role.privileges.names()));
+/// A role in Zoom's shape; `privileges` only when one role is asked for (or was just made).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Role)]
+pub struct RoleBody {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub total_members: i64,
+    /// `builtin` or `custom`.
+    #[serde(rename = "type")]
+    pub role_type: String,
+    /// e.g. `Meeting:Read`, `User:Edit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<Vec<String>>,
+}
+
+impl RoleBody {
+    fn new(role: &Role, with_privileges: bool) -> Self {
+        RoleBody {
+            id: role.id.as_str().to_owned(),
+            name: role.name.clone(),
+            description: role.description.clone(),
+            total_members: role.total_members,
+            role_type: role.role_type.to_owned(),
+            privileges: with_privileges.then(|| {
+                role.privileges
+                    .names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }),
+        }
     }
-    body
+}
+
+/// The answer to `GET /roles`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleList {
+    pub total_records: usize,
+    pub roles: Vec<RoleBody>,
+}
+
+/// A member as `GET /roles/{roleId}/members` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleMember {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(rename = "type")]
+    pub user_type: i64,
+}
+
+/// A page of `GET /roles/{roleId}/members`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleMembers {
+    #[serde(flatten)]
+    pub page: PageFields,
+    pub members: Vec<RoleMember>,
+}
+
+/// The answer to adding role members or assistants: the ids added and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Added {
+    /// Comma-separated ids.
+    pub ids: String,
+    pub add_at: String,
 }
 
 fn violation(
@@ -119,10 +175,14 @@ fn acts_as_owner(state: &AppState, caller_me: &str) -> bool {
 }
 
 /// `GET /roles`.
+#[utoipa::path(
+    get, path = "/v2/roles", tag = "Roles",
+    responses((status = 200, description = "OK", body = RoleList), crate::openapi::Failures),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<RoleList>, ApiDenial> {
     let caller = authorize(
         &state,
         &token,
@@ -135,24 +195,32 @@ pub async fn list(
     )
     .await?;
     let roles = state.store().roles(&caller.grant.account_id).await?;
-    Ok(Json(
-        json!({"total_records": roles.len(), "roles": roles.iter().map(|r| role_json(r, false)).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(RoleList {
+        total_records: roles.len(),
+        roles: roles.iter().map(|r| RoleBody::new(r, false)).collect(),
+    }))
 }
 
-#[derive(serde::Deserialize)]
-struct RoleBody {
+/// The body of `POST /roles` (`name` required) and `PATCH /roles/{roleId}` (any of these).
+#[derive(serde::Deserialize, ToSchema)]
+pub struct RoleRequest {
     name: Option<String>,
     description: Option<String>,
+    /// Privilege names, e.g. `["Meeting:Read", "User:Read"]`.
     privileges: Option<Vec<String>>,
 }
 
 /// `POST /roles` → 201.
+#[utoipa::path(
+    post, path = "/v2/roles", tag = "Roles",
+    request_body = RoleRequest,
+    responses((status = 201, description = "Created", body = RoleBody), crate::openapi::Failures),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiDenial> {
+) -> Result<(StatusCode, Json<RoleBody>), ApiDenial> {
     let caller = authorize(
         &state,
         &token,
@@ -164,7 +232,7 @@ pub async fn create(
         },
     )
     .await?;
-    let body: RoleBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: RoleRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     let name = body
         .name
         .ok_or_else(|| ApiError::validation("name", "A role needs a name."))?;
@@ -180,28 +248,42 @@ pub async fn create(
         .create_role(&actor(&caller), &caller.grant.account_id, new)
         .await
         .map_err(role_error)?;
-    Ok((StatusCode::CREATED, Json(role_json(&role, true))))
+    Ok((StatusCode::CREATED, Json(RoleBody::new(&role, true))))
 }
 
 /// `GET /roles/{roleId}`.
+#[utoipa::path(
+    get, path = "/v2/roles/{roleId}", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    responses((status = 200, description = "OK", body = RoleBody), crate::openapi::Failures),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<RoleBody>, ApiDenial> {
     let (role, target) = located_role(&state, &token, &role_id).await?;
     authorize(&state, &token, endpoint("GET", "/roles/{roleId}")?, target).await?;
-    Ok(Json(role_json(&role.ok_or(ApiDenial::Unavailable)?, true)))
+    Ok(Json(RoleBody::new(
+        &role.ok_or(ApiDenial::Unavailable)?,
+        true,
+    )))
 }
 
 /// `PATCH /roles/{roleId}` → 204. The Owner role is fixed; only the owner changes Admin.
+#[utoipa::path(
+    patch, path = "/v2/roles/{roleId}", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    request_body = RoleRequest,
+    responses((status = 204, description = "Updated"), crate::openapi::Failures),
+)]
 pub async fn update(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiDenial> {
-    let body: RoleBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: RoleRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     let (role, target) = located_role(&state, &token, &role_id).await?;
     let me = token
         .me
@@ -247,6 +329,11 @@ pub async fn update(
 }
 
 /// `DELETE /roles/{roleId}` → 204 (custom roles without members).
+#[utoipa::path(
+    delete, path = "/v2/roles/{roleId}", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    responses((status = 204, description = "Deleted; its members became Members"), crate::openapi::Failures),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
@@ -268,17 +355,30 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn member_json(user: &User) -> Value {
-    json!({"id": user.id, "email": user.email, "first_name": user.first_name, "last_name": user.last_name, "type": i64::from(user.user_type)})
+impl RoleMember {
+    fn new(user: &User) -> Self {
+        RoleMember {
+            id: user.id.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            user_type: i64::from(user.user_type),
+        }
+    }
 }
 
 /// `GET /roles/{roleId}/members` (paged).
+#[utoipa::path(
+    get, path = "/v2/roles/{roleId}/members", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id"), crate::openapi::PageParams),
+    responses((status = 200, description = "OK", body = RoleMembers), crate::openapi::Failures),
+)]
 pub async fn members(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<RoleMembers>, ApiDenial> {
     let endpoint = endpoint("GET", "/roles/{roleId}/members")?;
     let (_, target) = located_role(&state, &token, &role_id).await?;
     let caller = authorize(&state, &token, endpoint, target).await?;
@@ -324,10 +424,10 @@ pub async fn members(
         next.as_deref(),
         now,
     );
-    Ok(Json(fields.with_items(
-        "members",
-        users.iter().map(member_json).collect(),
-    )))
+    Ok(Json(RoleMembers {
+        page: fields,
+        members: users.iter().map(RoleMember::new).collect(),
+    }))
 }
 
 /// Owner and Member membership is not edited directly (api.md: 400, code 300).
@@ -347,15 +447,18 @@ fn membership_violation(role_id: &str) -> Option<accord_core::permission::Violat
     }
 }
 
-#[derive(serde::Deserialize)]
-struct MembersBody {
-    members: Vec<MemberRef>,
+/// The body of `POST /roles/{roleId}/members`.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct MembersRequest {
+    /// 1 to 30 users, each by `id` or `email`.
+    members: Vec<UserRef>,
 }
 
-#[derive(serde::Deserialize)]
-struct MemberRef {
-    id: Option<String>,
-    email: Option<String>,
+/// A user named by id or by email.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct UserRef {
+    pub id: Option<String>,
+    pub email: Option<String>,
 }
 
 /// A user of the caller's account by id or email; other accounts' users read as missing.
@@ -372,13 +475,19 @@ async fn account_user(state: &AppState, caller: &Caller, key: &str) -> Result<Us
 }
 
 /// `POST /roles/{roleId}/members` (`{"members":[{"id"}|{"email"}]}`, at most 30) → 201.
+#[utoipa::path(
+    post, path = "/v2/roles/{roleId}/members", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    request_body = MembersRequest,
+    responses((status = 201, description = "Created", body = Added), crate::openapi::Failures),
+)]
 pub async fn add_members(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiDenial> {
-    let body: MembersBody = serde_json::from_slice(&body).map_err(bad_body)?;
+) -> Result<(StatusCode, Json<Added>), ApiDenial> {
+    let body: MembersRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     let (_, target) = located_role(&state, &token, &role_id).await?;
     let caller = authorize_with(
         &state,
@@ -417,11 +526,19 @@ pub async fn add_members(
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
     Ok((
         StatusCode::CREATED,
-        Json(json!({"ids": ids.join(","), "add_at": state.store().now().rfc3339()})),
+        Json(Added {
+            ids: ids.join(","),
+            add_at: state.store().now().rfc3339(),
+        }),
     ))
 }
 
 /// `DELETE /roles/{roleId}/members/{userId}` → 204: the user goes back to Member.
+#[utoipa::path(
+    delete, path = "/v2/roles/{roleId}/members/{userId}", tag = "Roles",
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id"), ("userId" = String, Path, description = "The member's id or email")),
+    responses((status = 204, description = "Removed; the user is a Member again"), crate::openapi::Failures),
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     Extension(token): Extension<Arc<TokenState>>,

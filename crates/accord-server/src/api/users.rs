@@ -5,28 +5,59 @@ use accord_core::ids::Email;
 use accord_store::users::User;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Located, authorize, authorize_with};
+use super::paging::PageFields;
 use crate::state::AppState;
 
-/// A user in Zoom's shape.
-pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "display_name": format!("{} {}", user.first_name, user.last_name).trim(),
-        "type": i64::from(user.user_type),
-        "role_id": user.role_id,
-        "status": user.status.as_str(),
-        "timezone": user.timezone,
-        "pmi": user.pmi,
-        "account_id": user.account_id,
-        "created_at": user.created_at.rfc3339(),
-        "last_login_time": user.last_login_at.map(|t| t.rfc3339()),
-    })
+/// A user in Zoom's shape (`GET /users/{userId}`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    /// 1 basic, 2 licensed.
+    #[serde(rename = "type")]
+    pub user_type: i64,
+    pub role_id: String,
+    /// `active`, `inactive` or `pending`.
+    pub status: String,
+    pub timezone: String,
+    pub pmi: i64,
+    pub account_id: String,
+    pub created_at: String,
+    pub last_login_time: Option<String>,
+}
+
+impl UserBody {
+    pub fn new(user: &User) -> Self {
+        UserBody {
+            id: user.id.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            display_name: display_name(user),
+            user_type: i64::from(user.user_type),
+            role_id: user.role_id.as_str().to_owned(),
+            status: user.status.as_str().to_owned(),
+            timezone: user.timezone.clone(),
+            pmi: user.pmi,
+            account_id: user.account_id.as_str().to_owned(),
+            created_at: user.created_at.rfc3339(),
+            last_login_time: user.last_login_at.map(|t| t.rfc3339()),
+        }
+    }
+}
+
+fn display_name(user: &User) -> String {
+    format!("{} {}", user.first_name, user.last_name)
+        .trim()
+        .to_owned()
 }
 
 /// The rule's target for a user object: where it lives and who owns it (itself); `None` when no
@@ -64,17 +95,22 @@ pub async fn find_user(
 }
 
 /// `GET /v2/users/{userId}`.
+#[utoipa::path(
+    get, path = "/v2/users/{userId}", tag = "Users",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    responses((status = 200, description = "OK", body = UserBody), crate::openapi::Failures),
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiDenial> {
+) -> Result<Json<UserBody>, ApiDenial> {
     let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Unavailable)?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let target = located(&user_id, user.as_ref());
     authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserBody::new(&user)))
 }
 
 /// The endpoint of the catalog, by its api.md row.
@@ -128,30 +164,66 @@ pub(crate) fn bad_body(error: impl std::fmt::Display) -> ApiDenial {
 }
 
 /// A user as `GET /users` lists it.
-fn list_item(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "display_name": format!("{} {}", user.first_name, user.last_name).trim(),
-        "email": user.email,
-        "type": i64::from(user.user_type),
-        "pmi": user.pmi,
-        "timezone": user.timezone,
-        "status": user.status.as_str(),
-        "role_id": user.role_id,
-        "created_at": user.created_at.rfc3339(),
-        "last_login_time": user.last_login_at.map(|t| t.rfc3339()),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserListItem {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub email: String,
+    #[serde(rename = "type")]
+    pub user_type: i64,
+    pub pmi: i64,
+    pub timezone: String,
+    pub status: String,
+    pub role_id: String,
+    pub created_at: String,
+    pub last_login_time: Option<String>,
+}
+
+impl UserListItem {
+    fn new(user: &User) -> Self {
+        UserListItem {
+            id: user.id.as_str().to_owned(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            display_name: display_name(user),
+            email: user.email.as_str().to_owned(),
+            user_type: i64::from(user.user_type),
+            pmi: user.pmi,
+            timezone: user.timezone.clone(),
+            status: user.status.as_str().to_owned(),
+            role_id: user.role_id.as_str().to_owned(),
+            created_at: user.created_at.rfc3339(),
+            last_login_time: user.last_login_at.map(|t| t.rfc3339()),
+        }
+    }
+}
+
+/// A page of `GET /users`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    #[serde(flatten)]
+    pub page: PageFields,
+    pub users: Vec<UserListItem>,
 }
 
 /// `GET /v2/users` (`status`, `role_id`, `page_size`, `next_page_token`).
+#[utoipa::path(
+    get, path = "/v2/users", tag = "Users",
+    params(
+        ("status" = Option<String>, Query, description = "`active` (default), `inactive` or `pending`"),
+        ("role_id" = Option<String>, Query, description = "Only users with this role"),
+        crate::openapi::PageParams,
+    ),
+    responses((status = 200, description = "OK", body = UserList), crate::openapi::Failures),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> Result<Json<Value>, ApiDenial> {
-    use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
+) -> Result<Json<UserList>, ApiDenial> {
+    use super::paging::{Binding, KeyPart, PageQuery, split_page};
     use accord_core::users::UserStatus;
     let endpoint = endpoint("GET", "/users")?;
     let target = Located {
@@ -220,28 +292,43 @@ pub async fn list_users(
         next.as_deref(),
         now,
     );
-    Ok(Json(fields.with_items(
-        "users",
-        users.iter().map(list_item).collect(),
-    )))
+    Ok(Json(UserList {
+        page: fields,
+        users: users.iter().map(UserListItem::new).collect(),
+    }))
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct CreateBody {
+/// The body of `POST /users`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    /// `create` (a pending user) or `autoCreate` (an active one, with a password).
     action: String,
-    user_info: CreateInfo,
+    user_info: CreateUserInfo,
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct CreateInfo {
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct CreateUserInfo {
     email: String,
+    /// 1 basic (the default), 2 licensed.
     #[serde(rename = "type", default = "basic")]
     user_type: i64,
     #[serde(default)]
     first_name: String,
     #[serde(default)]
     last_name: String,
+    /// 8 to 32 characters; required by `autoCreate`.
     password: Option<String>,
+}
+
+/// The answer to `POST /users`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    #[serde(rename = "type")]
+    pub user_type: i64,
 }
 
 fn basic() -> i64 {
@@ -249,11 +336,16 @@ fn basic() -> i64 {
 }
 
 /// `POST /v2/users`: `create` makes a pending user, `autoCreate` an active one with a password.
+#[utoipa::path(
+    post, path = "/v2/users", tag = "Users",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "Created", body = CreatedUser), crate::openapi::Failures),
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     body: axum::body::Bytes,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiDenial> {
+) -> Result<(axum::http::StatusCode, Json<CreatedUser>), ApiDenial> {
     use crate::errors::ApiError;
     use accord_core::users::{UserStatus, UserType};
     let endpoint = endpoint("POST", "/users")?;
@@ -263,7 +355,7 @@ pub async fn create_user(
         owner: None,
     };
     let caller = authorize(&state, &token, endpoint, target).await?;
-    let body: CreateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: CreateUserRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     let status = match body.action.as_str() {
         "create" => UserStatus::Pending,
         "autoCreate" => UserStatus::Active,
@@ -303,12 +395,19 @@ pub async fn create_user(
         .create_user(&actor(&caller), &caller.grant.account_id, new)
         .await
         .map_err(write_error)?;
-    let created = json!({"id": user.id, "first_name": user.first_name, "last_name": user.last_name, "email": user.email, "type": i64::from(user.user_type)});
+    let created = CreatedUser {
+        id: user.id.as_str().to_owned(),
+        first_name: user.first_name,
+        last_name: user.last_name,
+        email: user.email.as_str().to_owned(),
+        user_type: i64::from(user.user_type),
+    };
     Ok((axum::http::StatusCode::CREATED, Json(created)))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct UpdateBody {
+/// The body of `PATCH /users/{userId}`: any of these.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
     first_name: Option<String>,
     last_name: Option<String>,
     #[serde(rename = "type")]
@@ -318,6 +417,12 @@ struct UpdateBody {
 }
 
 /// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant.
+#[utoipa::path(
+    patch, path = "/v2/users/{userId}", tag = "Users",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    request_body = UpdateUserRequest,
+    responses((status = 204, description = "Updated"), crate::openapi::Failures),
+)]
 pub async fn update_user(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
@@ -327,7 +432,7 @@ pub async fn update_user(
     use crate::errors::ApiError;
     let endpoint = endpoint("PATCH", "/users/{userId}")?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
-    let body: UpdateBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: UpdateUserRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
     let needs_role_edit = body.role_id.is_some()
         && token
@@ -373,8 +478,10 @@ pub async fn update_user(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct StatusBody {
+/// The body of `PUT /users/{userId}/status`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct UserStatusRequest {
+    /// `activate` or `deactivate`.
     action: String,
 }
 
@@ -389,6 +496,12 @@ fn owner_violation(user: Option<&User>, what: &str) -> Option<accord_core::permi
 }
 
 /// `PUT /v2/users/{userId}/status` (`activate` | `deactivate`).
+#[utoipa::path(
+    put, path = "/v2/users/{userId}/status", tag = "Users",
+    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    request_body = UserStatusRequest,
+    responses((status = 204, description = "Status changed"), crate::openapi::Failures),
+)]
 pub async fn update_status(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
@@ -399,7 +512,7 @@ pub async fn update_status(
     use accord_core::users::UserStatus;
     let endpoint = endpoint("PUT", "/users/{userId}/status")?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
-    let body: StatusBody = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: UserStatusRequest = serde_json::from_slice(&body).map_err(bad_body)?;
     let status = match body.action.as_str() {
         "activate" => UserStatus::Active,
         "deactivate" => UserStatus::Inactive,
@@ -433,6 +546,14 @@ pub async fn update_status(
 
 /// `DELETE /v2/users/{userId}` (`action` `disassociate` | `delete`: both remove the user here,
 /// since a user belongs to exactly one account).
+#[utoipa::path(
+    delete, path = "/v2/users/{userId}", tag = "Users",
+    params(
+        ("userId" = String, Path, description = "`me`, a user id or an email"),
+        ("action" = Option<String>, Query, description = "`disassociate` (default) or `delete`: both remove the user"),
+    ),
+    responses((status = 204, description = "Removed"), crate::openapi::Failures),
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,

@@ -57,6 +57,24 @@ const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
 const DECISION_PATH: &str = "/oauth/authorize/decision";
 const SIGN_OUT_PATH: &str = "/oauth/authorize/sign-out";
 
+/// The fields the pages' forms post (which ones depend on the form): every form carries
+/// `csrf_token` and the signed `flow`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the forms; the handlers read them through `PostedForm`
+pub struct PageForm {
+    csrf_token: String,
+    /// The authorization request, signed.
+    flow: String,
+    /// Sign-in.
+    email: Option<String>,
+    /// Sign-in.
+    password: Option<String>,
+    /// Decision: `approve`, `deny` or `request_preapproval`.
+    decision: Option<String>,
+    /// Decision: an optional scope the user agreed to (repeated).
+    scope: Option<String>,
+}
+
 /// The authorize routes; every answer carries the page security headers (and no CORS headers).
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -113,6 +131,26 @@ async fn check_post(
 }
 
 /// `GET /oauth/authorize`: the sign-in page without a session, else the consent page.
+#[utoipa::path(
+    get, path = "/oauth/authorize", tag = "OAuth",
+    params(
+        ("response_type" = String, Query, description = "`code`"),
+        ("client_id" = String, Query),
+        ("redirect_uri" = Option<String>, Query, description = "Exactly one of the app's; loopback IP literals match on any port"),
+        ("state" = Option<String>, Query),
+        ("code_challenge" = Option<String>, Query, description = "PKCE (RFC 7636); required for public clients"),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256`, or `plain` for a confidential client"),
+        ("scope" = Option<String>, Query, description = "Optional scopes to ask for besides the required ones"),
+    ),
+    responses(
+        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
+        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
+        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
+        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
+        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
+        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
+    ),
+)]
 async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -149,6 +187,18 @@ async fn check_password(
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
 /// back to the consent page (303); a wrong email or password shows the form again (401) without
 /// saying which was wrong.
+#[utoipa::path(
+    post, path = "/oauth/authorize/sign-in", tag = "OAuth",
+    request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
+        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
+        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
+        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
+        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
+        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
+    ),
+)]
 async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -186,6 +236,18 @@ async fn sign_in(
 }
 
 /// `POST /oauth/authorize/sign-out`: ends the session and shows the sign-in page again.
+#[utoipa::path(
+    post, path = "/oauth/authorize/sign-out", tag = "OAuth",
+    request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
+        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
+        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
+        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
+        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
+        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
+    ),
+)]
 async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,6 +263,18 @@ async fn sign_out(
 /// `POST /oauth/authorize/decision`: `approve` grants (creating or re-authorizing the grant) and
 /// redirects with a code; `deny` redirects with `access_denied`; `request_preapproval` records
 /// the request and shows the page again.
+#[utoipa::path(
+    post, path = "/oauth/authorize/decision", tag = "OAuth",
+    request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
+        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
+        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
+        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
+        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
+        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
+    ),
+)]
 async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,

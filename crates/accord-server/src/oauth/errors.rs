@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone)]
 pub struct OAuthError {
@@ -76,10 +77,25 @@ pub fn no_store(response: &mut Response) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// An OAuth error answer in both dialects: Zoom's `reason`, RFC 6749's `error` and
+/// `error_description` (the same text as `reason`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OAuthError)]
+pub struct OAuthErrorBody<'a> {
+    pub reason: &'a str,
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope` or `temporarily_unavailable`.
+    pub error: &'a str,
+    pub error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"reason": self.reason, "error": self.error, "error_description": self.reason});
+        let body = OAuthErrorBody {
+            reason: &self.reason,
+            error: self.error,
+            error_description: &self.reason,
+        };
         let mut response = (self.status, Json(body)).into_response();
         no_store(&mut response);
         if self.challenge {

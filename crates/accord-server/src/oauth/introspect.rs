@@ -10,6 +10,15 @@ use super::params::OAuthParams;
 use super::token::authenticate;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post, path = "/oauth/introspect", tag = "OAuth",
+    request_body(content = super::revoke::RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662: `active`, and for an active token of the client its claims", body = Object),
+        crate::openapi::OAuthFailures,
+    ),
+    security((), ("client_basic" = [])),
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     params: OAuthParams,

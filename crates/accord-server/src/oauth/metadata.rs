@@ -8,10 +8,18 @@ use serde_json::{Value, json};
 
 use crate::state::AppState;
 
+#[utoipa::path(
+    get, path = "/oauth/jwks", tag = "OAuth",
+    responses((status = 200, description = "RFC 7517 key set: every published Ed25519 signing key", body = Object)),
+)]
 pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
     Json(state.keys().jwks(state.store().now()))
 }
 
+#[utoipa::path(
+    get, path = "/.well-known/oauth-authorization-server", tag = "OAuth",
+    responses((status = 200, description = "RFC 8414 authorization-server metadata", body = Object)),
+)]
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let config = state.config();
     let base = &config.public_url;

@@ -5,7 +5,8 @@
 use accord_store::audit::Actor;
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::errors::OAuthError;
 use super::params::OAuthParams;
@@ -34,10 +35,33 @@ pub async fn grant_of_token(
         .map(|(grant, _, _)| grant))
 }
 
+/// The answer to `POST /oauth/revoke`: always `{"status":"success"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub status: &'static str,
+}
+
+/// The form `POST /oauth/revoke` takes, with the client authenticated as at the token endpoint.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the form; the handler reads it through `OAuthParams`
+pub struct RevokeRequest {
+    /// An access or refresh token of the client's.
+    token: String,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/oauth/revoke", tag = "OAuth",
+    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "OK", body = Revoked), crate::openapi::OAuthFailures),
+    security((), ("client_basic" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     params: OAuthParams,
-) -> Result<Json<Value>, OAuthError> {
+) -> Result<Json<Revoked>, OAuthError> {
     let (_, _, credentials) = authenticate(&state, &params).await?;
     let token = params.require("token")?;
     if let Some(grant_id) = grant_of_token(&state, token, &credentials.client_id).await? {
@@ -47,5 +71,5 @@ pub async fn revoke(
             .revoke_grant(&actor, &grant_id, "revoked by the app at /oauth/revoke")
             .await?;
     }
-    Ok(Json(json!({"status": "success"})))
+    Ok(Json(Revoked { status: "success" }))
 }

@@ -24,15 +24,43 @@ use super::params::{ClientCredentials, OAuthParams};
 use crate::state::AppState;
 
 /// The success body (oauth.md).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// A signed JWT (EdDSA) for `Authorization: Bearer` on the API.
     pub access_token: String,
+    /// Always `bearer`.
     pub token_type: &'static str,
+    /// For the authorization-code and refresh-token grants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The granted scopes, separated by spaces.
     pub scope: String,
+    /// Where the API the token is for lives.
     pub api_url: String,
+}
+
+/// The form `POST /oauth/token` takes (also read from the query string, as Zoom does). The
+/// client authenticates with HTTP Basic, or with `client_id` and `client_secret` here; a
+/// public client sends only `client_id` and proves itself with PKCE.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form; the handler reads it through `OAuthParams`
+pub struct TokenRequest {
+    /// `authorization_code`, `refresh_token`, `account_credentials` or `client_credentials`.
+    grant_type: String,
+    /// For `authorization_code`.
+    code: Option<String>,
+    /// For `authorization_code`: exactly the one the authorization request used.
+    redirect_uri: Option<String>,
+    /// For `authorization_code` when the request sent a `code_challenge`.
+    code_verifier: Option<String>,
+    /// For `refresh_token`.
+    refresh_token: Option<String>,
+    /// For `account_credentials`: the app's own account.
+    account_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -43,6 +71,12 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "OAuth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "OK", body = TokenResponse), crate::openapi::OAuthFailures),
+    security((), ("client_basic" = [])),
+)]
 pub async fn token(
     State(state): State<AppState>,
     params: OAuthParams,

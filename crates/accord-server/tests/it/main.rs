@@ -7,6 +7,7 @@ mod health;
 mod isolation;
 mod live;
 mod meetings_api;
+mod openapi;
 mod report_api;
 mod roles_api;
 mod support;
