@@ -94,6 +94,12 @@ class Seed:
                 return next(dict(u, account_id=account_id) for u in account["users"] if u["role"] == "owner")
         raise KeyError(f"no account {account_id} in {SEED_FILE}")
 
+    def users_of(self, account_id):
+        for account in self.data["accounts"]:
+            if account["id"] == account_id:
+                return [dict(u, account_id=account_id) for u in account["users"]]
+        raise KeyError(f"no account {account_id} in {SEED_FILE}")
+
     def app(self, app_id):
         for app in self.data["apps"]:
             if app["id"] == app_id:

@@ -1,11 +1,19 @@
 """Python `zoomus` (1.2.x), unchanged but for its base URLs, against Accord.
 
+Its server-to-server token and `users/me` through the account's server app (account
+`clients-acme`), then users and meetings CRUD through another server app with the write scopes, in
+an account of its own (`clients-zoomus`: what it creates cannot disturb the other clients' lists, and
+its requests count against their own rate limits).
+
 zoomus fetches a Server-to-Server OAuth token in its constructor (`util.generate_token`):
 `POST <oauth_uri>` with `Authorization: Basic base64(client_id:client_secret)` and the form body
 `grant_type=account_credentials&account_id=<account>`, and keeps `response.json()["access_token"]`.
 Both URLs are constructor arguments (`oauth_uri=`, `base_uri=`), so no transport tricks are needed
 (docs/clients.md).
 """
+
+import datetime
+import secrets as random_secrets
 
 import pytest
 import requests
@@ -14,6 +22,7 @@ from zoomus import ZoomClient
 from conftest import basic_credentials
 
 SERVER_APP = "clients-server-app"
+CRUD_APP = "clients-zoomus-app"
 
 
 def _explain_token_failure(accord, app, secrets, problem):
@@ -40,8 +49,8 @@ def _explain_token_failure(accord, app, secrets, problem):
     )
 
 
-def _zoomus_client(accord, seed, secrets):
-    app = seed.app(SERVER_APP)
+def _zoomus_client(accord, seed, secrets, app_id=SERVER_APP):
+    app = seed.app(app_id)
     try:
         client = ZoomClient(
             app["client_id"],
@@ -94,3 +103,136 @@ def test_zoomus_fetching_a_second_token_leaves_the_first_one_valid(accord, seed,
         f"{accord.url}/v2/users/me", headers={"Authorization": f"Bearer {first}"}, timeout=15
     )
     _expect_owner(response, owner, "GET /v2/users/me with zoomus' first token")
+
+
+def _answer(response, status, what):
+    """The response's JSON body (None when it has none) once its status is `status`."""
+    assert response.status_code == status, (
+        f"{what}: expected HTTP {status}, got {response.status_code} "
+        f"{response.headers.get('content-type', '(no content type)')}: {response.text[:500]!r}"
+    )
+    return response.json() if response.content else None
+
+
+def _expect_missing(response, code, what):
+    """Zoom's 404 for an object that does not exist: `{"code": code, "message": ...}`."""
+    body = _answer(response, 404, what)
+    assert body.get("code") == code and body.get("message"), f"{what}: expected code {code}, got {body!r}"
+
+
+def _in_a_month(hour):
+    """A whole-second UTC time well ahead, so the meeting is scheduled in the future whenever the
+    suite runs."""
+    day = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=30)
+    return datetime.datetime(day.year, day.month, day.day, hour, 30, tzinfo=datetime.timezone.utc)
+
+
+def _zoom_time(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_zoomus_users_create_get_list_update_delete(accord, seed, secrets):
+    client = _zoomus_client(accord, seed, secrets, CRUD_APP)
+    account_id = seed.app(CRUD_APP)["account_id"]
+    email = f"crud-{random_secrets.token_hex(6)}@clients-zoomus.test"
+    password = "Pw-" + random_secrets.token_urlsafe(12)
+    secrets.remember(password)
+
+    # POST /users {"action": "autoCreate", "user_info": {...}}: an active user with a password.
+    created = _answer(
+        client.user.create(
+            action="autoCreate",
+            user_info={"email": email, "type": 1, "first_name": "Cara", "last_name": "Created", "password": password},
+        ),
+        201,
+        "zoomus client.user.create",
+    )
+    user_id = created.get("id")
+    assert user_id and created.get("email") == email, f"create answered {created!r}"
+    assert (created.get("first_name"), created.get("last_name"), created.get("type")) == ("Cara", "Created", 1), created
+
+    # GET /users/{id}?id={id}, and by email.
+    got = _answer(client.user.get(id=user_id), 200, "zoomus client.user.get after create")
+    assert (got.get("id"), got.get("email"), got.get("status"), got.get("account_id")) == (
+        user_id, email, "active", account_id,
+    ), got
+    by_email = _answer(client.user.get(id=email), 200, "zoomus client.user.get by email")
+    assert by_email.get("id") == user_id, by_email
+
+    # GET /users?page_size=300: the new user next to the seeded ones, and nobody else's.
+    listed = _answer(client.user.list(page_size=300), 200, "zoomus client.user.list")
+    emails = {u.get("email") for u in listed.get("users", [])}
+    expected = {u["email"] for u in seed.users_of(account_id)} | {email}
+    assert emails == expected, f"list answered {listed!r}"
+    assert listed.get("total_records") == len(expected) and listed.get("next_page_token") == "", listed
+
+    # PATCH /users/{id} (zoomus puts the id in the body too; unknown fields are ignored) → 204.
+    _answer(
+        client.user.update(id=user_id, first_name="Cyra", last_name="Changed", timezone="Asia/Tokyo"),
+        204,
+        "zoomus client.user.update",
+    )
+    got = _answer(client.user.get(id=user_id), 200, "zoomus client.user.get after update")
+    assert (got.get("first_name"), got.get("last_name"), got.get("timezone")) == ("Cyra", "Changed", "Asia/Tokyo"), got
+
+    # DELETE /users/{id}?id={id}&action=delete → 204; then the user is gone (404, code 1001).
+    _answer(client.user.delete(id=user_id, action="delete"), 204, "zoomus client.user.delete")
+    _expect_missing(client.user.get(id=user_id), 1001, "zoomus client.user.get after delete")
+    listed = _answer(client.user.list(page_size=300), 200, "zoomus client.user.list after delete")
+    assert email not in {u.get("email") for u in listed.get("users", [])}, listed
+
+
+def test_zoomus_meetings_create_get_list_update_delete(accord, seed, secrets):
+    client = _zoomus_client(accord, seed, secrets, CRUD_APP)
+    owner = seed.owner_of(seed.app(CRUD_APP)["account_id"])
+    topic = f"zoomus planning {random_secrets.token_hex(4)}"
+    passcode = random_secrets.token_hex(5)  # Zoom allows up to 10 characters
+    secrets.remember(passcode)
+    start = _in_a_month(9)
+
+    # POST /users/me/meetings; zoomus turns the datetime into yyyy-MM-ddTHH:mm:ssZ and sends
+    # user_id in the body too.
+    created = _answer(
+        client.meeting.create(
+            user_id="me", topic=topic, type=2, start_time=start, duration=45,
+            timezone="Europe/Paris", agenda="Quarterly planning", password=passcode,
+        ),
+        201,
+        "zoomus client.meeting.create",
+    )
+    meeting_id = created.get("id")
+    assert isinstance(meeting_id, int) and 10 <= len(str(meeting_id)) <= 11, f"create answered {created!r}"
+    assert (created.get("topic"), created.get("host_id"), created.get("start_time")) == (
+        topic, owner["id"], _zoom_time(start),
+    ), created
+    assert created.get("password") == passcode and created.get("join_url"), created
+
+    # GET /meetings/{id}?id={id}.
+    got = _answer(client.meeting.get(id=meeting_id), 200, "zoomus client.meeting.get after create")
+    assert (got.get("id"), got.get("topic"), got.get("type"), got.get("duration"), got.get("timezone")) == (
+        meeting_id, topic, 2, 45, "Europe/Paris",
+    ), got
+    assert got.get("host_email") == owner["email"] and got.get("agenda") == "Quarterly planning", got
+
+    # GET /users/me/meetings?user_id=me&type=scheduled.
+    listed = _answer(client.meeting.list(user_id="me", type="scheduled", page_size=300), 200, "zoomus client.meeting.list")
+    topics = {m.get("id"): m.get("topic") for m in listed.get("meetings", [])}
+    assert topics.get(meeting_id) == topic, f"list answered {listed!r}"
+
+    # PATCH /meetings/{id} (with the id in the body) → 204, and the change is what GET shows.
+    new_start = _in_a_month(14)
+    _answer(
+        client.meeting.update(id=meeting_id, topic=topic + " (moved)", start_time=new_start, duration=60),
+        204,
+        "zoomus client.meeting.update",
+    )
+    got = _answer(client.meeting.get(id=meeting_id), 200, "zoomus client.meeting.get after update")
+    assert (got.get("topic"), got.get("start_time"), got.get("duration"), got.get("agenda")) == (
+        topic + " (moved)", _zoom_time(new_start), 60, "Quarterly planning",
+    ), got
+
+    # DELETE /meetings/{id}?id={id} → 204; then the meeting is gone (404, code 3001).
+    _answer(client.meeting.delete(id=meeting_id), 204, "zoomus client.meeting.delete")
+    _expect_missing(client.meeting.get(id=meeting_id), 3001, "zoomus client.meeting.get after delete")
+    listed = _answer(client.meeting.list(user_id="me", page_size=300), 200, "zoomus client.meeting.list after delete")
+    assert meeting_id not in {m.get("id") for m in listed.get("meetings", [])}, listed
