@@ -105,7 +105,7 @@ pub struct SchedulerList {
 /// `GET /users/{userId}/assistants`.
 #[utoipa::path(
     get, path = "/v2/users/{userId}/assistants", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     responses((status = 200, description = "OK", body = AssistantList), crate::openapi::Failures),
 )]
 pub async fn list(
@@ -143,7 +143,7 @@ pub struct AssistantsRequest {
 /// `POST /users/{userId}/assistants` (`{"assistants":[{"id"}|{"email"}]}`) → 201.
 #[utoipa::path(
     post, path = "/v2/users/{userId}/assistants", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     request_body = AssistantsRequest,
     responses((status = 201, description = "Created", body = Added), crate::openapi::Failures),
 )]
@@ -206,7 +206,7 @@ pub async fn add(
 /// `DELETE /users/{userId}/assistants` → 204 (all of them).
 #[utoipa::path(
     delete, path = "/v2/users/{userId}/assistants", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     responses((status = 204, description = "Every assistant removed"), crate::openapi::Failures),
 )]
 pub async fn delete_all(
@@ -233,7 +233,7 @@ pub async fn delete_all(
 /// `DELETE /users/{userId}/assistants/{assistantId}` → 204.
 #[utoipa::path(
     delete, path = "/v2/users/{userId}/assistants/{assistantId}", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email"), ("assistantId" = String, Path, description = "The assistant's id or email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me"), ("assistantId" = String, Path, description = "The assistant's id or email")),
     responses((status = 204, description = "Removed"), crate::openapi::Failures),
 )]
 pub async fn delete_one(
@@ -256,7 +256,7 @@ pub async fn delete_one(
 /// `GET /users/{userId}/schedulers`: the users `{userId}` may schedule for.
 #[utoipa::path(
     get, path = "/v2/users/{userId}/schedulers", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     responses((status = 200, description = "OK", body = SchedulerList), crate::openapi::Failures),
 )]
 pub async fn schedulers(
@@ -290,7 +290,7 @@ pub async fn schedulers(
 /// `DELETE /users/{userId}/schedulers` → 204: `{userId}` stops being anybody's assistant.
 #[utoipa::path(
     delete, path = "/v2/users/{userId}/schedulers", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     responses((status = 204, description = "No longer anybody's assistant"), crate::openapi::Failures),
 )]
 pub async fn delete_schedulers(
@@ -320,7 +320,7 @@ pub async fn delete_schedulers(
 /// `DELETE /users/{userId}/schedulers/{schedulerId}` → 204.
 #[utoipa::path(
     delete, path = "/v2/users/{userId}/schedulers/{schedulerId}", tag = "Assistants",
-    params(("userId" = String, Path, description = "`me`, a user id or an email"), ("schedulerId" = String, Path, description = "The scheduler's id or email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me"), ("schedulerId" = String, Path, description = "The scheduler's id or email")),
     responses((status = 204, description = "Removed"), crate::openapi::Failures),
 )]
 pub async fn delete_scheduler(

@@ -175,7 +175,7 @@ fn daily_refusal(
 #[utoipa::path(
     get, path = "/v2/users/{userId}/meetings", tag = "Meetings",
     params(
-        ("userId" = String, Path, description = "`me`, a user id or an email"),
+        ("userId" = String, Path, description = "`me`, a user id or an email", example = "me"),
         ("type" = Option<String>, Query, description = "`scheduled` (default), `upcoming` or `previous_meetings`"),
         ("from" = Option<String>, Query, description = "First day, `yyyy-MM-dd`"),
         ("to" = Option<String>, Query, description = "Last day, `yyyy-MM-dd` (included)"),
@@ -288,9 +288,11 @@ pub struct CreateMeetingRequest {
 /// `POST /users/{userId}/meetings` → 201 with the meeting.
 #[utoipa::path(
     post, path = "/v2/users/{userId}/meetings", tag = "Meetings",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     request_body = CreateMeetingRequest,
-    responses((status = 201, description = "Created", body = MeetingBody), crate::openapi::Failures),
+    responses(
+        (status = 201, description = "Created", body = MeetingBody, links(("meetings.get" = (operation_id = "meetings.get", parameters(("meetingId" = "$response.body#/id")))), ("meetings.update" = (operation_id = "meetings.update", parameters(("meetingId" = "$response.body#/id")))), ("meetings.delete" = (operation_id = "meetings.delete", parameters(("meetingId" = "$response.body#/id")))))),
+        crate::openapi::Failures),
 )]
 pub async fn create(
     State(state): State<AppState>,

@@ -214,7 +214,9 @@ pub struct RoleRequest {
 #[utoipa::path(
     post, path = "/v2/roles", tag = "Roles",
     request_body = RoleRequest,
-    responses((status = 201, description = "Created", body = RoleBody), crate::openapi::Failures),
+    responses(
+        (status = 201, description = "Created", body = RoleBody, links(("roles.get" = (operation_id = "roles.get", parameters(("roleId" = "$response.body#/id")))), ("roles.update" = (operation_id = "roles.update", parameters(("roleId" = "$response.body#/id")))), ("roles.delete" = (operation_id = "roles.delete", parameters(("roleId" = "$response.body#/id")))), ("role_members.list" = (operation_id = "role_members.list", parameters(("roleId" = "$response.body#/id")))), ("role_members.add" = (operation_id = "role_members.add", parameters(("roleId" = "$response.body#/id")))))),
+        crate::openapi::Failures),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -254,7 +256,7 @@ pub async fn create(
 /// `GET /roles/{roleId}`.
 #[utoipa::path(
     get, path = "/v2/roles/{roleId}", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1")),
     responses((status = 200, description = "OK", body = RoleBody), crate::openapi::Failures),
 )]
 pub async fn get(
@@ -273,7 +275,7 @@ pub async fn get(
 /// `PATCH /roles/{roleId}` → 204. The Owner role is fixed; only the owner changes Admin.
 #[utoipa::path(
     patch, path = "/v2/roles/{roleId}", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1")),
     request_body = RoleRequest,
     responses((status = 204, description = "Updated"), crate::openapi::Failures),
 )]
@@ -331,7 +333,7 @@ pub async fn update(
 /// `DELETE /roles/{roleId}` → 204 (custom roles without members).
 #[utoipa::path(
     delete, path = "/v2/roles/{roleId}", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1")),
     responses((status = 204, description = "Deleted; its members became Members"), crate::openapi::Failures),
 )]
 pub async fn delete(
@@ -370,7 +372,7 @@ impl RoleMember {
 /// `GET /roles/{roleId}/members` (paged).
 #[utoipa::path(
     get, path = "/v2/roles/{roleId}/members", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id"), crate::openapi::PageParams),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1"), crate::openapi::PageParams),
     responses((status = 200, description = "OK", body = RoleMembers), crate::openapi::Failures),
 )]
 pub async fn members(
@@ -477,7 +479,7 @@ async fn account_user(state: &AppState, caller: &Caller, key: &str) -> Result<Us
 /// `POST /roles/{roleId}/members` (`{"members":[{"id"}|{"email"}]}`, at most 30) → 201.
 #[utoipa::path(
     post, path = "/v2/roles/{roleId}/members", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id")),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1")),
     request_body = MembersRequest,
     responses((status = 201, description = "Created", body = Added), crate::openapi::Failures),
 )]
@@ -536,7 +538,7 @@ pub async fn add_members(
 /// `DELETE /roles/{roleId}/members/{userId}` → 204: the user goes back to Member.
 #[utoipa::path(
     delete, path = "/v2/roles/{roleId}/members/{userId}", tag = "Roles",
-    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id"), ("userId" = String, Path, description = "The member's id or email")),
+    params(("roleId" = String, Path, description = "0 Owner, 1 Admin, 2 Member, or a custom role's id", example = "1"), ("userId" = String, Path, description = "The member's id or email")),
     responses((status = 204, description = "Removed; the user is a Member again"), crate::openapi::Failures),
 )]
 pub async fn remove_member(

@@ -97,7 +97,7 @@ pub async fn find_user(
 /// `GET /v2/users/{userId}`.
 #[utoipa::path(
     get, path = "/v2/users/{userId}", tag = "Users",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     responses((status = 200, description = "OK", body = UserBody), crate::openapi::Failures),
 )]
 pub async fn get_user(
@@ -339,7 +339,9 @@ fn basic() -> i64 {
 #[utoipa::path(
     post, path = "/v2/users", tag = "Users",
     request_body = CreateUserRequest,
-    responses((status = 201, description = "Created", body = CreatedUser), crate::openapi::Failures),
+    responses(
+        (status = 201, description = "Created", body = CreatedUser, links(("users.get" = (operation_id = "users.get", parameters(("userId" = "$response.body#/id")))), ("users.update" = (operation_id = "users.update", parameters(("userId" = "$response.body#/id")))), ("users.status" = (operation_id = "users.status", parameters(("userId" = "$response.body#/id")))), ("users.delete" = (operation_id = "users.delete", parameters(("userId" = "$response.body#/id")))), ("meetings.create" = (operation_id = "meetings.create", parameters(("userId" = "$response.body#/id")))), ("assistants.list" = (operation_id = "assistants.list", parameters(("userId" = "$response.body#/id")))))),
+        crate::openapi::Failures),
 )]
 pub async fn create_user(
     State(state): State<AppState>,
@@ -419,7 +421,7 @@ pub struct UpdateUserRequest {
 /// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant.
 #[utoipa::path(
     patch, path = "/v2/users/{userId}", tag = "Users",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     request_body = UpdateUserRequest,
     responses((status = 204, description = "Updated"), crate::openapi::Failures),
 )]
@@ -498,7 +500,7 @@ fn owner_violation(user: Option<&User>, what: &str) -> Option<accord_core::permi
 /// `PUT /v2/users/{userId}/status` (`activate` | `deactivate`).
 #[utoipa::path(
     put, path = "/v2/users/{userId}/status", tag = "Users",
-    params(("userId" = String, Path, description = "`me`, a user id or an email")),
+    params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
     request_body = UserStatusRequest,
     responses((status = 204, description = "Status changed"), crate::openapi::Failures),
 )]
@@ -549,7 +551,7 @@ pub async fn update_status(
 #[utoipa::path(
     delete, path = "/v2/users/{userId}", tag = "Users",
     params(
-        ("userId" = String, Path, description = "`me`, a user id or an email"),
+        ("userId" = String, Path, description = "`me`, a user id or an email", example = "me"),
         ("action" = Option<String>, Query, description = "`disassociate` (default) or `delete`: both remove the user"),
     ),
     responses((status = 204, description = "Removed"), crate::openapi::Failures),

@@ -92,6 +92,44 @@ fn the_document_covers_the_catalog_and_the_oauth_endpoints_and_nothing_else() {
         "in the catalog but not documented"
     );
 
+    // Every link leads to an operation of the document.
+    let ids: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let mut links = 0;
+    for item in doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|i| i.values()) {
+            for response in operation["responses"]
+                .as_object()
+                .into_iter()
+                .flat_map(|r| r.values())
+            {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    assert!(
+                        ids.contains(target),
+                        "a link to {target:?}, which is no operation"
+                    );
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "only {links} links");
+
     // Each /v2 operation names exactly the scopes the rule admits it with, and its catalog name.
     for endpoint in endpoints::all() {
         let path = format!("/v2{}", endpoint.path);
