@@ -281,17 +281,19 @@ async fn run_sequence(
                 world.tenants[me].secrets.insert(secret);
                 world.made += 1;
             }
-            if status == StatusCode::CREATED && path.ends_with("/meetings") {
-                if let Some(id) = answer["id"].as_i64() {
-                    world.tenants[me].meetings.push(id);
-                    world.tenants[me].secrets.insert(id.to_string());
-                }
+            if status == StatusCode::CREATED
+                && path.ends_with("/meetings")
+                && let Some(id) = answer["id"].as_i64()
+            {
+                world.tenants[me].meetings.push(id);
+                world.tenants[me].secrets.insert(id.to_string());
             }
-            if status == StatusCode::CREATED && path == "/v2/roles" {
-                if let Some(id) = answer["id"].as_str() {
-                    world.tenants[me].roles.push(id.to_owned());
-                    world.tenants[me].secrets.insert(id.to_owned());
-                }
+            if status == StatusCode::CREATED
+                && path == "/v2/roles"
+                && let Some(id) = answer["id"].as_str()
+            {
+                world.tenants[me].roles.push(id.to_owned());
+                world.tenants[me].secrets.insert(id.to_owned());
             }
         }
         let text = answer.to_string();
