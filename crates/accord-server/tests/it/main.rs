@@ -6,6 +6,7 @@ mod flow;
 mod health;
 mod isolation;
 mod live;
+mod matrix;
 mod meetings_api;
 mod report_api;
 mod roles_api;
