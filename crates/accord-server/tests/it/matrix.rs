@@ -545,6 +545,18 @@ struct World {
 }
 
 impl World {
+    /// A server on `db`, seeded with [`fixture`].
+    async fn start(db: accord_testkit::TestDbRef) -> World {
+        let seed = accord_store::seed::parse("matrix", &fixture()).expect("the fixture parses");
+        accord_store::seed::apply(&db.store, "matrix", &seed)
+            .await
+            .expect("the fixture applies");
+        World {
+            live: Live::start(db).await,
+            next: std::cell::Cell::new(0),
+        }
+    }
+
     fn fresh(&self) -> u32 {
         let n = self.next.get() + 1;
         self.next.set(n);
@@ -1293,14 +1305,7 @@ async fn run_row(world: &World, e: usize, endpoint: &Endpoint) -> (Vec<Verdict>,
 async fn run_matrix(slice: Slice) {
     on_every_backend(|db| async move {
         let backend = db.backend.name();
-        let seed = accord_store::seed::parse("matrix", &fixture()).expect("the fixture parses");
-        accord_store::seed::apply(&db.store, "matrix", &seed)
-            .await
-            .expect("the fixture applies");
-        let world = World {
-            live: Live::start(db).await,
-            next: std::cell::Cell::new(0),
-        };
+        let world = World::start(db).await;
         let started = std::time::Instant::now();
         let catalog = endpoints::all();
         let mut verdicts = Vec::new();
@@ -1409,4 +1414,65 @@ async fn meeting_endpoints_answer_every_kind_of_caller_as_the_rule_says() {
 #[tokio::test]
 async fn account_wide_endpoints_answer_every_kind_of_caller_as_the_rule_says() {
     run_matrix(Slice::AccountWide).await;
+}
+
+/// Ids inside a request — a path's second id, a body's — of another account's user: the column
+/// that calls, the endpoint, the path and the body, `{id}` standing for the user's id.
+#[rustfmt::skip]
+const INNER_IDS: &[(&str, &str, &str, &str)] = &[
+    ("member", "assistants.delete",   "/v2/users/me/assistants/{id}",  ""),
+    ("member", "schedulers.delete",   "/v2/users/me/schedulers/{id}",  ""),
+    ("member", "assistants.add",      "/v2/users/me/assistants",       r#"{"assistants": [{"id": "{id}"}]}"#),
+    ("member", "meetings.create",     "/v2/users/me/meetings",         r#"{"topic": "x", "type": 2, "schedule_for": "{id}"}"#),
+    ("server", "role_members.add",    "/v2/roles/{role}/members",      r#"{"members": [{"id": "{id}"}]}"#),
+    ("server", "role_members.delete", "/v2/roles/{role}/members/{id}", ""),
+];
+
+/// Ids inside a request follow the path's first: another account's user reads exactly like one
+/// that exists nowhere — 404, code 1001, the same body.
+#[tokio::test]
+async fn ids_of_another_account_inside_a_request_read_as_missing() {
+    on_every_backend(|db| async move {
+        let world = World::start(db).await;
+        let mut differences = Vec::new();
+        for (key, name, path, body) in INNER_IDS {
+            let principal = PRINCIPALS.iter().find(|p| p.key == *key).expect("a column");
+            let endpoint = endpoints::by_name(name).expect("a catalog endpoint");
+            let caller = world.mint(principal, endpoint).await;
+            let role = accord_store::roles::NewRole {
+                id: None,
+                name: format!("Inner {}", world.fresh()),
+                description: String::new(),
+                privileges: Default::default(),
+            };
+            let role = world
+                .live
+                .db
+                .store
+                .create_role(&Actor::cli(), ACME, role)
+                .await;
+            let role = role.expect("a role").id;
+            let foreign = world.user(GLOBEX, MEMBER).await;
+            let mut answers = Vec::new();
+            for id in [foreign.as_str(), "nobody-matrix"] {
+                let fill = |text: &str| text.replace("{id}", id).replace("{role}", role.as_str());
+                let body: Option<Value> = (!body.is_empty())
+                    .then(|| serde_json::from_str(&fill(body)).expect("a JSON body"));
+                let (status, answer) = world
+                    .send(endpoint, &caller.token, &fill(path), body.as_ref())
+                    .await;
+                answers.push((status, answer.to_string().replace(id, "{id}")));
+            }
+            let (foreign, nobody) = (&answers[0], &answers[1]);
+            if foreign != nobody
+                || (foreign.0, foreign.1.contains("\"code\":1001")) != (StatusCode::NOT_FOUND, true)
+            {
+                differences.push(format!(
+                    "{name}: another account's user {foreign:?}, nobody {nobody:?}"
+                ));
+            }
+        }
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
+    })
+    .await;
 }
