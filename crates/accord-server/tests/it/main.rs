@@ -6,6 +6,7 @@ mod flow;
 mod health;
 mod isolation;
 mod live;
+mod matrix;
 mod meetings_api;
 mod openapi;
 mod report_api;
