@@ -205,6 +205,55 @@ fn error_response(description: &str, schema: &str) -> RefOr<ResponseDoc> {
         .into()
 }
 
+fn html_response(description: &str) -> RefOr<ResponseDoc> {
+    let text = utoipa::openapi::schema::Object::with_type(utoipa::openapi::Type::String);
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "text/html",
+            ContentBuilder::new().schema(Some(text)).build(),
+        )
+        .build()
+        .into()
+}
+
+/// What the sign-in and consent pages answer: HTML pages, and 303s.
+pub struct PageAnswers;
+
+impl IntoResponses for PageAnswers {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        let redirect = ResponseBuilder::new()
+            .description(
+                "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or \
+                 back to a page",
+            )
+            .build()
+            .into();
+        BTreeMap::from([
+            ("200".to_owned(), html_response("The page (HTML)")),
+            ("303".to_owned(), redirect),
+            (
+                "400".to_owned(),
+                html_response(
+                    "An error page: the request cannot be trusted enough to redirect (HTML)",
+                ),
+            ),
+            (
+                "401".to_owned(),
+                html_response("Sign-in failed: the form again (HTML)"),
+            ),
+            (
+                "403".to_owned(),
+                html_response("The CSRF token or the signed flow state is missing or wrong (HTML)"),
+            ),
+            (
+                "503".to_owned(),
+                html_response("The database cannot be reached (HTML)"),
+            ),
+        ])
+    }
+}
+
 /// The failures every `/v2` endpoint may answer with, in Zoom's error shape.
 pub struct Failures;
 

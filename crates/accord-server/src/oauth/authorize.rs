@@ -142,14 +142,7 @@ async fn check_post(
         ("code_challenge_method" = Option<String>, Query, description = "`S256`, or `plain` for a confidential client"),
         ("scope" = Option<String>, Query, description = "Optional scopes to ask for besides the required ones"),
     ),
-    responses(
-        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
-        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
-        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
-        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
-        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
-        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
-    ),
+    responses(crate::openapi::PageAnswers),
 )]
 async fn authorize(
     State(state): State<AppState>,
@@ -190,14 +183,7 @@ async fn check_password(
 #[utoipa::path(
     post, path = "/oauth/authorize/sign-in", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
-        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
-        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
-        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
-        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
-        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
-    ),
+    responses(crate::openapi::PageAnswers),
 )]
 async fn sign_in(
     State(state): State<AppState>,
@@ -239,14 +225,7 @@ async fn sign_in(
 #[utoipa::path(
     post, path = "/oauth/authorize/sign-out", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
-        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
-        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
-        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
-        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
-        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
-    ),
+    responses(crate::openapi::PageAnswers),
 )]
 async fn sign_out(
     State(state): State<AppState>,
@@ -266,14 +245,7 @@ async fn sign_out(
 #[utoipa::path(
     post, path = "/oauth/authorize/decision", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "The page (HTML)", content_type = "text/html", body = String),
-        (status = 303, description = "To the client's redirect URI with `code` or `error`, and `state` and `iss`; or back to a page"),
-        (status = 400, description = "An error page: the request cannot be trusted enough to redirect (HTML)", content_type = "text/html", body = String),
-        (status = 401, description = "Sign-in failed: the form again (HTML)", content_type = "text/html", body = String),
-        (status = 403, description = "The CSRF token or the signed flow state is missing or wrong (HTML)", content_type = "text/html", body = String),
-        (status = 503, description = "The database cannot be reached (HTML)", content_type = "text/html", body = String),
-    ),
+    responses(crate::openapi::PageAnswers),
 )]
 async fn decide(
     State(state): State<AppState>,
