@@ -386,13 +386,8 @@ pub async fn update(
     let role_id = change.role_id.unwrap_or_else(|| current.role_id.clone());
     if role_id != current.role_id {
         rules::check_role_assignment(current.is_owner(), role_id.as_str())?;
-        crate::roles::require(conn, &account_id, role_id.as_str())
-            .await
-            .map_err(|_| {
-                StoreError::Invalid(format!(
-                    "role {role_id} does not exist in account {account_id}"
-                ))
-            })?;
+        // NotFound("role"): the API answers it as Zoom's 1034, the CLI as "role … does not exist".
+        crate::roles::require(conn, &account_id, role_id.as_str()).await?;
         changed.push("role_id");
     }
     let status = change.status.unwrap_or(current.status);

@@ -144,6 +144,13 @@ pub(crate) fn write_error(error: accord_store::StoreError) -> ApiDenial {
         StoreError::OwnerRule(rule) => {
             ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
         }
+        // A role of another account, or none, reads the same (api.md: 400, code 1034).
+        StoreError::NotFound { what: "role", id } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            1034,
+            format!("Role does not exist: {id}."),
+        )
+        .into(),
         StoreError::NotFound { id, .. } => ApiError::new(
             StatusCode::NOT_FOUND,
             1001,

@@ -1476,3 +1476,53 @@ async fn ids_of_another_account_inside_a_request_read_as_missing() {
     })
     .await;
 }
+
+/// A user's `role_id` naming another account's role reads exactly like a role that exists nowhere:
+/// 400, code 1034 (api.md), the same body — and the user keeps their role.
+#[tokio::test]
+async fn a_role_of_another_account_in_a_users_role_id_reads_as_missing() {
+    on_every_backend(|db| async move {
+        let world = World::start(db).await;
+        let principal = PRINCIPALS
+            .iter()
+            .find(|p| p.key == "acct-admin")
+            .expect("a column");
+        let endpoint = endpoints::by_name("users.update").expect("a catalog endpoint");
+        let caller = world.mint(principal, endpoint).await;
+        let store = &world.live.db.store;
+        let foreign = accord_store::roles::NewRole {
+            id: None,
+            name: format!("Foreign {}", world.fresh()),
+            description: String::new(),
+            privileges: Default::default(),
+        };
+        let foreign = store
+            .create_role(&Actor::cli(), GLOBEX, foreign)
+            .await
+            .expect("a Globex role")
+            .id;
+        let user = world.user(ACME, MEMBER).await;
+        let mut answers = Vec::new();
+        for role in [foreign.as_str(), "nobody-role"] {
+            let body = serde_json::json!({"role_id": role});
+            let (status, answer) = world
+                .send(
+                    endpoint,
+                    &caller.token,
+                    &format!("/v2/users/{user}"),
+                    Some(&body),
+                )
+                .await;
+            answers.push((status, answer.to_string().replace(role, "{role}")));
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "another account's role reads like none"
+        );
+        assert_eq!(answers[0].0, StatusCode::BAD_REQUEST);
+        assert!(answers[0].1.contains("\"code\":1034"), "{}", answers[0].1);
+        let unchanged = store.user(&user).await.expect("the user");
+        assert_eq!(unchanged.role_id.as_str(), MEMBER);
+    })
+    .await;
+}
