@@ -6,6 +6,7 @@ mod flow;
 mod health;
 mod isolation;
 mod live;
+mod live_changes;
 mod matrix;
 mod meetings_api;
 mod openapi;
