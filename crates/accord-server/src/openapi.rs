@@ -82,6 +82,10 @@ pub const ZOOM_OAUTH: &str = "zoom_oauth";
         crate::errors::ApiError,
         crate::errors::FieldError,
         crate::oauth::errors::OAuthErrorBody,
+        // Named by query parameters only, which utoipa does not collect by itself.
+        crate::api::users::UserStatusFilter,
+        crate::api::users::DeleteAction,
+        crate::api::meetings::MeetingListType,
     )),
     tags(
         (name = "Users", description = "Users of the token's account."),

@@ -145,6 +145,16 @@ impl MeetingListItem {
     }
 }
 
+/// `GET /users/{userId}/meetings` `type` (for the OpenAPI document; the handler reads the text).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MeetingListType {
+    Scheduled,
+    Upcoming,
+    PreviousMeetings,
+}
+
 /// A page of `GET /users/{userId}/meetings`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeetingList {
@@ -176,7 +186,7 @@ fn daily_refusal(
     get, path = "/v2/users/{userId}/meetings", tag = "Meetings",
     params(
         ("userId" = String, Path, description = "`me`, a user id or an email", example = "me"),
-        ("type" = Option<String>, Query, description = "`scheduled` (default), `upcoming` or `previous_meetings`"),
+        ("type" = Option<MeetingListType>, Query, description = "`scheduled` (default), `upcoming` or `previous_meetings`"),
         ("from" = Option<String>, Query, description = "First day, `yyyy-MM-dd`"),
         ("to" = Option<String>, Query, description = "Last day, `yyyy-MM-dd` (included)"),
         crate::openapi::PageParams,

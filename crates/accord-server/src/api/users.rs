@@ -219,7 +219,7 @@ pub struct UserList {
 #[utoipa::path(
     get, path = "/v2/users", tag = "Users",
     params(
-        ("status" = Option<String>, Query, description = "`active` (default), `inactive` or `pending`"),
+        ("status" = Option<UserStatusFilter>, Query, description = "`active` (default), `inactive` or `pending`"),
         ("role_id" = Option<String>, Query, description = "Only users with this role"),
         crate::openapi::PageParams,
     ),
@@ -309,6 +309,7 @@ pub async fn list_users(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// `create` (a pending user) or `autoCreate` (an active one, with a password).
+    #[schema(value_type = CreateAction)]
     action: String,
     user_info: CreateUserInfo,
 }
@@ -325,6 +326,46 @@ pub struct CreateUserInfo {
     last_name: String,
     /// 8 to 32 characters; required by `autoCreate`.
     password: Option<String>,
+}
+
+// The words the API accepts where it takes one of a few, for the OpenAPI document (handlers read
+// the text and answer anything else with a validation error naming the field).
+
+/// `POST /users` `action`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub enum CreateAction {
+    Create,
+    AutoCreate,
+}
+
+/// `PUT /users/{userId}/status` `action`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum StatusAction {
+    Activate,
+    Deactivate,
+}
+
+/// `GET /users` `status`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UserStatusFilter {
+    Active,
+    Inactive,
+    Pending,
+}
+
+/// `DELETE /users/{userId}` `action`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum DeleteAction {
+    Disassociate,
+    Delete,
 }
 
 /// The answer to `POST /users`.
@@ -491,6 +532,7 @@ pub async fn update_user(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 pub struct UserStatusRequest {
     /// `activate` or `deactivate`.
+    #[schema(value_type = StatusAction)]
     action: String,
 }
 
@@ -559,7 +601,7 @@ pub async fn update_status(
     delete, path = "/v2/users/{userId}", tag = "Users",
     params(
         ("userId" = String, Path, description = "`me`, a user id or an email", example = "me"),
-        ("action" = Option<String>, Query, description = "`disassociate` (default) or `delete`: both remove the user"),
+        ("action" = Option<DeleteAction>, Query, description = "`disassociate` (default) or `delete`: both remove the user"),
     ),
     responses((status = 204, description = "Removed"), crate::openapi::Failures),
 )]

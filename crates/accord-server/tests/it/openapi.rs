@@ -92,6 +92,32 @@ fn the_document_covers_the_catalog_and_the_oauth_endpoints_and_nothing_else() {
         "in the catalog but not documented"
     );
 
+    // Every `$ref` names a schema the document holds.
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(found.len() > 100, "only {} references", found.len());
+    for target in found {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("a reference outside the schemas: {target}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{target} names no schema of the document"
+        );
+    }
+
     // Every link leads to an operation of the document.
     let ids: BTreeSet<&str> = doc["paths"]
         .as_object()
