@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import urllib.request
 
@@ -58,7 +59,10 @@ def main():
         "--request-timeout", "30",
         "--no-color",
     ]
-    return subprocess.call(command)
+    # Schemathesis keeps a cache of earlier failures in ./.schemathesis and replays them: run it in
+    # a fresh folder, so every run starts from the same state and nothing lands in the checkout.
+    with tempfile.TemporaryDirectory(prefix="accord-schemathesis.") as workdir:
+        return subprocess.call(command, cwd=workdir)
 
 
 if __name__ == "__main__":
