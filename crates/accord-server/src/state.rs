@@ -24,6 +24,12 @@ pub struct ServerConfig {
     pub refresh_grace_seconds: i64,
     /// Per-account API rate limits (api.md); off only for load tests and benchmarks.
     pub rate_limits: bool,
+    /// Redis for cluster-wide rate limits (`--redis`), e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: Option<String>,
+    /// What this deployment's Redis keys start with (`--redis-prefix`).
+    pub redis_prefix: String,
+    /// Nodes sharing the traffic without Redis: each enforces `ceil(limit / nodes)` (`--nodes`).
+    pub nodes: u32,
 }
 
 impl ServerConfig {
@@ -37,6 +43,9 @@ impl ServerConfig {
             refresh_token_seconds: 90 * 24 * 3600,
             refresh_grace_seconds: 60,
             rate_limits: true,
+            redis_url: None,
+            redis_prefix: "accord".into(),
+            nodes: 1,
         }
     }
 
@@ -73,7 +82,17 @@ impl AppState {
                 daily_meetings_per_host: unlimited,
             };
         }
-        let limits = crate::api::limits::Limiter::new(limits);
+        limits.nodes = config.nodes.max(1);
+        let limits = match &config.redis_url {
+            Some(url) => {
+                let shared =
+                    crate::api::shared_limits::SharedLimits::connect(url, &config.redis_prefix)
+                        .await
+                        .map_err(accord_store::StoreError::Config)?;
+                crate::api::limits::Limiter::with_shared(limits, shared)
+            }
+            None => crate::api::limits::Limiter::new(limits),
+        };
         Ok(AppState(Arc::new(Shared {
             store,
             config,

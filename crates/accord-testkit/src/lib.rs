@@ -143,6 +143,26 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// The environment variable naming the Redis for tests of cluster-wide rate limits.
+pub const REDIS_ENV: &str = "ACCORD_TEST_REDIS_URL";
+
+/// The Redis URL for tests, if one is configured (scripts/test sets it when Redis answers).
+/// Tests given it use keys under a prefix of their own, so runs never see each other's counters.
+pub fn redis_url() -> Option<String> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    match std::env::var(REDIS_ENV) {
+        Ok(url) if !url.is_empty() && url != "off" => Some(url),
+        _ => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "!!! {REDIS_ENV} is not set: the cluster-wide (Redis) rate-limit tests are SKIPPED !!!"
+                );
+            }
+            None
+        }
+    }
+}
+
 /// Runs `test` on a fresh SQLite database and, when configured, a fresh PostgreSQL database.
 pub async fn on_every_backend<F, Fut>(test: F)
 where

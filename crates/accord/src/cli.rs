@@ -177,6 +177,23 @@ pub struct OAuthArgs {
     /// per day). `off` is for load tests and benchmarks only.
     #[arg(long, env = "ACCORD_RATE_LIMITS", default_value = "on", value_parser = ["on", "off"])]
     pub rate_limits: String,
+    /// Redis for rate limits that hold for the whole cluster (every node counts in it), e.g.
+    /// redis://127.0.0.1:6379. The node refuses to start when it does not answer; later outages
+    /// make each node limit on its own share until Redis is back.
+    #[arg(long, env = "ACCORD_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// What this deployment's Redis keys start with (several deployments may share one Redis).
+    #[arg(
+        long,
+        env = "ACCORD_REDIS_PREFIX",
+        default_value = "accord",
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: String,
+    /// Without --redis: how many nodes share the traffic. Each then enforces ceil(limit / N), an
+    /// approximation of the cluster-wide limit behind a load balancer that spreads calls evenly.
+    #[arg(long, env = "ACCORD_NODES", default_value_t = 1, value_name = "N")]
+    pub nodes: u32,
 }
 
 #[derive(Debug, Args)]

@@ -25,8 +25,10 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(issuer) = args.issuer {
         config.issuer = issuer;
     }
+    // The state first (keys, Redis): a node that cannot serve never says it is listening.
+    let state = AppState::new(store.clone(), config.clone()).await?;
     announce(&store, global, &config, address).await?;
-    let router = accord_server::router(AppState::new(store, config).await?);
+    let router = accord_server::router(state);
     accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
     println!("Accord stopped.");
     Ok(())
@@ -64,6 +66,18 @@ async fn listen(
     config.refresh_token_seconds = oauth.refresh_token_ttl;
     config.refresh_grace_seconds = oauth.refresh_grace;
     config.rate_limits = oauth.rate_limits == "on";
+    if oauth.nodes == 0 {
+        anyhow::bail!("--nodes must be 1 or more, not 0");
+    }
+    if oauth.redis_prefix.is_empty() || oauth.redis_prefix.contains(char::is_whitespace) {
+        anyhow::bail!(
+            "--redis-prefix must be a non-empty word without spaces, not {:?}",
+            oauth.redis_prefix
+        );
+    }
+    config.redis_url = oauth.redis.clone().filter(|url| !url.is_empty());
+    config.redis_prefix = oauth.redis_prefix.clone();
+    config.nodes = oauth.nodes;
     Ok((listener, address, config))
 }
 
@@ -92,6 +106,20 @@ async fn announce(
         "  holds:       accounts {}, users {}, apps {}, active grants {}",
         counts.accounts, counts.users, counts.apps, counts.grants
     );
+    let limits = match (&config.redis_url, config.rate_limits) {
+        (_, false) => "OFF (--rate-limits off: for load tests only)".to_owned(),
+        (Some(url), true) => format!(
+            "per account, shared by every node in Redis {} (keys {}:rl:*)",
+            accord_store::redact_url(url),
+            config.redis_prefix
+        ),
+        (None, true) if config.nodes > 1 => format!(
+            "per account, this node's share of {} nodes (no --redis)",
+            config.nodes
+        ),
+        (None, true) => "per account, on this node (several nodes: --redis)".to_owned(),
+    };
+    println!("  rate limits: {limits}");
     println!(
         "  health:      {}/healthz   readiness: {}/readyz",
         config.public_url, config.public_url
@@ -137,9 +165,10 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let (listener, address, config) = listen(args.bind, args.public_url, &args.oauth).await?;
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
+    let state = AppState::new(store.clone(), config.clone()).await?;
     announce(&store, &global, &config, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
-    let router = accord_server::router(AppState::new(store, config).await?);
+    let router = accord_server::router(state);
     accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
     println!("Accord demo stopped; its database is removed.");
     Ok(())

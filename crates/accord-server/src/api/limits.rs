@@ -17,11 +17,11 @@
 //! last two seconds at most (so the map grows with the request rate, not with the number of
 //! accounts ever seen), plus the hosts that created or updated meetings today.
 //!
-//! **Several nodes.** This limiter is per node. With `--redis` (not built yet) the same GCRA runs
-//! as one Redis script per check (the arrival time under `rl:{account}:{category}` with a
-//! one-second expiry; the daily count under `rl:day:{host}` expiring at midnight UTC), so the
-//! limits hold for the whole cluster. Without Redis each node enforces its *share*,
-//! `ceil(limit / nodes)` ([`LimitsConfig::nodes`]). That is an approximation, and an honest one
+//! **Several nodes.** With `--redis` the same GCRA runs as one Redis script per check
+//! ([`super::shared_limits`]: the arrival time under `PREFIX:rl:{account}:{category}`, the daily
+//! count under `PREFIX:rl:day:{host}:{day}`), so the limits hold for the whole cluster; when Redis
+//! does not answer, the node decides locally on its share. Without Redis each node enforces its
+//! *share*, `ceil(limit / nodes)` (`--nodes`, [`LimitsConfig::nodes`]). That is an approximation, and an honest one
 //! has two sides: behind a balancing load balancer the cluster admits about the limit (up to
 //! `nodes - 1` more per period from the rounding up), but when one account's calls land unevenly
 //! (sticky sessions, few long-lived connections) it is refused before reaching its limit, and a
@@ -38,6 +38,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
+use super::shared_limits::SharedLimits;
 use crate::errors::ApiError;
 
 /// `X-RateLimit-Category`: `Light`, `Medium` or `Heavy`.
@@ -260,11 +261,13 @@ impl Tables {
     }
 }
 
-/// Per-node rate limiter; share one per process (it is `Send + Sync`).
+/// The rate limiter of one node; share one per process (it is `Send + Sync`). Local only, or
+/// with a Redis counter shared by the cluster ([`Limiter::with_shared`]).
 #[derive(Debug)]
 pub struct Limiter {
     config: LimitsConfig,
     tables: Mutex<Tables>,
+    shared: Option<SharedLimits>,
 }
 
 impl Limiter {
@@ -272,6 +275,79 @@ impl Limiter {
         Limiter {
             config,
             tables: Mutex::new(Tables::default()),
+            shared: None,
+        }
+    }
+
+    /// A limiter counting in Redis, for the whole cluster; its local tables only serve while Redis
+    /// does not answer.
+    pub fn with_shared(config: LimitsConfig, shared: SharedLimits) -> Self {
+        Limiter {
+            shared: Some(shared),
+            ..Limiter::new(config)
+        }
+    }
+
+    /// Whether the limits are counted in Redis.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// [`Limiter::check`], counted in Redis when the limiter is shared (and Redis answers).
+    pub async fn admit(
+        &self,
+        account: &str,
+        category: RateLimitCategory,
+        now: Timestamp,
+    ) -> Decision {
+        let limit = self.config.for_account(account).per_second(category);
+        if let Some(shared) = &self.shared
+            && limit > 0
+        {
+            if let Some(outcome) = shared.per_second(account, category, limit, now).await {
+                return per_second_decision(category, limit, outcome);
+            }
+        }
+        self.check(account, category, now)
+    }
+
+    /// [`Limiter::check_daily_meetings`], counted in Redis when the limiter is shared.
+    pub async fn admit_daily_meetings(
+        &self,
+        account: &str,
+        category: RateLimitCategory,
+        host: &str,
+        now: Timestamp,
+    ) -> Decision {
+        let limit = self.config.for_account(account).daily_meetings_per_host;
+        if let Some(shared) = &self.shared {
+            let today = utc_day(now);
+            // The key outlives its day by one: it may only go once no node's clock is on that day.
+            let keep = (today + 2)
+                .saturating_mul(MILLIS_PER_DAY)
+                .saturating_sub(now.millis());
+            if let Some((admitted, count)) = shared.daily(host, today, limit, keep).await {
+                return daily_decision(category, limit, admitted, count, now);
+            }
+        }
+        self.check_daily_meetings(account, category, host, now)
+    }
+
+    /// [`Limiter::check_endpoint`], counted in Redis when the limiter is shared.
+    pub async fn admit_endpoint(
+        &self,
+        account: &str,
+        endpoint: &Endpoint,
+        host: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
+        let per_second = self.admit(account, endpoint.rate_limit, now).await;
+        match host {
+            Some(host) if endpoint.daily_meeting_limit && per_second.allowed => {
+                self.admit_daily_meetings(account, endpoint.rate_limit, host, now)
+                    .await
+            }
+            _ => per_second,
         }
     }
 
@@ -283,16 +359,8 @@ impl Limiter {
     pub fn check(&self, account: &str, category: RateLimitCategory, now: Timestamp) -> Decision {
         let limit = self.config.for_account(account).per_second(category);
         let rate = self.config.share(limit);
-        let decision = |remaining, retry_after_seconds: Option<u64>| Decision {
-            allowed: retry_after_seconds.is_none(),
-            category,
-            limit_type: LimitType::PerSecond,
-            limit,
-            remaining,
-            retry_after_seconds,
-        };
         if rate == 0 {
-            return decision(0, Some(1));
+            return per_second_decision(category, limit, Err(1));
         }
         let mut tables = self.lock();
         tables.sweep_if_due(now);
@@ -300,10 +368,7 @@ impl Limiter {
             .cells
             .entry((account.to_owned(), category))
             .or_insert(Cell { rate, tat: 0 });
-        match admit(cell, rate, now) {
-            Ok(remaining) => decision(remaining, None),
-            Err(retry_millis) => decision(0, Some(whole_seconds(retry_millis))),
-        }
+        per_second_decision(category, limit, admit(cell, rate, now))
     }
 
     /// Counts one meeting create or update for `host` (of `account`) at `now` against the daily
@@ -334,17 +399,9 @@ impl Limiter {
         if allowed {
             count.count += 1;
         }
-        let until_midnight = (today + 1)
-            .saturating_mul(MILLIS_PER_DAY)
-            .saturating_sub(now.millis());
-        Decision {
-            allowed,
-            category,
-            limit_type: LimitType::DailyMeetings,
-            limit,
-            remaining: share.saturating_sub(count.count),
-            retry_after_seconds: (!allowed).then(|| whole_seconds(until_midnight)),
-        }
+        let mut decision = daily_decision(category, limit, allowed, count.count, now);
+        decision.remaining = share.saturating_sub(count.count);
+        decision
     }
 
     /// Everything one call of `endpoint` counts against: the per-second limit of its category
@@ -376,6 +433,43 @@ impl Limiter {
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         // The tables stay consistent even if a holder panicked: every update is a single store.
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The per-second decision for `limit`: `Ok(remaining)` admitted, `Err(milliseconds to wait)`.
+fn per_second_decision(
+    category: RateLimitCategory,
+    limit: u32,
+    outcome: Result<u32, i64>,
+) -> Decision {
+    Decision {
+        allowed: outcome.is_ok(),
+        category,
+        limit_type: LimitType::PerSecond,
+        limit,
+        remaining: outcome.unwrap_or(0),
+        retry_after_seconds: outcome.err().map(whole_seconds),
+    }
+}
+
+/// The daily decision for `limit` after `count` calls today; a refusal waits for midnight UTC.
+fn daily_decision(
+    category: RateLimitCategory,
+    limit: u32,
+    allowed: bool,
+    count: u32,
+    now: Timestamp,
+) -> Decision {
+    let until_midnight = (utc_day(now) + 1)
+        .saturating_mul(MILLIS_PER_DAY)
+        .saturating_sub(now.millis());
+    Decision {
+        allowed,
+        category,
+        limit_type: LimitType::DailyMeetings,
+        limit,
+        remaining: limit.saturating_sub(count),
+        retry_after_seconds: (!allowed).then(|| whole_seconds(until_midnight)),
     }
 }
 

@@ -164,7 +164,7 @@ pub struct MeetingList {
 }
 
 /// The 429 a create or update gets once the host has used the day's meeting allowance.
-fn daily_refusal(
+async fn daily_refusal(
     state: &AppState,
     caller: &Caller,
     host: &str,
@@ -172,12 +172,13 @@ fn daily_refusal(
 ) -> Option<axum::response::Response> {
     state
         .limits()
-        .check_daily_meetings(
+        .admit_daily_meetings(
             &caller.grant.account_id,
             endpoint.rate_limit,
             host,
             state.store().now(),
         )
+        .await
         .refusal()
 }
 
@@ -323,7 +324,7 @@ pub async fn create(
     let host: Option<User> = find_user(&state, token.me.as_ref(), &host_ref).await?;
     let caller = authorize(&state, &token, endpoint, located(&host_ref, host.as_ref())).await?;
     let host = host.ok_or(ApiDenial::Unavailable)?;
-    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint) {
+    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint).await {
         return Ok(refusal);
     }
     // The caller scheduled for someone else as their assistant.
@@ -428,7 +429,7 @@ pub async fn update(
     )
     .await?;
     let endpoint = endpoint("PATCH", "/meetings/{meetingId}")?;
-    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint) {
+    if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint).await {
         return Ok(refusal);
     }
     state

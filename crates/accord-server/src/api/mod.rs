@@ -10,6 +10,7 @@ pub mod meetings;
 pub mod paging;
 pub mod report;
 pub mod roles;
+pub mod shared_limits;
 pub mod users;
 
 use axum::Router;
@@ -43,12 +44,12 @@ async fn gate(
     )
     .map(|r| r.endpoint);
     let decision = match (&token.account, endpoint) {
-        (Some(account), Some(endpoint)) => Some(state.limits().check_endpoint(
-            account.as_str(),
-            endpoint,
-            None,
-            state.store().now(),
-        )),
+        (Some(account), Some(endpoint)) => Some(
+            state
+                .limits()
+                .admit_endpoint(account.as_str(), endpoint, None, state.store().now())
+                .await,
+        ),
         _ => None,
     };
     if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal()) {

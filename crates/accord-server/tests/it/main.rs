@@ -10,6 +10,7 @@ mod live_changes;
 mod matrix;
 mod meetings_api;
 mod openapi;
+mod rate_limits;
 mod report_api;
 mod roles_api;
 mod support;

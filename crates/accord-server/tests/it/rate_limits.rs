@@ -1,0 +1,235 @@
+//! Rate limits across several nodes (api.md "Rate limits", operations.md "Many nodes"): with
+//! `--redis` every node counts in one Redis counter, so the account's limit holds for the cluster;
+//! without it, `--nodes N` makes each node enforce its share. Two `AppState`s over one database
+//! are the two nodes; the test clock is frozen, so "one second" is exactly the test's to decide.
+//!
+//! The Redis tests need `ACCORD_TEST_REDIS_URL` (scripts/test sets it when Redis answers) and
+//! use keys under a prefix of their own.
+
+use accord_core::clock::Timestamp;
+use accord_core::endpoints::RateLimitCategory;
+use accord_server::api::limits::{Decision, Limiter, LimitsConfig};
+use accord_server::api::shared_limits::SharedLimits;
+use accord_server::{AppState, ServerConfig, router};
+use accord_testkit::{TestDbRef, on_every_backend, redis_url};
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use base64::Engine;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::tokens::FIXTURE;
+
+fn fresh_prefix() -> String {
+    format!("accord-test-{}", accord_store::secrets::new_id())
+}
+
+async fn node(db: &TestDbRef, redis: Option<&str>, prefix: &str, nodes: u32) -> AppState {
+    let mut config = ServerConfig::new("http://accord.test");
+    config.redis_url = redis.map(str::to_owned);
+    config.redis_prefix = prefix.to_owned();
+    config.nodes = nodes;
+    AppState::new(db.store.clone(), config)
+        .await
+        .expect("a node")
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    let response = router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("an answer");
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a body");
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A server token of Acme's `backend` app (`user:read:admin`), from `state`.
+async fn token(state: &AppState) -> String {
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode("backend-prod:backend-prod-secret-0123456789");
+    let request = Request::post("/oauth/token")
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("grant_type=client_credentials"))
+        .expect("a request");
+    let (status, _, body) = send(state, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
+async fn me(state: &AppState, token: &str) -> (StatusCode, HeaderMap) {
+    let request = Request::get("/v2/users/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a request");
+    let (status, headers, _) = send(state, request).await;
+    (status, headers)
+}
+
+async fn seeded(db: &TestDbRef) {
+    let seed = accord_store::seed::parse("fixture", FIXTURE).expect("the fixture parses");
+    accord_store::seed::apply(&db.store, "fixture", &seed)
+        .await
+        .expect("the fixture applies");
+}
+
+/// Light calls alternating between `nodes` until one is refused: how many the cluster admitted,
+/// and the refusal's headers.
+async fn admitted_until_refused(nodes: &[AppState], token: &str) -> (usize, HeaderMap) {
+    for call in 0..200 {
+        let (status, headers) = me(&nodes[call % nodes.len()], token).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return (call, headers);
+        }
+        assert_eq!(status, StatusCode::OK);
+    }
+    panic!("200 calls in one frozen second were all admitted");
+}
+
+#[tokio::test]
+async fn with_redis_two_nodes_admit_the_accounts_limit_together_not_each() {
+    let Some(redis) = redis_url() else { return };
+    on_every_backend(|db| {
+        let redis = redis.clone();
+        async move {
+            seeded(&db).await;
+            let prefix = fresh_prefix();
+            let nodes = [
+                node(&db, Some(&redis), &prefix, 1).await,
+                node(&db, Some(&redis), &prefix, 1).await,
+            ];
+            assert!(nodes.iter().all(|n| n.limits().is_shared()));
+            let token = token(&nodes[0]).await;
+            let (admitted, refusal) = admitted_until_refused(&nodes, &token).await;
+            assert_eq!(admitted, 30, "Light is 30 per second for the whole cluster");
+            assert_eq!(
+                refusal.get("retry-after").map(|v| v.as_bytes()),
+                Some(&b"1"[..])
+            );
+            assert_eq!(
+                refusal.get("x-ratelimit-limit").map(|v| v.as_bytes()),
+                Some(&b"30"[..])
+            );
+            // Both nodes refuse now; a second later both admit again.
+            assert_eq!(me(&nodes[1], &token).await.0, StatusCode::TOO_MANY_REQUESTS);
+            db.clock.advance_seconds(1);
+            assert_eq!(me(&nodes[1], &token).await.0, StatusCode::OK);
+            assert_eq!(me(&nodes[0], &token).await.0, StatusCode::OK);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_redis_each_of_two_nodes_enforces_its_share() {
+    on_every_backend(|db| async move {
+        seeded(&db).await;
+        let prefix = fresh_prefix();
+        // Not told about each other, two nodes admit the limit each: twice the account's limit.
+        let alone = [
+            node(&db, None, &prefix, 1).await,
+            node(&db, None, &prefix, 1).await,
+        ];
+        let token = token(&alone[0]).await;
+        assert_eq!(admitted_until_refused(&alone, &token).await.0, 60);
+        // With --nodes 2 each enforces ceil(30 / 2): evenly spread calls get the limit, no more.
+        db.clock.advance_seconds(1);
+        let sharing = [
+            node(&db, None, &prefix, 2).await,
+            node(&db, None, &prefix, 2).await,
+        ];
+        let (admitted, refusal) = admitted_until_refused(&sharing, &token).await;
+        assert_eq!(admitted, 30);
+        assert_eq!(
+            refusal.get("x-ratelimit-limit").map(|v| v.as_bytes()),
+            Some(&b"30"[..])
+        );
+    })
+    .await;
+}
+
+/// The Redis script and the local limiter decide alike: the same calls at the same times get the
+/// same answers, headers included, over bursts, waits, rate changes and the day's meeting limit.
+#[tokio::test]
+async fn the_redis_script_decides_exactly_as_the_local_limiter() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = fresh_prefix();
+    let shared = SharedLimits::connect(&redis, &prefix)
+        .await
+        .expect("Redis answers");
+    let mut config = LimitsConfig::default();
+    config.defaults.daily_meetings_per_host = 7;
+    let remote = Limiter::with_shared(config.clone(), shared);
+    let local = Limiter::new(config);
+    // A fixed pseudo-random walk: accounts, categories, hosts and steps of 0–400 ms.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut now = Timestamp(1_795_867_200_000);
+    let categories = [
+        RateLimitCategory::Light,
+        RateLimitCategory::Medium,
+        RateLimitCategory::Heavy,
+    ];
+    let (mut refused, mut admitted) = (0, 0);
+    for step in 0..3000 {
+        now = Timestamp(now.millis() + (next(5) * next(100)) as i64);
+        let account = ["acme", "globex"][next(2) as usize];
+        let (a, b): (Decision, Decision) = if next(10) == 0 {
+            let host = ["h1", "h2"][next(2) as usize];
+            let category = RateLimitCategory::Medium;
+            (
+                remote
+                    .admit_daily_meetings(account, category, host, now)
+                    .await,
+                local.check_daily_meetings(account, category, host, now),
+            )
+        } else {
+            let category = categories[next(3) as usize];
+            (
+                remote.admit(account, category, now).await,
+                local.check(account, category, now),
+            )
+        };
+        assert_eq!(a, b, "step {step} at {}", now.millis());
+        if a.allowed {
+            admitted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        admitted > 1000 && refused > 150,
+        "{admitted} admitted, {refused} refused"
+    );
+}
+
+#[tokio::test]
+async fn a_node_told_to_use_a_redis_that_does_not_answer_refuses_to_start() {
+    on_every_backend(|db| async move {
+        let mut config = ServerConfig::new("http://accord.test");
+        config.redis_url = Some("redis://127.0.0.1:1".into());
+        let error = AppState::new(db.store.clone(), config)
+            .await
+            .err()
+            .expect("no node without its Redis");
+        assert!(
+            error
+                .to_string()
+                .contains("cannot reach Redis at redis://127.0.0.1:1"),
+            "{error}"
+        );
+    })
+    .await;
+}
