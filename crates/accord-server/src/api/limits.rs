@@ -303,10 +303,9 @@ impl Limiter {
         let limit = self.config.for_account(account).per_second(category);
         if let Some(shared) = &self.shared
             && limit > 0
+            && let Some(outcome) = shared.per_second(account, category, limit, now).await
         {
-            if let Some(outcome) = shared.per_second(account, category, limit, now).await {
-                return per_second_decision(category, limit, outcome);
-            }
+            return per_second_decision(category, limit, outcome);
         }
         self.check(account, category, now)
     }
