@@ -233,3 +233,83 @@ async fn a_node_told_to_use_a_redis_that_does_not_answer_refuses_to_start() {
     })
     .await;
 }
+
+/// A Redis of the test's own, on a free port, stopped when dropped.
+struct PrivateRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(PrivateRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Redis going away under a running node costs precision, not answers: checks fall back to the
+/// node's own limiter and keep deciding.
+#[tokio::test]
+async fn when_redis_goes_away_a_node_keeps_limiting_on_its_own() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(mut redis) = PrivateRedis::start() else {
+        panic!(
+            "{} is set but redis-server cannot be started",
+            accord_testkit::REDIS_ENV
+        );
+    };
+    let mut shared = None;
+    for _ in 0..100 {
+        if let Ok(connected) = SharedLimits::connect(&redis.url, &fresh_prefix()).await {
+            shared = Some(connected);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let limiter = Limiter::with_shared(LimitsConfig::default(), shared.expect("its Redis answers"));
+    let now = Timestamp(1_795_867_200_000);
+    let light = RateLimitCategory::Light;
+    for _ in 0..10 {
+        assert!(limiter.admit("acme", light, now).await.allowed);
+    }
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    // The node's own limiter takes over (it has not seen the 10 calls Redis counted).
+    let decisions = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut decisions = Vec::new();
+        for _ in 0..31 {
+            decisions.push(limiter.admit("acme", light, now).await);
+        }
+        decisions
+    })
+    .await
+    .expect("checks keep answering without Redis");
+    assert!(decisions[..30].iter().all(|d| d.allowed));
+    assert!(
+        !decisions[30].allowed,
+        "and still limit: {:?}",
+        decisions[30]
+    );
+}
