@@ -83,7 +83,9 @@ impl SharedLimits {
     /// test runs) can share one Redis. Fails when Redis does not answer now: a misconfigured
     /// `--redis` should stop the node, not be discovered under load.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = Client::open(url).map_err(|e| format!("--redis {url:?}: {e}"))?;
+        // A Redis URL may carry a password: messages show it redacted.
+        let shown = accord_store::redact_url(url);
+        let client = Client::open(url).map_err(|e| format!("--redis {shown:?}: {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(TIMEOUT))
@@ -94,8 +96,8 @@ impl SharedLimits {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| format!("Redis at {url} did not answer within 5 s"))?
-        .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
+        .map_err(|_| format!("Redis at {shown} did not answer within 5 s"))?
+        .map_err(|e| format!("cannot reach Redis at {shown}: {e}"))?;
         let shared = SharedLimits {
             connection,
             prefix: prefix.to_owned(),
@@ -110,7 +112,7 @@ impl SharedLimits {
                 .prepare_invoke()
                 .load_async(&mut connection)
                 .await
-                .map_err(|e| format!("Redis at {url} refused the rate-limit scripts: {e}"))?;
+                .map_err(|e| format!("Redis at {shown} refused the rate-limit scripts: {e}"))?;
         }
         Ok(shared)
     }
