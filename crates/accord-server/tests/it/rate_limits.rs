@@ -216,20 +216,21 @@ async fn the_redis_script_decides_exactly_as_the_local_limiter() {
 }
 
 #[tokio::test]
-async fn a_node_told_to_use_a_redis_that_does_not_answer_refuses_to_start() {
+async fn a_node_told_to_use_a_redis_that_does_not_answer_refuses_to_start_without_showing_its_password()
+ {
     on_every_backend(|db| async move {
         let mut config = ServerConfig::new("http://accord.test");
-        config.redis_url = Some("redis://127.0.0.1:1".into());
+        config.redis_url = Some("redis://:hunter2-redis-password@127.0.0.1:1".into());
         let error = AppState::new(db.store.clone(), config)
             .await
             .err()
-            .expect("no node without its Redis");
+            .expect("no node without its Redis")
+            .to_string();
         assert!(
-            error
-                .to_string()
-                .contains("cannot reach Redis at redis://127.0.0.1:1"),
+            error.contains("cannot reach Redis at redis://:***@127.0.0.1:1"),
             "{error}"
         );
+        assert!(!error.contains("hunter2"), "the password shows: {error}");
     })
     .await;
 }
