@@ -135,10 +135,47 @@ impl Store {
         user_id: &str,
         assistant_id: &str,
     ) -> Result<bool> {
+        Ok(self.add_assistants(actor, user_id, &[assistant_id]).await? == 1)
+    }
+
+    /// Makes each of `assistant_ids` an assistant of `user_id`, all or none (one transaction).
+    /// Returns how many pairs are new.
+    pub async fn add_assistants(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        assistant_ids: &[&str],
+    ) -> Result<usize> {
         let mut tx = self.begin().await?;
-        let added = add(&mut tx, &self.ctx(), actor, user_id, assistant_id).await?;
+        let mut added = 0;
+        for assistant_id in assistant_ids {
+            added += usize::from(add(&mut tx, &self.ctx(), actor, user_id, assistant_id).await?);
+        }
         self.commit(tx).await?;
         Ok(added)
+    }
+
+    /// `assistant_id` stops being anybody's assistant, in one transaction (an audit entry per
+    /// principal). Returns how many pairs ended.
+    pub async fn remove_from_every_principal(
+        &self,
+        actor: &Actor,
+        assistant_id: &str,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let mut removed = 0;
+        for principal in principals_of(&mut tx, assistant_id).await? {
+            removed += remove(
+                &mut tx,
+                &self.ctx(),
+                actor,
+                principal.user.id.as_str(),
+                Some(assistant_id),
+            )
+            .await?;
+        }
+        self.commit(tx).await?;
+        Ok(removed)
     }
 
     pub async fn remove_assistant(

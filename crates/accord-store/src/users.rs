@@ -662,6 +662,22 @@ impl Store {
         Ok(user)
     }
 
+    /// The same change to several users, all or none (one transaction).
+    pub async fn update_users(
+        &self,
+        actor: &Actor,
+        ids: &[&str],
+        change: &UserChange,
+    ) -> Result<Vec<User>> {
+        let mut tx = self.begin().await?;
+        let mut updated = Vec::with_capacity(ids.len());
+        for id in ids {
+            updated.push(update(&mut tx, &self.ctx(), actor, id, change.clone()).await?);
+        }
+        self.commit(tx).await?;
+        Ok(updated)
+    }
+
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         delete(&mut tx, &self.ctx(), actor, id).await?;

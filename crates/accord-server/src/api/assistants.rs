@@ -185,15 +185,12 @@ pub async fn add(
         }
         found.push(assistant);
     }
-    let actor = super::users::actor(&caller);
-    for assistant in &found {
-        state
-            .store()
-            .add_assistant(&actor, user.id.as_str(), assistant.id.as_str())
-            .await
-            .map_err(write_error)?;
-    }
     let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
+    state
+        .store()
+        .add_assistants(&super::users::actor(&caller), user.id.as_str(), &ids)
+        .await
+        .map_err(write_error)?;
     Ok((
         StatusCode::CREATED,
         Json(Added {
@@ -306,14 +303,11 @@ pub async fn delete_schedulers(
         &user_id,
     )
     .await?;
-    let actor = super::users::actor(&caller);
-    for principal in state.store().schedulers(user.id.as_str()).await? {
-        state
-            .store()
-            .remove_assistant(&actor, principal.user.id.as_str(), Some(user.id.as_str()))
-            .await
-            .map_err(write_error)?;
-    }
+    state
+        .store()
+        .remove_from_every_principal(&super::users::actor(&caller), user.id.as_str())
+        .await
+        .map_err(write_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

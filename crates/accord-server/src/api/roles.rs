@@ -514,18 +514,16 @@ pub async fn add_members(
     }
     let role = accord_core::ids::RoleId::parse(role_id.clone())
         .map_err(|e| ApiError::validation("roleId", e.0))?;
-    for user in &users {
-        let change = UserChange {
-            role_id: Some(role.clone()),
-            ..Default::default()
-        };
-        state
-            .store()
-            .update_user(&actor(&caller), user.id.as_str(), change)
-            .await
-            .map_err(role_error)?;
-    }
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let change = UserChange {
+        role_id: Some(role),
+        ..Default::default()
+    };
+    state
+        .store()
+        .update_users(&actor(&caller), &ids, &change)
+        .await
+        .map_err(role_error)?;
     Ok((
         StatusCode::CREATED,
         Json(Added {
