@@ -5,33 +5,14 @@ use accord_testkit::on_every_backend;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::tokens::{code_for, post, start, str_of};
+use crate::tokens::{grant_token, start};
 use crate::users_api::{call, server_token};
 
 #[tokio::test]
 async fn a_member_manages_her_own_assistants_and_an_admin_app_manages_anyones() {
     on_every_backend(|db| async move {
         let live = start(db).await;
-        let code = code_for(
-            &live,
-            "helper",
-            "helper-prod",
-            "acme-ann",
-            GrantKind::Authorization,
-            None,
-        )
-        .await;
-        let (_, _, body) = post(
-            &live,
-            "/oauth/token",
-            Some(("helper-prod", "helper-prod-secret-0123456789")),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-            ],
-        )
-        .await;
-        let ann = live.secret(str_of(&body, "access_token"));
+        let ann = grant_token(&live, "helper", "acme-ann", GrantKind::Authorization).await;
 
         let (status, body) = call(
             &live,

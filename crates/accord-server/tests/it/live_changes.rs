@@ -8,28 +8,8 @@ use accord_testkit::on_every_backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::live::Live;
-use crate::tokens::{code_for, post, start, str_of};
+use crate::tokens::{grant_token, start};
 use crate::users_api::{call, server_token};
-
-/// A user grant's access token: `user` authorizes `app` (its production client).
-async fn user_token(live: &Live, app: &str, user: &str) -> String {
-    let client = format!("{app}-prod");
-    let secret = format!("{app}-prod-secret-0123456789");
-    let code = code_for(live, app, &client, user, GrantKind::Authorization, None).await;
-    let (status, _, body) = post(
-        live,
-        "/oauth/token",
-        Some((&client, &secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    live.secret(str_of(&body, "access_token"))
-}
 
 fn refusal(answer: &(StatusCode, Value)) -> (StatusCode, Option<i64>) {
     (answer.0, answer.1["code"].as_i64())
@@ -44,7 +24,7 @@ async fn demotion_assistant_removal_and_uninstall_through_the_api_change_the_ver
         let ops = server_token(&live, "ops-bot-prod", "ops-bot-prod-secret-0123456789").await;
 
         // Adam, an admin, lists Ann through his user grant with an admin scope…
-        let adams = user_token(&live, "directory", "acme-adam").await;
+        let adams = grant_token(&live, "directory", "acme-adam", GrantKind::Authorization).await;
         let ann = "/v2/users/acme-ann";
         let (status, body) = call(&live, &adams, Method::GET, ann, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -81,7 +61,7 @@ async fn demotion_assistant_removal_and_uninstall_through_the_api_change_the_ver
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let anns = user_token(&live, "calendar", "acme-ann").await;
+        let anns = grant_token(&live, "calendar", "acme-ann", GrantKind::Authorization).await;
         let adams_meetings = "/v2/users/acme-adam/meetings";
         let (status, body) = call(&live, &anns, Method::GET, adams_meetings, None).await;
         assert_eq!(

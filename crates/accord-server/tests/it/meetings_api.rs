@@ -9,30 +9,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::live::Live;
-use crate::tokens::{code_for, post, start, str_of};
+use crate::tokens::{grant_token, start, str_of};
 use crate::users_api::{call, server_token};
 
 async fn calendar_token(live: &Live, user: &str) -> String {
-    let code = code_for(
-        live,
-        "calendar",
-        "calendar-prod",
-        user,
-        GrantKind::Authorization,
-        None,
-    )
-    .await;
-    let (_, _, body) = post(
-        live,
-        "/oauth/token",
-        Some(("calendar-prod", "calendar-prod-secret-0123456789")),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-        ],
-    )
-    .await;
-    live.secret(str_of(&body, "access_token"))
+    grant_token(live, "calendar", user, GrantKind::Authorization).await
 }
 
 #[tokio::test]

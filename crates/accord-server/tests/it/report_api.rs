@@ -4,7 +4,7 @@ use accord_core::grants::GrantKind;
 use accord_testkit::on_every_backend;
 use reqwest::{Method, StatusCode};
 
-use crate::tokens::{code_for, me, post, start, str_of};
+use crate::tokens::{code_for, grant_token, me, start, str_of};
 use crate::users_api::{call, server_token};
 
 #[tokio::test]
@@ -99,26 +99,7 @@ async fn the_audit_log_pages_by_time_window() {
 async fn granted_apps_are_listed_and_an_uninstall_ends_every_token_at_once() {
     on_every_backend(|db| async move {
         let live = start(db).await;
-        let code = code_for(
-            &live,
-            "sync",
-            "sync-prod",
-            "acme-adam",
-            GrantKind::Installation,
-            None,
-        )
-        .await;
-        let (_, _, body) = post(
-            &live,
-            "/oauth/token",
-            Some(("sync-prod", "sync-prod-secret-0123456789")),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-            ],
-        )
-        .await;
-        let sync_token = live.secret(str_of(&body, "access_token"));
+        let sync_token = grant_token(&live, "sync", "acme-adam", GrantKind::Installation).await;
         code_for(
             &live,
             "notes",

@@ -160,6 +160,26 @@ pub async fn code_for(
     live.secret(code.expose())
 }
 
+/// The access token of a fresh grant: `user` installs (`Installation`) or authorizes
+/// (`Authorization`) the FIXTURE app `app`, and its production client exchanges the code.
+pub async fn grant_token(live: &Live, app: &str, user: &str, kind: GrantKind) -> String {
+    let client = format!("{app}-prod");
+    let secret = format!("{app}-prod-secret-0123456789");
+    let code = code_for(live, app, &client, user, kind, None).await;
+    let (status, _, body) = post(
+        live,
+        "/oauth/token",
+        Some((&client, &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    live.secret(str_of(&body, "access_token"))
+}
+
 fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -892,28 +912,7 @@ async fn token_endpoints_allow_cors_but_authorize_never_does() {
 async fn a_demotion_or_an_uninstall_changes_the_very_next_answer() {
     on_every_backend(|db| async move {
         let live = start(db).await;
-        let code = code_for(
-            &live,
-            "directory",
-            "directory-prod",
-            "acme-adam",
-            GrantKind::Authorization,
-            None,
-        )
-        .await;
-        let basic = Some(("directory-prod", "directory-prod-secret-0123456789"));
-        let (status, _, body) = post(
-            &live,
-            "/oauth/token",
-            basic,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-            ],
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let token = live.secret(str_of(&body, "access_token"));
+        let token = grant_token(&live, "directory", "acme-adam", GrantKind::Authorization).await;
         let olive = |token: String| {
             let (http, url) = (live.http.clone(), live.url.clone());
             async move {

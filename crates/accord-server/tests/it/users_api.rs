@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::live::Live;
-use crate::tokens::{code_for, post, start, str_of};
+use crate::tokens::{grant_token, post, start, str_of};
 
 pub async fn server_token(live: &Live, client: &str, secret: &str) -> String {
     let (status, _, body) = post(
@@ -196,29 +196,9 @@ async fn users_are_created_changed_deactivated_and_deleted_within_the_rules() {
 async fn a_member_user_grant_with_an_admin_scope_is_refused_the_list_not_narrowed() {
     on_every_backend(|db| async move {
         let live = start(db).await;
-        let basic = Some(("directory-prod", "directory-prod-secret-0123456789"));
         let mut tokens = Vec::new();
         for user in ["acme-ann", "acme-adam"] {
-            let code = code_for(
-                &live,
-                "directory",
-                "directory-prod",
-                user,
-                GrantKind::Authorization,
-                None,
-            )
-            .await;
-            let (_, _, body) = post(
-                &live,
-                "/oauth/token",
-                basic,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                ],
-            )
-            .await;
-            tokens.push(live.secret(str_of(&body, "access_token")));
+            tokens.push(grant_token(&live, "directory", user, GrantKind::Authorization).await);
         }
         let (status, body) = call(&live, &tokens[0], reqwest::Method::GET, "/v2/users", None).await;
         assert_eq!(
