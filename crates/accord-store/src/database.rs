@@ -41,24 +41,74 @@ impl Backend {
     }
 }
 
-/// The database URL with any password replaced, safe to print and log.
+/// The database URL with any password replaced, safe to print and log: the one in the user info
+/// (`postgres://user:pw@host/db`) and any query parameter that carries one (`?password=…`,
+/// `&sslpassword=…`), which PostgreSQL accepts as well.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    let masked = if userinfo.contains(':') {
+                        format!("{user}:***")
+                    } else {
+                        user.to_owned()
+                    };
+                    format!("{scheme}://{masked}@{host}{tail}")
+                }
+                None => base.to_owned(),
+            }
         }
-        None => url.to_owned(),
+        None => base.to_owned(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if carries_password(name) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", redacted.join("&"))
+}
+
+/// Whether a URL query parameter's value is a password (`password`, `sslpassword`, `PASSWORD`,
+/// and their percent-encoded spellings alike).
+fn carries_password(name: &str) -> bool {
+    let decoded: String = form_decode(name).to_ascii_lowercase();
+    decoded.ends_with("password") || decoded == "pass" || decoded == "pwd"
+}
+
+/// Percent-decodes a query parameter name (enough to see through `pass%77ord`).
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The SQLite file a `sqlite:` URL names (`sqlite://./x.db`, `sqlite:x.db`, `sqlite:///abs/x.db`).
@@ -252,6 +302,22 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=hunter2"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redact_url("postgresql://h/db?PassWord=hunter2&sslpassword=k3y&application_name=a"),
+            "postgresql://h/db?PassWord=***&sslpassword=***&application_name=a"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pw@h/db?pass%77ord=hunter2"),
+            "postgres://u:***@h/db?pass%77ord=***"
+        );
+        assert_eq!(
+            redact_url("sqlite://./a.db?mode=rwc"),
+            "sqlite://./a.db?mode=rwc"
+        );
     }
 
     #[test]

@@ -27,9 +27,11 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     }
     // The state first (keys, Redis): a node that cannot serve never says it is listening.
     let state = AppState::new(store.clone(), config.clone()).await?;
+    // Signal handlers before the banner: whoever reads it may stop the server at once.
+    let shutdown = accord_server::shutdown_signal();
     announce(&store, global, &config, address).await?;
     let router = accord_server::router(state);
-    accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
+    accord_server::serve(listener, router, shutdown).await?;
     println!("Accord stopped.");
     Ok(())
 }
@@ -166,10 +168,11 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     let state = AppState::new(store.clone(), config.clone()).await?;
+    let shutdown = accord_server::shutdown_signal();
     announce(&store, &global, &config, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
     let router = accord_server::router(state);
-    accord_server::serve(listener, router, accord_server::shutdown_signal()).await?;
+    accord_server::serve(listener, router, shutdown).await?;
     println!("Accord demo stopped; its database is removed.");
     Ok(())
 }
