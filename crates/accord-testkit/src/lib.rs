@@ -5,9 +5,11 @@
 //! `postgres://postgres@127.0.0.1:5432/test` when that answers). Each test gets its own database,
 //! `accord_t_<random>`, dropped when the test passes; `scripts/test` drops any left by failures.
 
+pub mod services;
+pub mod snapshot;
+
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use accord_core::clock::{Clock, ManualClock, Timestamp};
 use accord_store::secrets::{MasterKey, PasswordCost};
@@ -127,20 +129,10 @@ fn with_database(admin_url: &str, name: &str) -> String {
     }
 }
 
-/// The PostgreSQL admin URL for tests, if one is configured.
+/// The PostgreSQL admin URL for tests, if one is configured. Without one the test runs its SQLite
+/// part only and says so on the terminal; with `ACCORD_REQUIRE_POSTGRES=1` it fails instead.
 pub fn postgres_url() -> Option<String> {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() && url != "off" => Some(url),
-        _ => {
-            if !WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "!!! {POSTGRES_ENV} is not set: storage tests run on SQLite ONLY (PostgreSQL SKIPPED) !!!"
-                );
-            }
-            None
-        }
-    }
+    services::POSTGRES.url()
 }
 
 /// The environment variable naming the Redis for tests of cluster-wide rate limits.
@@ -148,19 +140,9 @@ pub const REDIS_ENV: &str = "ACCORD_TEST_REDIS_URL";
 
 /// The Redis URL for tests, if one is configured (scripts/test sets it when Redis answers).
 /// Tests given it use keys under a prefix of their own, so runs never see each other's counters.
+/// Without one the test skips and says so; with `ACCORD_REQUIRE_REDIS=1` it fails instead.
 pub fn redis_url() -> Option<String> {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    match std::env::var(REDIS_ENV) {
-        Ok(url) if !url.is_empty() && url != "off" => Some(url),
-        _ => {
-            if !WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "!!! {REDIS_ENV} is not set: the cluster-wide (Redis) rate-limit tests are SKIPPED !!!"
-                );
-            }
-            None
-        }
-    }
+    services::REDIS.url()
 }
 
 /// Runs `test` on a fresh SQLite database and, when configured, a fresh PostgreSQL database.
