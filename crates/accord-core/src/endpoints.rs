@@ -221,6 +221,9 @@ pub struct Endpoint {
     pub rate_limit: RateLimitCategory,
     /// Also counts against the per-host daily meeting limit (meeting create and update).
     pub daily_meeting_limit: bool,
+    /// A change the target user may not make to herself without `User:Edit` over herself (her
+    /// status, her deletion); `PATCH /users/{userId}` guards `type` per request instead.
+    pub guarded: Option<crate::users::GuardedChange>,
 }
 
 impl Endpoint {
@@ -276,6 +279,7 @@ fn normalize(path: &str) -> &str {
     }
 }
 
+use crate::users::GuardedChange::{Deletion, Status};
 use ObjectKind::{App, AuditLog, Meeting, Role, User};
 use Privilege::{
     AuditLogRead, MarketplaceEdit, MarketplaceRead, MeetingEdit, MeetingRead, RoleEdit, RoleRead,
@@ -312,6 +316,7 @@ const fn row(
         account_wide,
         rate_limit,
         daily_meeting_limit: false,
+        guarded: None,
     }
 }
 
@@ -319,6 +324,14 @@ const fn row(
 const fn daily_limited(endpoint: Endpoint) -> Endpoint {
     Endpoint {
         daily_meeting_limit: true,
+        ..endpoint
+    }
+}
+
+/// Status changes and deletion need `User:Edit` over the target even when it is the caller.
+const fn guarded(change: crate::users::GuardedChange, endpoint: Endpoint) -> Endpoint {
+    Endpoint {
+        guarded: Some(change),
         ..endpoint
     }
 }
@@ -335,8 +348,8 @@ static ENDPOINTS: [Endpoint; 29] = [
     row("users.list", "GET", "/users", admin_only("user:read:admin", "user:read:list_users:admin"), UserRead, User, ACCOUNT_WIDE, Medium),
     row("users.create", "POST", "/users", admin_only("user:write:admin", "user:write:user:admin"), UserEdit, User, ACCOUNT_WIDE, Light),
     row("users.update", "PATCH", "/users/{userId}", user_or_admin("user:write", "user:update:user"), UserEdit, User, ONE_USER, Light),
-    row("users.status", "PUT", "/users/{userId}/status", admin_only("user:write:admin", "user:update:user:admin"), UserEdit, User, ONE_USER, Light),
-    row("users.delete", "DELETE", "/users/{userId}", admin_only("user:write:admin", "user:delete:user:admin"), UserEdit, User, ONE_USER, Light),
+    guarded(Status, row("users.status", "PUT", "/users/{userId}/status", admin_only("user:write:admin", "user:update:user:admin"), UserEdit, User, ONE_USER, Light)),
+    guarded(Deletion, row("users.delete", "DELETE", "/users/{userId}", admin_only("user:write:admin", "user:delete:user:admin"), UserEdit, User, ONE_USER, Light)),
     // Scheduling privilege.
     row("assistants.list", "GET", "/users/{userId}/assistants", user_or_admin("user:read", "user:read:list_assistants"), UserRead, User, ONE_USER, Medium),
     row("assistants.add", "POST", "/users/{userId}/assistants", user_or_admin("user:write", "user:write:assistant"), UserEdit, User, ONE_USER, Medium),

@@ -14,6 +14,7 @@ use crate::grants::{GrantKind, GrantStatus};
 use crate::ids::{AccountId, UserId};
 use crate::privileges::{Privilege, PrivilegeSet};
 use crate::scopes::Scope;
+use crate::users::GuardedChange;
 
 /// What the signature and expiry check made of the bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,6 +139,17 @@ pub struct Request<'a> {
     pub acting_user: Option<ActingUser<'a>>,
     /// Step 5: the business rule the request breaks, if any.
     pub violation: Option<Violation>,
+    /// A guarded change the request's body makes (`PATCH /users/{userId}` with a new `type`); the
+    /// endpoint's own ([`Endpoint::guarded`]: status, deletion) always applies. Reaching the
+    /// acting user's own object does not cover it (step 4).
+    pub guarded_change: Option<GuardedChange>,
+}
+
+impl Request<'_> {
+    /// The guarded change this request makes, if any: the endpoint's, else the body's.
+    fn guarded(&self) -> Option<GuardedChange> {
+        self.endpoint.guarded.or(self.guarded_change)
+    }
 }
 
 /// The five steps of model.md, in order.
@@ -633,7 +645,8 @@ fn app_reach(
 ) -> Result<Passed<Reach>, Denial> {
     let me = grant.me;
     let owner = request.target.owner;
-    if owner == Some(me) {
+    let guarded = request.guarded();
+    if owner == Some(me) && guarded.is_none() {
         let detail = format!("the target belongs to the grant's own user (me), {me}");
         return Ok(Passed {
             value: Reach::Own,
@@ -649,9 +662,13 @@ fn app_reach(
     }
     let endpoint = request.endpoint;
     let admin_scopes = endpoint.scopes.admitting_admin();
-    let what = match owner {
-        Some(owner) => format!("a {} of user {owner}", endpoint.object.noun()),
-        None => "the account as a whole".to_owned(),
+    let what = match (owner, guarded) {
+        (Some(owner), Some(change)) if owner == me => format!(
+            "{me} itself, and being the user does not entitle anyone to {}",
+            change.describe()
+        ),
+        (Some(owner), _) => format!("a {} of user {owner}", endpoint.object.noun()),
+        (None, _) => "the account as a whole".to_owned(),
     };
     let then = match grant.kind {
         GrantKind::Server => "then request a new token",
@@ -684,8 +701,9 @@ fn user_reach(
     let me = grant.me;
     let owner = request.target.owner;
     let meeting_of = owner.filter(|_| endpoint.is_meeting_operation());
+    let guarded = request.guarded();
 
-    if owner == Some(me) {
+    if owner == Some(me) && guarded.is_none() {
         let detail = format!("the target belongs to the token's user, {me}");
         return Ok(Passed {
             value: Reach::Own,
@@ -711,10 +729,15 @@ fn user_reach(
     }
 
     let admin_scopes = endpoint.scopes.admitting_admin();
-    let what = match owner {
-        Some(owner) => format!("acts on a {} of user {owner}", endpoint.object.noun()),
-        None => "concerns the account as a whole; it is refused, not narrowed to the user's own \
-                 objects,"
+    let what = match (owner, guarded) {
+        (Some(owner), Some(change)) if owner == me => format!(
+            "asks to {}, which needs {} over the user even when it is the user's own app,",
+            change.describe(),
+            endpoint.privilege
+        ),
+        (Some(owner), _) => format!("acts on a {} of user {owner}", endpoint.object.noun()),
+        (None, _) => "concerns the account as a whole; it is refused, not narrowed to the user's \
+                      own objects,"
             .to_owned(),
     };
     let lacking = match (admin_scope, has_privilege) {
@@ -860,6 +883,7 @@ mod tests {
         privileges: PrivilegeSet,
         assistant_of: Vec<UserId>,
         violation: Option<Violation>,
+        guarded_change: Option<GuardedChange>,
     }
 
     impl Case {
@@ -889,7 +913,13 @@ mod tests {
                 privileges: PrivilegeSet::empty(),
                 assistant_of: Vec::new(),
                 violation: None,
+                guarded_change: None,
             }
+        }
+
+        fn changing(mut self, change: GuardedChange) -> Case {
+            self.guarded_change = Some(change);
+            self
         }
 
         fn on(mut self, method: &str, path: &str, id: &str, owner: Option<&UserId>) -> Case {
@@ -945,6 +975,7 @@ mod tests {
                     assistant_of: &self.assistant_of,
                 }),
                 violation: self.violation.clone(),
+                guarded_change: self.guarded_change,
             };
             run(&request)
         }
@@ -1553,6 +1584,82 @@ mod tests {
         assert_eq!(outcome(&profile.decide()), NO_PERM);
         let others = sam.on("GET", "/meetings/{meetingId}", "555", Some(&w.olive));
         assert_eq!(outcome(&others.decide()), NO_PERM);
+    }
+
+    #[test]
+    fn nobody_deactivates_deletes_or_relicenses_themselves_on_the_strength_of_being_themselves() {
+        let w = world();
+        // Vic, a member, through her own user app holding an admin scope.
+        let member = Case::new(AUTH, &["user:write:admin"]);
+        for (method, path) in [
+            ("PUT", "/users/{userId}/status"),
+            ("DELETE", "/users/{userId}"),
+        ] {
+            let own = member.clone().on(method, path, "me", Some(&w.vic));
+            let denial = own.denial();
+            assert_eq!(outcome(&Err(denial.clone())), NO_PERM, "{method} {path}");
+            assert_eq!(denial.explain.missing_privilege, Some(Privilege::UserEdit));
+            assert!(
+                denial.explain.reason.contains("asks to"),
+                "{}",
+                denial.explain.reason
+            );
+        }
+        let relicense = member
+            .clone()
+            .on("PATCH", "/users/{userId}", "me", Some(&w.vic))
+            .changing(GuardedChange::LicenseType);
+        assert_eq!(outcome(&relicense.decide()), NO_PERM);
+        // The rest of her profile stays hers to change, with a user-level scope too.
+        let profile =
+            Case::new(AUTH, &["user:write"]).on("PATCH", "/users/{userId}", "me", Some(&w.vic));
+        assert_eq!(outcome(&profile.decide()), OWN);
+        let relicense_user_scope = profile.changing(GuardedChange::LicenseType);
+        let denial = relicense_user_scope.denial();
+        assert_eq!(denial.explain.missing_privilege, Some(Privilege::UserEdit));
+        assert!(
+            !denial.explain.missing_scopes.is_empty(),
+            "an admin scope is needed too"
+        );
+    }
+
+    #[test]
+    fn guarded_changes_to_oneself_need_user_edit_over_oneself() {
+        let w = world();
+        // With User:Edit in her role and an admin scope, a user may do it to herself as to anyone.
+        let admin = Case::new(AUTH, &["user:write:admin"]).privileges(&[Privilege::UserEdit]);
+        for (method, path) in [
+            ("PUT", "/users/{userId}/status"),
+            ("DELETE", "/users/{userId}"),
+        ] {
+            let own = admin.clone().on(method, path, "me", Some(&w.vic));
+            assert_eq!(outcome(&own.decide()), PRIV, "{method} {path}");
+        }
+        let relicense = admin
+            .on("PATCH", "/users/{userId}", "me", Some(&w.vic))
+            .changing(GuardedChange::LicenseType);
+        assert_eq!(outcome(&relicense.decide()), PRIV);
+        // An account app acts for the account: its admin scope covers its own `me` too ...
+        let app = Case::new(INST, &["user:write:admin"]).on(
+            "PUT",
+            "/users/{userId}/status",
+            "me",
+            Some(&w.adam),
+        );
+        assert_eq!(outcome(&app.decide()), ADMIN);
+        // ... but a user-level scope reaching only `me` does not cover a guarded change of `me`.
+        let app_user_scope = Case::new(INST, &["user:write"])
+            .on("PATCH", "/users/{userId}", "me", Some(&w.adam))
+            .changing(GuardedChange::LicenseType);
+        assert_eq!(outcome(&app_user_scope.decide()), NO_PERM);
+        // The explanation walks the same path.
+        let steps = Case::new(AUTH, &["user:write:admin"])
+            .on("DELETE", "/users/{userId}", "me", Some(&w.vic))
+            .explain();
+        assert!(
+            matches!(steps[3].result, StepResult::Failed { .. }),
+            "{steps:?}"
+        );
     }
 
     #[test]

@@ -57,3 +57,30 @@ impl UserStatus {
         }
     }
 }
+
+/// A change to a user that being that user does not entitle anyone to make: deactivating or
+/// reactivating, deleting, and changing the license type. Each needs `User:Edit` over the target
+/// — through an admin scope, and on a user grant the live privilege too — even when the target is
+/// the acting user herself (issue 8: a member's user app with an admin scope could deactivate or
+/// delete the member, and any member could give herself a license).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardedChange {
+    /// `PUT /users/{userId}/status`.
+    Status,
+    /// `DELETE /users/{userId}`.
+    Deletion,
+    /// `PATCH /users/{userId}` with a `type` other than the user's current one.
+    LicenseType,
+}
+
+impl GuardedChange {
+    /// The change in a few words, for explanations: "change one's own status".
+    pub fn describe(self) -> &'static str {
+        match self {
+            GuardedChange::Status => "change one's own status",
+            GuardedChange::Deletion => "delete oneself",
+            GuardedChange::LicenseType => "change one's own license type",
+        }
+    }
+}

@@ -182,8 +182,17 @@ fn describe_rule(operation: &mut Operation, endpoint: &endpoints::Endpoint) {
         "A user-form scope reaches only `me` (and, for meetings, the users who made `me` their \
          assistant); an admin form reaches every user of the account."
     };
+    let guarded = match endpoint.guarded {
+        Some(change) => format!(
+            " Being the user is not enough to {}: it needs {} over the user (an admin scope, and \
+             on a user grant the privilege too) even when the user is `me`.",
+            change.describe(),
+            endpoint.privilege.as_str(),
+        ),
+        None => String::new(),
+    };
     let rule = format!(
-        "Admitting scopes: {}. Privilege a user grant's user needs: {}. {reach} \
+        "Admitting scopes: {}. Privilege a user grant's user needs: {}. {reach}{guarded} \
          Rate-limit category: {}.",
         admitting.join(", "),
         endpoint.privilege.as_str(),

@@ -9,6 +9,7 @@ use accord_core::permission::{
     self, ActingUser, Denial, GrantFacts, Reach, Request, Target, TokenCheck, TokenFacts,
 };
 use accord_core::scopes::Scope;
+use accord_core::users::GuardedChange;
 use accord_store::view::GrantState;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -177,6 +178,7 @@ fn with_request<R>(
     endpoint: &'static Endpoint,
     target: &Located<'_>,
     violation: Option<permission::Violation>,
+    guarded_change: Option<GuardedChange>,
     ask: impl FnOnce(&Request<'_>) -> R,
 ) -> R {
     // A user grant acts as its user: their privileges and assistant relations now, from the view.
@@ -202,6 +204,7 @@ fn with_request<R>(
             assistant_of: &principals,
         }),
         violation,
+        guarded_change,
     };
     ask(&request)
 }
@@ -224,12 +227,26 @@ pub fn authorize_with(
     target: Located<'_>,
     violation: Option<permission::Violation>,
 ) -> Result<Caller, ApiDenial> {
+    authorize_change(state, token, endpoint, target, violation, None)
+}
+
+/// [`authorize_with`] for a request whose body makes a guarded change (a user's license type),
+/// which reaching one's own object does not cover (`accord_core::users::GuardedChange`).
+pub fn authorize_change(
+    state: &AppState,
+    token: &TokenState,
+    endpoint: &'static Endpoint,
+    target: Located<'_>,
+    violation: Option<permission::Violation>,
+    guarded_change: Option<GuardedChange>,
+) -> Result<Caller, ApiDenial> {
     match with_request(
         state,
         token,
         endpoint,
         &target,
         violation,
+        guarded_change,
         permission::decide,
     ) {
         Ok(reach) => match (&token.claims, &token.grant, &token.me) {
@@ -257,6 +274,7 @@ pub fn explain(
         token,
         endpoint,
         target,
+        None,
         None,
         permission::explain_steps,
     )

@@ -466,7 +466,8 @@ pub struct UpdateUserRequest {
     role_id: Option<String>,
 }
 
-/// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant.
+/// `PATCH /v2/users/{userId}`: the profile; `role_id` also needs `Role:Edit` on a user grant, and
+/// a new `type` (license) needs `User:Edit` over the user even when the user is `me`.
 #[utoipa::path(
     patch, path = "/v2/users/{userId}", tag = "Users",
     params(("userId" = String, Path, description = "`me`, a user id or an email", example = "me")),
@@ -501,17 +502,23 @@ pub async fn update_user(
         message: "Only a user with the Role:Edit privilege can change a user's role.".into(),
         fix: "Ask an admin to give your role Role:Edit, or change the role in the console.".into(),
     });
+    let user_type = body
+        .user_type
+        .map(accord_core::users::UserType::try_from)
+        .transpose()
+        .map_err(|e| ApiError::validation("type", e))?;
+    // A new license type needs User:Edit over the user, even over oneself (step 4).
+    let guarded = user_type
+        .filter(|wanted| user.as_ref().is_some_and(|u| u.user_type != *wanted))
+        .map(|_| accord_core::users::GuardedChange::LicenseType);
     let target = located(&user_id, user.as_ref());
-    let caller = authorize_with(&state, &token, endpoint, target, violation)?;
+    let caller =
+        super::access::authorize_change(&state, &token, endpoint, target, violation, guarded)?;
     let user = user.ok_or(ApiDenial::Unavailable)?;
     let change = accord_store::users::UserChange {
         first_name: body.first_name,
         last_name: body.last_name,
-        user_type: body
-            .user_type
-            .map(accord_core::users::UserType::try_from)
-            .transpose()
-            .map_err(|e| ApiError::validation("type", e))?,
+        user_type,
         timezone: body.timezone,
         role_id: body
             .role_id

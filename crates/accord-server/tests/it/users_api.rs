@@ -269,3 +269,58 @@ async fn each_account_gets_its_rate_limit_with_zoom_headers_and_a_429() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_member_cannot_change_her_own_license_type_but_may_edit_her_profile() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        // Ann, a member, through her user app with user-level read and write scopes.
+        let ann = grant_token(&live, "helper", "acme-ann", GrantKind::Authorization).await;
+        let patch = |token: String, path: &'static str, body: Value| {
+            let live = &live;
+            async move { call(live, &token, reqwest::Method::PATCH, path, Some(body)).await }
+        };
+        let (status, body) = patch(ann.clone(), "/v2/users/me", json!({"type": 2})).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(200)),
+            "{body}"
+        );
+        assert_eq!(body["explain"]["step"], "reach", "{body}");
+        assert_eq!(body["explain"]["missing_privilege"], "User:Edit", "{body}");
+        let (status, body) = patch(
+            ann.clone(),
+            "/v2/users/me",
+            json!({"first_name": "Annie", "type": 1}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::NO_CONTENT,
+            "the same type is no change: {body}"
+        );
+        let user = live.db.store.user("acme-ann").await.expect("Ann");
+        assert_eq!(
+            (user.first_name.as_str(), i64::from(user.user_type)),
+            ("Annie", 1)
+        );
+
+        // Adam is an admin, but his user app holds no admin scope: his own type is guarded too.
+        let adam = grant_token(&live, "helper", "acme-adam", GrantKind::Authorization).await;
+        let (status, body) = patch(adam, "/v2/users/me", json!({"type": 2})).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(200)),
+            "{body}"
+        );
+
+        // An app acting for the account with an admin scope may.
+        let bot = server_token(&live, "admin-bot-prod", "admin-bot-prod-secret-0123456789").await;
+        let (status, body) = patch(bot, "/v2/users/acme-ann", json!({"type": 2})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let user = live.db.store.user("acme-ann").await.expect("Ann");
+        assert_eq!(i64::from(user.user_type), 2);
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
