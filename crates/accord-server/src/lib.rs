@@ -5,6 +5,7 @@
 //! request, body limits, panics turned into JSON 500s) are in [`observability`].
 
 pub mod api;
+pub mod edge;
 pub mod errors;
 pub mod health;
 pub mod oauth;
@@ -34,7 +35,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(api::routes(state.clone()))
         .merge(pages::routes())
-        .fallback(errors::not_found);
+        .fallback(errors::not_found)
+        .layer(axum::middleware::from_fn(edge::refuse_nul));
     observability::layers(routes).with_state(state)
 }
 

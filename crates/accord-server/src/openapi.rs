@@ -292,6 +292,10 @@ impl IntoResponses for Failures {
                 "429",
                 "A rate limit was reached; `Retry-After` says when to try again.",
             ),
+            (
+                "500",
+                "An internal error (a bug, logged); x-zm-trackingid names the log line.",
+            ),
             ("503", "The database cannot be reached; try again shortly."),
         ]
         .into_iter()
@@ -311,6 +315,10 @@ impl IntoResponses for OAuthFailures {
                 "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, …",
             ),
             ("401", "invalid_client: unknown client or wrong secret."),
+            (
+                "500",
+                "server_error: an internal error (a bug, logged); x-zm-trackingid names the log line.",
+            ),
             (
                 "503",
                 "temporarily_unavailable: the database cannot be reached.",

@@ -39,6 +39,35 @@ impl StoreError {
         }
     }
 
+    /// Whether the error means the database cannot be reached or cannot serve right now — a lost
+    /// or refused connection, an exhausted pool, a server shutting down, SQLite busy past its
+    /// timeout — as opposed to a statement the database refused, which is a bug of ours (or input
+    /// that should have been refused earlier) and must be logged and answered as such.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+                // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutdown, cannot
+                // connect now), 53300 (too many connections). SQLite: BUSY and LOCKED with their
+                // extended codes, IOERR, CANTOPEN.
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                    || matches!(
+                        code.as_ref(),
+                        "5" | "6" | "10" | "14" | "261" | "262" | "517" | "773"
+                    )
+            }),
+            _ => false,
+        }
+    }
+
     /// Whether the database refused a write for breaking a unique constraint.
     pub fn is_unique_violation(&self) -> bool {
         match self {
@@ -53,3 +82,19 @@ impl StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connection_failures_count_as_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(StoreError::Database(sqlx::Error::Io(io)).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Invalid("bad".into()).is_unavailable());
+        assert!(!StoreError::Corrupt("bad".into()).is_unavailable());
+    }
+}

@@ -25,7 +25,10 @@ pub enum ApiDenial {
     Denied(Box<Denial>),
     /// The request itself is wrong (validation, conflict), in Zoom's error shape.
     Error(crate::errors::ApiError),
+    /// The database cannot be reached right now (503).
     Unavailable,
+    /// A bug: the database refused a statement, or an invariant did not hold (500, logged).
+    Internal,
 }
 
 impl From<crate::errors::ApiError> for ApiDenial {
@@ -36,8 +39,13 @@ impl From<crate::errors::ApiError> for ApiDenial {
 
 impl From<accord_store::StoreError> for ApiDenial {
     fn from(error: accord_store::StoreError) -> Self {
-        tracing::error!(%error, "storage failed while answering an API request");
-        ApiDenial::Unavailable
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database cannot be reached; answered 503");
+            ApiDenial::Unavailable
+        } else {
+            tracing::error!(%error, "storage refused a request it should have been able to serve; answered 500");
+            ApiDenial::Internal
+        }
     }
 }
 
@@ -50,6 +58,7 @@ impl IntoResponse for ApiDenial {
                 "The service cannot reach its database; try again shortly.",
             )
             .into_response(),
+            ApiDenial::Internal => crate::errors::ApiError::internal().into_response(),
         }
     }
 }
@@ -256,7 +265,7 @@ pub fn authorize_change(
                 me: me.clone(),
                 reach,
             }),
-            _ => Err(ApiDenial::Unavailable),
+            _ => Err(ApiDenial::Internal),
         },
         Err(denial) => Err(ApiDenial::Denied(Box::new(denial))),
     }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
 use super::roles::{Added, UserRef};
-use super::users::{bad_body, endpoint, find_user, located, write_error};
+use super::users::{endpoint, find_user, located, write_error};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -27,7 +27,7 @@ async fn authorized_user(
     let endpoint = endpoint(method, path)?;
     let user = find_user(state, token.me.as_ref(), user_id).await?;
     let caller = authorize(state, token, endpoint, located(user_id, user.as_ref())).await?;
-    Ok((user.ok_or(ApiDenial::Unavailable)?, caller))
+    Ok((user.ok_or(ApiDenial::Internal)?, caller))
 }
 
 fn not_found(id: &str) -> ApiDenial {
@@ -161,7 +161,7 @@ pub async fn add(
         &user_id,
     )
     .await?;
-    let body: AssistantsRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: AssistantsRequest = super::body::json(&body)?;
     if body.assistants.is_empty() || body.assistants.len() > 30 {
         return Err(ApiError::validation("assistants", "Give 1 to 30 assistants.").into());
     }

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
 use super::dates::day;
 use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, bad_body, endpoint, find_user, located};
+use super::users::{actor, endpoint, find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -203,7 +203,7 @@ pub async fn list(
     let endpoint = endpoint("GET", "/users/{userId}/meetings")?;
     let host = find_user(&state, token.me.as_ref(), &user_id).await?;
     let caller = authorize(&state, &token, endpoint, located(&user_id, host.as_ref())).await?;
-    let host = host.ok_or(ApiDenial::Unavailable)?;
+    let host = host.ok_or(ApiDenial::Internal)?;
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
             .into_owned()
@@ -288,12 +288,33 @@ pub async fn list(
 }
 
 /// The body of `POST /users/{userId}/meetings`: the meeting, and whom to schedule it for.
-#[derive(serde::Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct CreateMeetingRequest {
     #[serde(flatten)]
     draft: MeetingDraft,
     /// Email or id of the user to host the meeting (an assistant scheduling for them).
     schedule_for: Option<String>,
+}
+
+/// `schedule_for`, read on its own beside the draft.
+#[derive(serde::Deserialize)]
+struct ScheduleFor {
+    #[serde(default)]
+    schedule_for: Option<String>,
+}
+
+impl CreateMeetingRequest {
+    /// Reads the two parts separately rather than through `#[serde(flatten)]`: serde reads
+    /// flattened fields from a buffer of its own, past the strict reading of `body::json` that
+    /// refuses, say, `"recurrence": []`.
+    fn read(body: &[u8]) -> Result<Self, ApiDenial> {
+        let draft: MeetingDraft = super::body::json(body)?;
+        let ScheduleFor { schedule_for } = super::body::json(body)?;
+        Ok(CreateMeetingRequest {
+            draft,
+            schedule_for,
+        })
+    }
 }
 
 /// `POST /users/{userId}/meetings` → 201 with the meeting.
@@ -313,7 +334,7 @@ pub async fn create(
 ) -> Result<axum::response::Response, ApiDenial> {
     use axum::response::IntoResponse;
     let endpoint = endpoint("POST", "/users/{userId}/meetings")?;
-    let body: CreateMeetingRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body = CreateMeetingRequest::read(&body)?;
     // With `schedule_for`, the meeting's host — and the user the rule judges reach on — is that user.
     let host_ref = body
         .schedule_for
@@ -323,7 +344,7 @@ pub async fn create(
         .to_owned();
     let host: Option<User> = find_user(&state, token.me.as_ref(), &host_ref).await?;
     let caller = authorize(&state, &token, endpoint, located(&host_ref, host.as_ref())).await?;
-    let host = host.ok_or(ApiDenial::Unavailable)?;
+    let host = host.ok_or(ApiDenial::Internal)?;
     if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint).await {
         return Ok(refusal);
     }
@@ -419,7 +440,7 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiDenial> {
     use axum::response::IntoResponse;
-    let change: MeetingDraft = serde_json::from_slice(&body).map_err(bad_body)?;
+    let change: MeetingDraft = super::body::json(&body)?;
     let (meeting, host, caller) = authorized_meeting(
         &state,
         &token,

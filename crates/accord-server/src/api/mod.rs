@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod assistants;
+pub mod body;
 mod dates;
 pub mod explain;
 pub mod limits;

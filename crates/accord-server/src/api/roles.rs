@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, Located, TokenState, authorize, authorize_with};
 use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, bad_body, endpoint, find_user};
+use super::users::{actor, endpoint, find_user};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -234,7 +234,7 @@ pub async fn create(
         },
     )
     .await?;
-    let body: RoleRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: RoleRequest = super::body::json(&body)?;
     let name = body
         .name
         .ok_or_else(|| ApiError::validation("name", "A role needs a name."))?;
@@ -266,10 +266,7 @@ pub async fn get(
 ) -> Result<Json<RoleBody>, ApiDenial> {
     let (role, target) = located_role(&state, &token, &role_id).await?;
     authorize(&state, &token, endpoint("GET", "/roles/{roleId}")?, target).await?;
-    Ok(Json(RoleBody::new(
-        &role.ok_or(ApiDenial::Unavailable)?,
-        true,
-    )))
+    Ok(Json(RoleBody::new(&role.ok_or(ApiDenial::Internal)?, true)))
 }
 
 /// `PATCH /roles/{roleId}` → 204. The Owner role is fixed; only the owner changes Admin.
@@ -285,7 +282,7 @@ pub async fn update(
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiDenial> {
-    let body: RoleRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: RoleRequest = super::body::json(&body)?;
     let (role, target) = located_role(&state, &token, &role_id).await?;
     let me = token
         .me
@@ -489,7 +486,7 @@ pub async fn add_members(
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Added>), ApiDenial> {
-    let body: MembersRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: MembersRequest = super::body::json(&body)?;
     let (_, target) = located_role(&state, &token, &role_id).await?;
     let caller = authorize_with(
         &state,

@@ -105,11 +105,11 @@ pub async fn get_user(
     axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserBody>, ApiDenial> {
-    let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Unavailable)?;
+    let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Internal)?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
     let target = located(&user_id, user.as_ref());
     authorize(&state, &token, endpoint, target).await?;
-    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let user = user.ok_or(ApiDenial::Internal)?;
     Ok(Json(UserBody::new(&user)))
 }
 
@@ -118,7 +118,7 @@ pub(crate) fn endpoint(
     method: &str,
     path: &str,
 ) -> Result<&'static endpoints::Endpoint, ApiDenial> {
-    endpoints::find(method, path).ok_or(ApiDenial::Unavailable)
+    endpoints::find(method, path).ok_or(ApiDenial::Internal)
 }
 
 /// Who the audit log names for a change made through a token: the user a user grant acts as,
@@ -159,15 +159,6 @@ pub(crate) fn write_error(error: accord_store::StoreError) -> ApiDenial {
         .into(),
         other => other.into(),
     }
-}
-
-pub(crate) fn bad_body(error: impl std::fmt::Display) -> ApiDenial {
-    crate::errors::ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        300,
-        format!("Invalid request body: {error}"),
-    )
-    .into()
 }
 
 /// A user as `GET /users` lists it.
@@ -405,7 +396,7 @@ pub async fn create_user(
         owner: None,
     };
     let caller = authorize(&state, &token, endpoint, target).await?;
-    let body: CreateUserRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: CreateUserRequest = super::body::json(&body)?;
     let status = match body.action.as_str() {
         "create" => UserStatus::Pending,
         "autoCreate" => UserStatus::Active,
@@ -483,7 +474,7 @@ pub async fn update_user(
     use crate::errors::ApiError;
     let endpoint = endpoint("PATCH", "/users/{userId}")?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
-    let body: UpdateUserRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: UpdateUserRequest = super::body::json(&body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
     let needs_role_edit = body.role_id.is_some()
         && token
@@ -514,7 +505,7 @@ pub async fn update_user(
     let target = located(&user_id, user.as_ref());
     let caller =
         super::access::authorize_change(&state, &token, endpoint, target, violation, guarded)?;
-    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let user = user.ok_or(ApiDenial::Internal)?;
     let change = accord_store::users::UserChange {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -570,7 +561,7 @@ pub async fn update_status(
     use accord_core::users::UserStatus;
     let endpoint = endpoint("PUT", "/users/{userId}/status")?;
     let user = find_user(&state, token.me.as_ref(), &user_id).await?;
-    let body: UserStatusRequest = serde_json::from_slice(&body).map_err(bad_body)?;
+    let body: UserStatusRequest = super::body::json(&body)?;
     let status = match body.action.as_str() {
         "activate" => UserStatus::Active,
         "deactivate" => UserStatus::Inactive,
@@ -589,7 +580,7 @@ pub async fn update_status(
     };
     let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
-    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let user = user.ok_or(ApiDenial::Internal)?;
     let change = accord_store::users::UserChange {
         status: Some(status),
         ..Default::default()
@@ -633,7 +624,7 @@ pub async fn delete_user(
     let violation = owner_violation(user.as_ref(), "deleted");
     let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
-    let user = user.ok_or(ApiDenial::Unavailable)?;
+    let user = user.ok_or(ApiDenial::Internal)?;
     state
         .store()
         .delete_user(&actor(&caller), user.id.as_str())

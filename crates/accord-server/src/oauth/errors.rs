@@ -52,7 +52,8 @@ impl OAuthError {
         Self::new("unauthorized_client", reason)
     }
 
-    pub fn server_error() -> Self {
+    /// 503: the database cannot be reached right now.
+    pub fn unavailable() -> Self {
         OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             ..Self::new(
@@ -61,12 +62,28 @@ impl OAuthError {
             )
         }
     }
+
+    /// 500: a bug (a statement the database refused, a missing signing key); it is logged.
+    pub fn server_error() -> Self {
+        OAuthError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            ..Self::new(
+                "server_error",
+                "Internal error; the request id in x-zm-trackingid identifies it in the server log.",
+            )
+        }
+    }
 }
 
 impl From<accord_store::StoreError> for OAuthError {
     fn from(error: accord_store::StoreError) -> Self {
-        tracing::error!(%error, "storage failed while answering an OAuth request");
-        OAuthError::server_error()
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database cannot be reached; answered 503");
+            OAuthError::unavailable()
+        } else {
+            tracing::error!(%error, "storage refused an OAuth request it should have been able to serve; answered 500");
+            OAuthError::server_error()
+        }
     }
 }
 

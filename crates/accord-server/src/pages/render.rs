@@ -93,6 +93,16 @@ impl PageError {
         Self::new(StatusCode::FORBIDDEN, "Request refused", message)
     }
 
+    /// 500: a bug on our side, logged with the request id.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The server could not complete this request. The request id in the x-zm-trackingid \
+             header identifies it in the server log.",
+        )
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -104,8 +114,13 @@ impl PageError {
 
 impl From<accord_store::StoreError> for PageError {
     fn from(error: accord_store::StoreError) -> Self {
-        tracing::error!(%error, "storage failed while answering a page");
-        PageError::unavailable()
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database cannot be reached; answered 503");
+            PageError::unavailable()
+        } else {
+            tracing::error!(%error, "storage refused a page request it should have been able to serve; answered 500");
+            PageError::internal()
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod assistants_api;
 mod authorize;
+mod edge;
 mod flow;
 mod health;
 mod isolation;

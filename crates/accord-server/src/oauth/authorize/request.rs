@@ -327,7 +327,7 @@ pub(super) async fn check_request(
     let registered = app
         .credential_set(environment)
         .map(|set| set.redirect_uris.clone())
-        .ok_or_else(PageError::unavailable)?;
+        .ok_or_else(PageError::internal)?;
     let server_app_note = if app.kind == AppKind::Server {
         " It is a Server-to-Server app: it gets tokens with client credentials, not through this page."
     } else {

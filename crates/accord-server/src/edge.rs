@@ -1,0 +1,240 @@
+//! Input refused at the edge, before any handler runs: a NUL character (U+0000) anywhere a
+//! handler could read it — the path, the query string, a form or JSON body.
+//!
+//! PostgreSQL refuses NUL in text (SQLite stores it), so such input used to travel all the way to
+//! the database and fail there, which the client saw as "cannot reach its database". Refused
+//! here, it gets each surface's usual 400 on both databases — `/v2`: Zoom's validation error
+//! (code 300) naming where it was; `/oauth/token|revoke|introspect`: `invalid_request`; pages: the
+//! error page — and a database error keeps meaning what it says.
+//!
+//! The body is read once here (within the body limit, applied outside this layer) and handed on
+//! unchanged. A JSON body is recognised by its first character, whatever its content type, since
+//! `/v2` handlers read JSON regardless of the header; a body that is not valid JSON is left for
+//! the handler to refuse in its own words.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::errors::ApiError;
+use crate::oauth::errors::OAuthError;
+use crate::pages::PageError;
+
+/// Where a NUL character was found, named for the error message (never the value itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NulIn {
+    Path,
+    Query(String),
+    Body(String),
+}
+
+impl NulIn {
+    fn field(&self) -> String {
+        match self {
+            NulIn::Path => "path".into(),
+            NulIn::Query(name) | NulIn::Body(name) => name.clone(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            NulIn::Path => "The path".into(),
+            NulIn::Query(name) => format!("The query parameter {name}"),
+            NulIn::Body(name) if name.is_empty() => "The request body".into(),
+            NulIn::Body(name) => format!("The body field {name}"),
+        }
+    }
+}
+
+/// The middleware: refuses a request carrying a NUL character, passes every other one on.
+pub async fn refuse_nul(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if let Some(found) = nul_in_target(&path, request.uri().query()) {
+        return refusal(&path, &found).await;
+    }
+    if !may_carry_body(&request) {
+        return next.run(request).await;
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(&path).await,
+    };
+    if let Some(found) = nul_in_body(&bytes, &content_type) {
+        return refusal(&path, &found).await;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn may_carry_body(request: &Request) -> bool {
+    use axum::body::HttpBody;
+    !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || request.body().size_hint().upper() != Some(0)
+}
+
+/// A NUL in the path (only `%00` can put one there: a raw one is not a valid URI) or in a query
+/// parameter's name or value.
+pub fn nul_in_target(path: &str, query: Option<&str>) -> Option<NulIn> {
+    if path.as_bytes().windows(3).any(|w| w == b"%00") {
+        return Some(NulIn::Path);
+    }
+    let query = query?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| NulIn::Query(printable(&name)))
+}
+
+/// A NUL in a body: a raw NUL byte, one in a form field, or one in a JSON string or key.
+pub fn nul_in_body(body: &Bytes, content_type: &str) -> Option<NulIn> {
+    if body.contains(&0) {
+        return Some(NulIn::Body(String::new()));
+    }
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return form_urlencoded::parse(body)
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+            .map(|(name, _)| NulIn::Body(printable(&name)));
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    if !matches!(first, b'{' | b'[') {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(body).ok()?;
+    nul_in_json(&value, &mut String::new())
+}
+
+/// The first string or key holding a NUL, as a dotted path (`user_info.email`, `assistants[0].id`).
+fn nul_in_json(value: &Value, at: &mut String) -> Option<NulIn> {
+    match value {
+        Value::String(text) if text.contains('\0') => Some(NulIn::Body(at.clone())),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut inner = format!("{at}[{i}]");
+            nul_in_json(item, &mut inner)
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let mut inner = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(NulIn::Body(printable(&inner)));
+            }
+            nul_in_json(item, &mut inner)
+        }),
+        _ => None,
+    }
+}
+
+/// A name safe to echo: the NUL itself (and other control characters) shown escaped.
+fn printable(name: &str) -> String {
+    name.chars()
+        .flat_map(char::escape_debug)
+        .collect::<String>()
+}
+
+/// The OAuth endpoints that answer in RFC 6749's JSON error shape.
+fn is_oauth_json(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    matches!(
+        path,
+        "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/devicecode"
+    )
+}
+
+async fn refusal(path: &str, found: &NulIn) -> Response {
+    let message = format!(
+        "{} must not contain the NUL character (U+0000).",
+        found.describe()
+    );
+    if path == "/v2" || path.starts_with("/v2/") {
+        return ApiError::validation(found.field(), message).into_response();
+    }
+    if is_oauth_json(path) {
+        return OAuthError::invalid_request(message).into_response();
+    }
+    page(PageError::bad_request("Invalid request", message)).await
+}
+
+async fn too_large(path: &str) -> Response {
+    let message = format!(
+        "The request body is larger than {} bytes.",
+        crate::MAX_BODY_BYTES
+    );
+    if path == "/v2" || path.starts_with("/v2/") {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, 413, message).into_response();
+    }
+    if is_oauth_json(path) {
+        let mut error = OAuthError::invalid_request(message);
+        error.status = StatusCode::PAYLOAD_TOO_LARGE;
+        return error.into_response();
+    }
+    page(PageError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large",
+        message,
+    ))
+    .await
+}
+
+/// An error page with the headers every page carries.
+async fn page(error: PageError) -> Response {
+    crate::pages::security::security_headers(error.into_response()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_is_found_in_the_path_and_the_query_and_named_without_its_value() {
+        assert_eq!(nul_in_target("/v2/users/%00", None), Some(NulIn::Path));
+        assert_eq!(
+            nul_in_target("/v2/users/me", Some("a=1&b=x%00y")),
+            Some(NulIn::Query("b".into()))
+        );
+        assert_eq!(
+            nul_in_target("/oauth/authorize", Some("client%00id=x")),
+            Some(NulIn::Query("client\\0id".into()))
+        );
+        assert_eq!(nul_in_target("/v2/users/100%25", Some("q=%2500")), None);
+    }
+
+    #[test]
+    fn a_nul_is_found_in_form_and_json_bodies_but_not_in_harmless_text() {
+        let form = "application/x-www-form-urlencoded";
+        assert_eq!(
+            nul_in_body(&Bytes::from("grant_type=x&client_id=a%00"), form),
+            Some(NulIn::Body("client_id".into()))
+        );
+        assert_eq!(nul_in_body(&Bytes::from("grant_type=100%25"), form), None);
+        let json = r#"{"user_info": {"email": "a\u0000@x.test"}, "list": ["ok"]}"#;
+        assert_eq!(
+            nul_in_body(&Bytes::from(json), "application/json"),
+            Some(NulIn::Body("user_info.email".into()))
+        );
+        let array = r#"{"assistants": [{"id": "x"}, {"id": "\u0000"}]}"#;
+        assert_eq!(
+            nul_in_body(&Bytes::from(array), ""),
+            Some(NulIn::Body("assistants[1].id".into()))
+        );
+        // A backslash followed by "u0000" is text, and "%00" inside JSON is just characters.
+        let text = r#"{"agenda": "C:\\u0000 and 100%00"}"#;
+        assert_eq!(nul_in_body(&Bytes::from(text), "application/json"), None);
+        assert_eq!(
+            nul_in_body(&Bytes::from(&b"raw\0byte"[..]), "text/plain"),
+            Some(NulIn::Body(String::new()))
+        );
+    }
+}
