@@ -212,6 +212,26 @@ async fn a_bad_role_name_is_refused_with_its_json_path_and_nothing_is_applied() 
 }
 
 #[tokio::test]
+async fn a_nul_character_is_refused_with_its_json_path_and_nothing_is_applied() {
+    // PostgreSQL refuses NUL in text: without this check the file failed midway with a database
+    // error; now both backends refuse it up front, saying where it is.
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(example())
+            .unwrap()
+            .replace("\"name\": \"Acme\"", "\"name\": \"Ac\\u0000me\"");
+        assert!(text.contains("\\u0000"), "the example names Acme");
+        let path = write(dir.path(), "nul.json", &text);
+        let before = dump_tables(&db.store).await;
+        let err = db.store.seed_file(&path).await.unwrap_err();
+        assert_eq!(err.path, "$.accounts[0].name", "{err}");
+        assert!(err.problem.contains("NUL"), "{err}");
+        assert_eq!(before, dump_tables(&db.store).await);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_conflict_found_while_applying_rolls_back_the_whole_file() {
     on_every_backend(|db| async move {
         db.store.seed_file(&example()).await.unwrap();
