@@ -99,7 +99,8 @@ id_type!(
     "grant"
 );
 
-/// An email address, compared case-insensitively across the whole deployment.
+/// An email address, compared case-insensitively. Unique within an account, not across the
+/// deployment: the same address may be a user of several accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 

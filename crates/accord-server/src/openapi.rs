@@ -70,6 +70,7 @@ pub const ZOOM_OAUTH: &str = "zoom_oauth";
         crate::api::report::uninstall,
         crate::oauth::authorize::authorize,
         crate::oauth::authorize::sign_in,
+        crate::oauth::authorize::choose_account,
         crate::oauth::authorize::decide,
         crate::oauth::authorize::sign_out,
         crate::oauth::token::token,
@@ -287,7 +288,10 @@ impl IntoResponses for Failures {
                 "No such object in the token's account (another account's objects read the same): \
                  1001 user, 3001 meeting, …",
             ),
-            ("409", "1005: a user with that email already exists."),
+            (
+                "409",
+                "1005: a user with that email already exists in the account.",
+            ),
             (
                 "429",
                 "A rate limit was reached; `Retry-After` says when to try again.",

@@ -237,15 +237,22 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
     })
 }
 
+/// The first line of a migration that manages its own transaction (sqlx's convention): SQLite
+/// can switch foreign keys off only outside one.
+const NO_TRANSACTION: &str = "-- no-transaction";
+
 macro_rules! migrations {
     ($dir:literal: $($version:literal => $file:literal),+ $(,)?) => {
-        vec![$(Migration::new(
-            $version,
-            Cow::Borrowed($file),
-            MigrationType::Simple,
-            include_str!(concat!("../migrations/", $dir, "/", $file, ".sql")).into_sql_str(),
-            false,
-        )),+]
+        vec![$({
+            let sql = include_str!(concat!("../migrations/", $dir, "/", $file, ".sql"));
+            Migration::new(
+                $version,
+                Cow::Borrowed($file),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                sql.starts_with(NO_TRANSACTION),
+            )
+        }),+]
     };
 }
 
@@ -253,10 +260,10 @@ macro_rules! migrations {
 pub fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view")
+            migrations!("sqlite": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view", 5 => "0005_email_per_account")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view")
+            migrations!("postgres": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view", 5 => "0005_email_per_account")
         }
     }
 }

@@ -13,6 +13,16 @@ pub enum StoreError {
     /// A uniqueness rule: an email already used, a duplicate role name, …
     #[error("{0}")]
     Conflict(String),
+    /// An email asked for without its account is a user of several accounts (only operator tools
+    /// ask that way; they must name the account or the user's id instead of getting one of them).
+    #[error(
+        "{email} is a user in several accounts ({}): name the account or give the user's id",
+        accounts.join(", ")
+    )]
+    AmbiguousEmail {
+        email: String,
+        accounts: Vec<String>,
+    },
     /// Input that breaks a rule of the model.
     #[error("{0}")]
     Invalid(String),

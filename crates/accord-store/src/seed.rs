@@ -3,7 +3,9 @@
 //! A seed file declares accounts (roles, users, assistant pairs) and apps; applying it converges
 //! the database to it in **one transaction**. Applying the same file twice changes nothing:
 //! existing objects are matched by id, else by their natural key (account name, role name, user
-//! email, app name in its developer account), and only fields that differ are written. Secrets
+//! email within its account, app name in its developer account), and only fields that differ are
+//! written. An email may be a user of several accounts, so an app's `developer` given as an email
+//! must name one user: see [`resolve_developer`]. Secrets
 //! given in the file are checked against the stored hashes rather than re-hashed. Errors name the
 //! file, the JSON path and the problem, and nothing is applied.
 
@@ -97,6 +99,9 @@ pub struct SeedApp {
     pub kind: String,
     /// Email or id of the user whose account develops the app.
     pub developer: String,
+    /// The account (id or name) of `developer`, needed only when that email is a user of several
+    /// accounts.
+    pub developer_account: Option<String>,
     pub status: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -281,7 +286,6 @@ fn role_id_for(keyword: &str, custom: &HashSet<String>) -> Option<RoleId> {
 /// Everything that can be checked without the database, with paths. Catches most mistakes before
 /// a transaction even starts.
 fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
-    let mut emails = HashMap::new();
     for (a, account) in seed.accounts.iter().enumerate() {
         let at = format!("$.accounts[{a}]");
         if let Some(id) = &account.id {
@@ -318,13 +322,14 @@ fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
             }
         }
         let mut owners = 0;
+        let mut emails = HashMap::new();
         let mut account_emails = HashSet::new();
         for (u, user) in account.users.iter().enumerate() {
             let uat = format!("{at}.users[{u}]");
             let email = Email::parse(user.email.clone())
                 .map_err(|e| errors.at(format!("{uat}.email"), e))?;
             if let Some(previous) = emails.insert(email.key(), uat.clone()) {
-                return Err(errors.at(format!("{uat}.email"), format!("{email} is already declared at {previous} (emails are unique across the deployment)")));
+                return Err(errors.at(format!("{uat}.email"), format!("{email} is already declared at {previous} (emails are unique within an account)")));
             }
             account_emails.insert(email.key());
             if let Some(id) = &user.id {
@@ -389,6 +394,16 @@ fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
             AppId::parse(id.clone()).map_err(|e| errors.at(format!("{at}.id"), e))?;
         }
         let kind = AppKind::parse(&app.kind).map_err(|e| errors.at(format!("{at}.kind"), e))?;
+        if app
+            .developer_account
+            .as_deref()
+            .is_some_and(|a| a.trim().is_empty())
+        {
+            return Err(errors.at(
+                format!("{at}.developer_account"),
+                "name the developer's account by its id or name, or leave the field out",
+            ));
+        }
         if let Some(status) = &app.status {
             AppStatus::parse(status).map_err(|e| errors.at(format!("{at}.status"), e))?;
         }
@@ -467,8 +482,9 @@ pub async fn apply(store: &Store, file: &str, seed: &SeedFile) -> Result<SeedRep
     let ctx = store.ctx();
     let actor = Actor::System("seed".into());
     let mut report = SeedReport::default();
+    let mut declared = Vec::with_capacity(seed.accounts.len());
     for (a, account) in seed.accounts.iter().enumerate() {
-        apply_account(
+        let account_id = apply_account(
             &mut tx,
             &ctx,
             &actor,
@@ -478,15 +494,19 @@ pub async fn apply(store: &Store, file: &str, seed: &SeedFile) -> Result<SeedRep
             &mut report,
         )
         .await?;
+        declared.push((account_id, account));
     }
     for (p, app) in seed.apps.iter().enumerate() {
+        let at = format!("$.apps[{p}]");
+        let developer = resolve_developer(&mut tx, &errors, &at, &declared, app).await?;
         apply_app(
             &mut tx,
             &ctx,
             &actor,
             &errors,
-            &format!("$.apps[{p}]"),
+            &at,
             app,
+            &developer,
             &mut report,
         )
         .await?;
@@ -531,6 +551,7 @@ fn new_user_from(
     })
 }
 
+/// Applies one account of the file; returns its id.
 async fn apply_account(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -539,7 +560,7 @@ async fn apply_account(
     at: &str,
     seed: &SeedAccount,
     report: &mut SeedReport,
-) -> Result<(), SeedError> {
+) -> Result<String, SeedError> {
     let fail = |path: String| move |e: StoreError| errors.at(path, e);
     let approval = seed
         .app_approval
@@ -670,17 +691,11 @@ async fn apply_account(
         let role_id =
             role_of(user).ok_or_else(|| errors.at(format!("{uat}.role"), "unknown role"))?;
         let new = new_user_from(user, role_id.clone(), errors, &uat)?;
-        match users::find_by_email(conn, &new.email)
+        match users::find_by_email(conn, &account_id, &new.email)
             .await
             .map_err(fail(uat.clone()))?
         {
             Some(current) => {
-                if current.account_id.as_str() != account_id {
-                    return Err(errors.at(
-                        format!("{uat}.email"),
-                        format!("{} is already a user of another account", new.email),
-                    ));
-                }
                 if let Some(id) = &new.id
                     && id != &current.id
                 {
@@ -740,10 +755,10 @@ async fn apply_account(
 
     for (s, pair) in seed.assistants.iter().enumerate() {
         let sat = format!("{at}.assistants[{s}]");
-        let user = users::find(conn, &pair.user)
+        let user = users::find(conn, Some(&account_id), &pair.user)
             .await
             .map_err(fail(format!("{sat}.user")))?;
-        let assistant = users::find(conn, &pair.assistant)
+        let assistant = users::find(conn, Some(&account_id), &pair.assistant)
             .await
             .map_err(fail(format!("{sat}.assistant")))?;
         if assistants::add(conn, ctx, actor, user.id.as_str(), assistant.id.as_str())
@@ -755,7 +770,113 @@ async fn apply_account(
                 .push(format!("assistant {} for {}", assistant.email, user.email));
         }
     }
-    Ok(())
+    Ok(account_id)
+}
+
+/// The user an app's `developer` names. A user id names one user. An email is looked up in
+/// `developer_account` when the file gives one; else in the file's accounts that declare it,
+/// which must be exactly one (so users other tenants create never change what a fixture file
+/// means); else in the whole database, where it must be a user of exactly one account. An email
+/// of several accounts is refused with the way out, never resolved to one of them silently.
+async fn resolve_developer(
+    conn: &mut Conn,
+    errors: &Errors<'_>,
+    at: &str,
+    declared: &[(String, &SeedAccount)],
+    app: &SeedApp,
+) -> Result<users::User, SeedError> {
+    let wanted = app.developer.as_str();
+    let missing = || {
+        errors.at(
+            format!("{at}.developer"),
+            format!(
+                "no user {wanted:?} (name a user declared in this file or already in the database)"
+            ),
+        )
+    };
+    let ambiguous = |accounts: Vec<String>| {
+        errors.at(
+            format!("{at}.developer"),
+            format!(
+                "{wanted} is a user in several accounts ({}): add \"developer_account\" with the \
+                 account's id or name, or give the user's id",
+                accounts.join(", ")
+            ),
+        )
+    };
+    let db = |path: &str| {
+        let path = format!("{at}.{path}");
+        move |e: StoreError| errors.at(path, e)
+    };
+    if let Some(account) = app.developer_account.as_deref().map(str::trim) {
+        let account_id = match accounts::get(conn, account)
+            .await
+            .map_err(db("developer_account"))?
+        {
+            Some(found) => found.id.into_string(),
+            None => {
+                let named: Vec<_> = accounts::list(conn)
+                    .await
+                    .map_err(db("developer_account"))?
+                    .into_iter()
+                    .filter(|a| a.name == account)
+                    .collect();
+                match named.as_slice() {
+                    [one] => one.id.as_str().to_owned(),
+                    [] => {
+                        return Err(errors.at(
+                            format!("{at}.developer_account"),
+                            format!("no account with id or name {account:?}"),
+                        ));
+                    }
+                    _ => {
+                        return Err(errors.at(
+                            format!("{at}.developer_account"),
+                            format!(
+                                "several accounts are named {account:?}: give the account's id"
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        return users::find(conn, Some(&account_id), wanted)
+            .await
+            .map_err(|_| {
+                errors.at(
+                    format!("{at}.developer"),
+                    format!("no user {wanted:?} in account {account_id}"),
+                )
+            });
+    }
+    let Ok(email) = Email::parse(wanted) else {
+        return users::find(conn, None, wanted).await.map_err(|_| missing());
+    };
+    let in_file: Vec<&str> = declared
+        .iter()
+        .filter(|(_, account)| {
+            account
+                .users
+                .iter()
+                .any(|u| Email::parse(u.email.clone()).is_ok_and(|e| e.key() == email.key()))
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    match in_file.as_slice() {
+        [account_id] => {
+            return users::find_by_email(conn, account_id, &email)
+                .await
+                .map_err(db("developer"))?
+                .ok_or_else(missing);
+        }
+        [] => {}
+        several => return Err(ambiguous(several.iter().map(|a| a.to_string()).collect())),
+    }
+    match users::find(conn, None, wanted).await {
+        Ok(user) => Ok(user),
+        Err(StoreError::AmbiguousEmail { accounts, .. }) => Err(ambiguous(accounts)),
+        Err(_) => Err(missing()),
+    }
 }
 
 async fn password_matches(
@@ -785,6 +906,7 @@ fn credentials_of(seed: &Option<SeedCredentials>) -> NewCredentials {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_app(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -792,6 +914,7 @@ async fn apply_app(
     errors: &Errors<'_>,
     at: &str,
     seed: &SeedApp,
+    developer: &users::User,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
     let fail = |path: String| move |e: StoreError| errors.at(path, e);
@@ -803,15 +926,6 @@ async fn apply_app(
         .transpose()
         .map_err(|e| errors.at(format!("{at}.status"), e))?
         .unwrap_or(AppStatus::Development);
-    let developer = users::find(conn, &seed.developer).await.map_err(|_| {
-        errors.at(
-            format!("{at}.developer"),
-            format!(
-                "no user {:?} (name a user declared in this file or already in the database)",
-                seed.developer
-            ),
-        )
-    })?;
     let existing = match &seed.id {
         Some(id) => apps::get(conn, id)
             .await

@@ -1,6 +1,13 @@
-//! Users: creation (argon2id passwords, deployment-wide unique emails), profile and role changes
-//! under the owner invariants, deactivation and deletion (which end the user's authorizations and
-//! delete the meetings they host, but not the installations they made).
+//! Users: creation (argon2id passwords, emails unique within their account), profile and role
+//! changes under the owner invariants, deactivation and deletion (which end the user's
+//! authorizations and delete the meetings they host, but not the installations they made).
+//!
+//! An email names at most one user per account, compared case-insensitively; the same address may
+//! be a user of several accounts (model.md), so no tenant learns of another's users by being
+//! refused an address. Resolving an email therefore needs its account ([`find_by_email`],
+//! [`find`] with an account); only operator tools ask the whole deployment, and there an email
+//! found in several accounts is an [`StoreError::AmbiguousEmail`], never a silent pick. Sign-in
+//! checks the password against every user with the address and returns all it matches.
 
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, Email, RoleId, Secret, UserId};
@@ -158,21 +165,51 @@ pub async fn require(conn: &mut Conn, id: &str) -> Result<User> {
         .ok_or_else(|| StoreError::not_found("user", id))
 }
 
-/// Finds a user by email, case-insensitively, anywhere in the deployment.
-pub async fn find_by_email(conn: &mut Conn, email: &Email) -> Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_key = $1");
+/// Finds the user with this email in one account, case-insensitively.
+pub async fn find_by_email(
+    conn: &mut Conn,
+    account_id: &str,
+    email: &Email,
+) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE account_id = $1 AND email_key = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
         .bind(email.key())
         .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-/// Resolves an id or an email to a user.
-pub async fn find(conn: &mut Conn, id_or_email: &str) -> Result<User> {
-    let found = match Email::parse(id_or_email) {
-        Ok(email) => find_by_email(conn, &email).await?,
-        Err(_) => get(conn, id_or_email).await?,
+/// Every user with this email, at most one per account, oldest first. For operator tools and
+/// sign-in only: anything acting for a tenant asks [`find_by_email`] within its account.
+pub async fn with_email(conn: &mut Conn, email: &Email) -> Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email_key = $1 ORDER BY created_at, id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.key())
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+/// Resolves an id or an email to a user. With `account`, both must name a user of that account;
+/// without, an email must name exactly one user in the deployment: one found in several accounts
+/// is [`StoreError::AmbiguousEmail`].
+pub async fn find(conn: &mut Conn, account: Option<&str>, id_or_email: &str) -> Result<User> {
+    let found = match (Email::parse(id_or_email), account) {
+        (Ok(email), Some(account)) => find_by_email(conn, account, &email).await?,
+        (Ok(email), None) => {
+            let mut found = with_email(conn, &email).await?;
+            if found.len() > 1 {
+                return Err(StoreError::AmbiguousEmail {
+                    email: email.to_string(),
+                    accounts: found.iter().map(|u| u.account_id.to_string()).collect(),
+                });
+            }
+            found.pop()
+        }
+        (Err(_), account) => get(conn, id_or_email)
+            .await?
+            .filter(|user| account.is_none_or(|a| user.account_id.as_str() == a)),
     };
     found.ok_or_else(|| StoreError::not_found("user", id_or_email))
 }
@@ -229,9 +266,11 @@ pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<User>> {
     found.iter().map(from_row).collect()
 }
 
-async fn email_owner(conn: &mut Conn, email: &Email) -> Result<Option<String>> {
+/// The user of `account_id` holding this email, if any.
+async fn email_owner(conn: &mut Conn, account_id: &str, email: &Email) -> Result<Option<String>> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+        sqlx::query_scalar("SELECT id FROM users WHERE account_id = $1 AND email_key = $2")
+            .bind(account_id)
             .bind(email.key())
             .fetch_optional(&mut *conn)
             .await?,
@@ -273,9 +312,9 @@ pub async fn insert(
                 new.role_id
             ))
         })?;
-    if email_owner(conn, &new.email).await?.is_some() {
+    if email_owner(conn, account_id, &new.email).await?.is_some() {
         return Err(StoreError::Conflict(format!(
-            "the email {} is already used",
+            "the email {} is already used in this account",
             new.email
         )));
     }
@@ -350,9 +389,11 @@ pub async fn update(
 
     let email = match change.email {
         Some(email) if email.as_str() != current.email.as_str() => {
-            if email.key() != current.email.key() && email_owner(conn, &email).await?.is_some() {
+            if email.key() != current.email.key()
+                && email_owner(conn, &account_id, &email).await?.is_some()
+            {
                 return Err(StoreError::Conflict(format!(
-                    "the email {email} is already used"
+                    "the email {email} is already used in this account"
                 )));
             }
             changed.push("email");
@@ -571,36 +612,42 @@ pub async fn transfer_ownership(
     require(conn, new_owner_id).await
 }
 
-/// Checks a password for sign-in. Unknown emails cost the same as wrong passwords.
+/// Checks a password for sign-in against every user with this email (one per account at most)
+/// and returns each user it matches: none, one, or several when the same address and password
+/// are a user of several accounts (the sign-in page then asks which account). Unknown emails cost
+/// the same as one wrong password.
 pub async fn check_password(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
     email: &Email,
     password: &Secret,
-) -> Result<Option<User>> {
-    let hash: Option<Option<String>> =
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE email_key = $1")
-            .bind(email.key())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let stored = hash.flatten();
-    // Hash against a throwaway value when there is no user, so timing does not reveal existence.
-    let dummy;
-    let phc = match &stored {
-        Some(phc) => phc.as_str(),
-        None => {
-            dummy = ctx
-                .keys
-                .hash_password(&Secret::new("accord-timing-equaliser"))?;
-            dummy.as_str()
-        }
-    };
-    let matches = ctx.keys.password_matches(password, phc);
-    if matches && stored.is_some() {
-        find_by_email(conn, email).await
-    } else {
-        Ok(None)
+) -> Result<Vec<User>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE email_key = $1 ORDER BY created_at, id"
+    )))
+    .bind(email.key())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in &rows {
+        candidates.push((from_row(row)?, rows::opt_text(row, "password_hash")?));
     }
+    if candidates.iter().all(|(_, hash)| hash.is_none()) {
+        // Hash against a throwaway value when no user has a password, so timing does not reveal
+        // existence.
+        let dummy = ctx
+            .keys
+            .hash_password(&Secret::new("accord-timing-equaliser"))?;
+        ctx.keys.password_matches(password, &dummy);
+        return Ok(Vec::new());
+    }
+    Ok(candidates
+        .into_iter()
+        .filter_map(|(user, hash)| {
+            let phc = hash?;
+            ctx.keys.password_matches(password, &phc).then_some(user)
+        })
+        .collect())
 }
 
 impl Store {
@@ -630,10 +677,23 @@ impl Store {
         require(&mut conn, id).await
     }
 
-    /// A user by id or email.
+    /// A user by id, or by an email that names exactly one user in the deployment (else
+    /// [`StoreError::AmbiguousEmail`]): for operator tools, which see every account.
     pub async fn find_user(&self, id_or_email: &str) -> Result<User> {
         let mut conn = self.pool().acquire().await?;
-        find(&mut conn, id_or_email).await
+        find(&mut conn, None, id_or_email).await
+    }
+
+    /// A user of one account by id or email; a user of another account reads as missing.
+    pub async fn find_user_in(&self, account_id: &str, id_or_email: &str) -> Result<User> {
+        let mut conn = self.pool().acquire().await?;
+        find(&mut conn, Some(account_id), id_or_email).await
+    }
+
+    /// The user with this email in one account, if any.
+    pub async fn user_by_email(&self, account_id: &str, email: &Email) -> Result<Option<User>> {
+        let mut conn = self.pool().acquire().await?;
+        find_by_email(&mut conn, account_id, email).await
     }
 
     /// One keyset page of users and the total count.
@@ -692,8 +752,9 @@ impl Store {
         Ok(user)
     }
 
-    /// The user with this email and password, if both match.
-    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Option<User>> {
+    /// Every user with this email whose password this is (several only when the address is a
+    /// user of several accounts with the same password).
+    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Vec<User>> {
         let mut conn = self.pool().acquire().await?;
         check_password(&mut conn, &self.ctx(), email, password).await
     }

@@ -37,13 +37,49 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh SQLite database in a temporary folder.
     pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = format!("sqlite://{}", dir.path().join("accord.db").display());
-        Self::open(Backend::Sqlite, url, dir, None).await
+        Fresh::sqlite().open().await
     }
 
     /// A fresh PostgreSQL database on the server `admin_url` names.
     pub async fn postgres(admin_url: &str) -> TestDb {
+        Fresh::postgres(admin_url).await.open().await
+    }
+
+    /// Closes the pool and drops a PostgreSQL test database.
+    pub async fn finish(self) {
+        self.store.pool().close().await;
+        let Some((admin_url, name)) = self.postgres else {
+            return;
+        };
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = admin.execute(sqlx::AssertSqlSafe(drop)).await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// A database that exists but is not migrated yet: where a [`TestDb`] will live.
+struct Fresh {
+    backend: Backend,
+    url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl Fresh {
+    fn sqlite() -> Fresh {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("accord.db").display());
+        Fresh {
+            backend: Backend::Sqlite,
+            url,
+            dir,
+            postgres: None,
+        }
+    }
+
+    async fn postgres(admin_url: &str) -> Fresh {
         let name = format!(
             "accord_t_{}",
             accord_store::secrets::new_id()
@@ -58,57 +94,68 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let _ = admin.close().await;
-        let url = with_database(admin_url, &name);
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        Self::open(
-            Backend::Postgres,
-            url,
-            dir,
-            Some((admin_url.to_owned(), name)),
-        )
-        .await
+        Fresh {
+            backend: Backend::Postgres,
+            url: with_database(admin_url, &name),
+            dir: tempfile::tempdir().expect("a temporary folder"),
+            postgres: Some((admin_url.to_owned(), name)),
+        }
     }
 
-    async fn open(
-        backend: Backend,
-        url: String,
-        dir: tempfile::TempDir,
-        postgres: Option<(String, String)>,
-    ) -> TestDb {
+    /// Applies only the migrations up to `version` through a bare pool and hands that pool to
+    /// `fill`: the database as an older Accord left it.
+    async fn migrate_to<F, Fut>(&self, version: i64, fill: &F)
+    where
+        F: Fn(sqlx::AnyPool, Backend) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        sqlx::any::install_default_drivers();
+        let url = match self.backend {
+            Backend::Sqlite => format!("{}?mode=rwc", self.url),
+            Backend::Postgres => self.url.clone(),
+        };
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect to the test database");
+        let older = accord_store::database::migrations(self.backend)
+            .into_iter()
+            .filter(|m| m.version <= version)
+            .collect();
+        sqlx::migrate::Migrator::with_migrations(older)
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("migrate the test database to version {version}: {e}"));
+        fill(pool.clone(), self.backend).await;
+        pool.close().await;
+    }
+
+    /// Opens the store, which applies every migration not applied yet.
+    async fn open(self) -> TestDb {
         let clock = ManualClock::new(TEST_EPOCH);
         let master_key = MasterKey::generate().to_base64();
         let config = StoreConfig {
-            data_dir: Some(dir.path().to_path_buf()),
+            data_dir: Some(self.dir.path().to_path_buf()),
             master_key: Some(master_key.clone()),
             password_cost: PasswordCost::TESTING,
             max_connections: 5,
-            ..StoreConfig::new(url.clone())
+            ..StoreConfig::new(self.url.clone())
         };
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let store = Store::open_with_clock(&config, shared)
             .await
-            .unwrap_or_else(|e| panic!("cannot open the {} test database: {e}", backend.name()));
+            .unwrap_or_else(|e| {
+                panic!("cannot open the {} test database: {e}", self.backend.name())
+            });
         TestDb {
             store,
-            backend,
+            backend: self.backend,
             clock,
-            database_url: url,
+            database_url: self.url,
             master_key,
-            _dir: dir,
-            postgres,
-        }
-    }
-
-    /// Closes the pool and drops a PostgreSQL test database.
-    pub async fn finish(self) {
-        self.store.pool().close().await;
-        let Some((admin_url, name)) = self.postgres else {
-            return;
-        };
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            let _ = admin.execute(sqlx::AssertSqlSafe(drop)).await;
-            let _ = admin.close().await;
+            _dir: self.dir,
+            postgres: self.postgres,
         }
     }
 }
@@ -156,16 +203,47 @@ where
         dbs.push(TestDb::postgres(&url).await);
     }
     for db in dbs {
-        let handle = TestDbRef {
-            store: db.store.clone(),
-            backend: db.backend,
-            clock: db.clock.clone(),
-            database_url: db.database_url.clone(),
-            master_key: db.master_key.clone(),
-        };
-        test(handle).await;
-        db.finish().await;
+        run(db, &test).await;
     }
+}
+
+/// Runs `test`, on every backend, on a database that an older Accord created: migrated only up
+/// to `version`, filled by `fill` through a bare pool (raw SQL of that schema), then opened as a
+/// store, which applies the later migrations. For proving that a migration keeps existing data.
+pub async fn on_every_backend_migrated_from<Fill, FillFut, F, Fut>(
+    version: i64,
+    fill: Fill,
+    test: F,
+) where
+    Fill: Fn(sqlx::AnyPool, Backend) -> FillFut,
+    FillFut: Future<Output = ()>,
+    F: Fn(TestDbRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut fresh = vec![Fresh::sqlite()];
+    if let Some(url) = postgres_url() {
+        fresh.push(Fresh::postgres(&url).await);
+    }
+    for db in fresh {
+        db.migrate_to(version, &fill).await;
+        run(db.open().await, &test).await;
+    }
+}
+
+async fn run<F, Fut>(db: TestDb, test: &F)
+where
+    F: Fn(TestDbRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let handle = TestDbRef {
+        store: db.store.clone(),
+        backend: db.backend,
+        clock: db.clock.clone(),
+        database_url: db.database_url.clone(),
+        master_key: db.master_key.clone(),
+    };
+    test(handle).await;
+    db.finish().await;
 }
 
 /// What a test body receives: the store and how to reach the same database.
@@ -219,8 +297,16 @@ impl Stored {
 
 /// Every table of the schema (the migrations bookkeeping table aside) with its columns, sorted.
 pub async fn schema(store: &Store) -> std::collections::BTreeMap<String, Vec<String>> {
+    schema_of(store.pool(), store.backend()).await
+}
+
+/// [`schema`] of a bare pool (a database not opened as a store).
+pub async fn schema_of(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+) -> std::collections::BTreeMap<String, Vec<String>> {
     use sqlx::Row;
-    let tables_sql = match store.backend() {
+    let tables_sql = match backend {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'"
         }
@@ -228,21 +314,21 @@ pub async fn schema(store: &Store) -> std::collections::BTreeMap<String, Vec<Str
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'"
         }
     };
-    let columns_sql = match store.backend() {
+    let columns_sql = match backend {
         Backend::Sqlite => "SELECT name FROM pragma_table_info($1)",
         Backend::Postgres => {
             "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1"
         }
     };
     let tables: Vec<String> = sqlx::query_scalar(tables_sql)
-        .fetch_all(store.pool())
+        .fetch_all(pool)
         .await
         .expect("list tables");
     let mut out = std::collections::BTreeMap::new();
     for table in tables {
         let rows = sqlx::query(columns_sql)
             .bind(&table)
-            .fetch_all(store.pool())
+            .fetch_all(pool)
             .await
             .expect("list columns");
         let mut columns: Vec<String> = rows
@@ -260,11 +346,19 @@ pub async fn schema(store: &Store) -> std::collections::BTreeMap<String, Vec<Str
 pub async fn dump_tables(
     store: &Store,
 ) -> std::collections::BTreeMap<String, Vec<Vec<(String, Stored)>>> {
+    dump_pool(store.pool(), store.backend()).await
+}
+
+/// [`dump_tables`] of a bare pool (a database not opened as a store).
+pub async fn dump_pool(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+) -> std::collections::BTreeMap<String, Vec<Vec<(String, Stored)>>> {
     use sqlx::{Column, Row};
     let mut out = std::collections::BTreeMap::new();
-    for (table, _) in schema(store).await {
+    for (table, _) in schema_of(pool, backend).await {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-            .fetch_all(store.pool())
+            .fetch_all(pool)
             .await
             .expect("read table");
         let mut values: Vec<Vec<(String, Stored)>> = rows

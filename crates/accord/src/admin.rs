@@ -5,11 +5,11 @@ use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{AccountId, Email, RoleId, Secret};
 use accord_core::roles::BuiltinRole;
 use accord_core::users::{UserStatus, UserType};
-use accord_store::Store;
 use accord_store::accounts::{AccountChange, NewAccount};
 use accord_store::apps::{AppChange, NewApp, NewCredentials, NewWebhook, ShownOnce};
 use accord_store::audit::Actor;
 use accord_store::users::{NewUser, User, UserChange};
+use accord_store::{Store, StoreError};
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde_json::json;
@@ -51,6 +51,39 @@ fn role_id(keyword: &str) -> anyhow::Result<RoleId> {
         Some(role) => Ok(role.role_id()),
         None => RoleId::parse(keyword).map_err(|e| anyhow!("--role: {e}")),
     }
+}
+
+/// The user a command names (`flag`, or the positional argument when `None`): an id, or an email
+/// — looked up in `account` when given. An email that is a user in several accounts is refused
+/// with the way out, never resolved to one of them.
+async fn named_user(
+    store: &Store,
+    account: Option<&str>,
+    user: &str,
+    flag: Option<&str>,
+) -> anyhow::Result<User> {
+    let found = match account {
+        Some(account) => {
+            store.account(account).await.context("--account")?;
+            store.find_user_in(account, user).await
+        }
+        None => store.find_user(user).await,
+    };
+    let problem = match (found, account) {
+        (Ok(user), _) => return Ok(user),
+        (Err(StoreError::AmbiguousEmail { email, accounts }), _) => anyhow!(
+            "{email} is a user in several accounts ({}): add --account ACCOUNT or give the user's id",
+            accounts.join(", ")
+        ),
+        (Err(StoreError::NotFound { .. }), Some(account)) => {
+            anyhow!("no user {user} in account {account}")
+        }
+        (Err(error), _) => error.into(),
+    };
+    Err(match flag {
+        Some(flag) => problem.context(flag.to_owned()),
+        None => problem,
+    })
 }
 
 fn user_line(user: &User) -> String {
@@ -311,8 +344,8 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
             }
             Ok(())
         }
-        UserCommand::Show { user } => {
-            let user = store.find_user(&user).await?;
+        UserCommand::Show { user, account } => {
+            let user = named_user(store, account.as_deref(), &user, None).await?;
             let privileges = store.user_privileges(user.id.as_str()).await?;
             let assistants = store.assistants(user.id.as_str()).await?;
             let schedulers = store.schedulers(user.id.as_str()).await?;
@@ -352,6 +385,7 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
         }
         UserCommand::Change {
             user,
+            account,
             email,
             first_name,
             last_name,
@@ -364,7 +398,7 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
             add_assistant,
             remove_assistant,
         } => {
-            let current = store.find_user(&user).await?;
+            let current = named_user(store, account.as_deref(), &user, None).await?;
             let id = current.id.as_str().to_owned();
             if make_owner {
                 store.transfer_ownership(&actor, &id).await?;
@@ -393,14 +427,18 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
                 password: password.map(Secret::new),
             };
             store.update_user(&actor, &id, change).await?;
+            // Assistants are users of the same account.
+            let account_id = current.account_id.as_str();
             for other in add_assistant {
-                let assistant = store.find_user(&other).await?;
+                let assistant =
+                    named_user(store, Some(account_id), &other, Some("--add-assistant")).await?;
                 store
                     .add_assistant(&actor, &id, assistant.id.as_str())
                     .await?;
             }
             for other in remove_assistant {
-                let assistant = store.find_user(&other).await?;
+                let assistant =
+                    named_user(store, Some(account_id), &other, Some("--remove-assistant")).await?;
                 store
                     .remove_assistant(&actor, &id, Some(assistant.id.as_str()))
                     .await?;
@@ -412,8 +450,8 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
             println!("{}", user_line(&updated));
             Ok(())
         }
-        UserCommand::Delete { user } => {
-            let found = store.find_user(&user).await?;
+        UserCommand::Delete { user, account } => {
+            let found = named_user(store, account.as_deref(), &user, None).await?;
             store.delete_user(&actor, found.id.as_str()).await?;
             if global.json {
                 return print_json(&json!({"deleted": found.id}));
@@ -436,6 +474,7 @@ pub async fn app(store: &Store, global: &Global, command: AppCommand) -> anyhow:
     match command {
         AppCommand::Create {
             developer,
+            account,
             name,
             kind,
             scopes,
@@ -447,7 +486,8 @@ pub async fn app(store: &Store, global: &Global, command: AppCommand) -> anyhow:
             webhook_url,
             webhook_events,
         } => {
-            let developer = store.find_user(&developer).await.context("--developer")?;
+            let developer =
+                named_user(store, account.as_deref(), &developer, Some("--developer")).await?;
             let kind = AppKind::parse(&kind).map_err(|e| anyhow!("--kind: {e}"))?;
             let new = NewApp {
                 id: None,

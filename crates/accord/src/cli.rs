@@ -314,10 +314,18 @@ pub enum UserCommand {
         account: String,
     },
     /// Show a user (id or email) with their assistants and the users they schedule for.
-    Show { user: String },
+    Show {
+        user: String,
+        /// The user's account: needed when the email is a user in several accounts.
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Change a user (id or email).
     Change {
         user: String,
+        /// The user's account: needed when the email is a user in several accounts.
+        #[arg(long)]
+        account: Option<String>,
         #[arg(long)]
         email: Option<String>,
         #[arg(long)]
@@ -339,14 +347,19 @@ pub enum UserCommand {
         /// Transfer account ownership to this user (the old owner becomes an admin).
         #[arg(long)]
         make_owner: bool,
-        /// Make this user (id or email) an assistant of the user.
+        /// Make this user (id or email, of the same account) an assistant of the user.
         #[arg(long, value_name = "USER")]
         add_assistant: Vec<String>,
         #[arg(long, value_name = "USER")]
         remove_assistant: Vec<String>,
     },
     /// Delete a user (never the owner). Their authorizations end; installations they made stay.
-    Delete { user: String },
+    Delete {
+        user: String,
+        /// The user's account: needed when the email is a user in several accounts.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,6 +369,9 @@ pub enum AppCommand {
         /// The developer (id or email); their account is the app's developer account.
         #[arg(long)]
         developer: String,
+        /// The developer's account: needed when the email is a user in several accounts.
+        #[arg(long)]
+        account: Option<String>,
         #[arg(long)]
         name: String,
         /// account (admin-managed), user (user-managed) or server (server-to-server).

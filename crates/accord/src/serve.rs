@@ -277,20 +277,19 @@ fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
     println!("Try it (ACCESS_TOKEN and CODE come from the answers before them):");
     println!("  curl {url}/readyz");
     if let Some((id, secret, _)) = production(AppKind::Server) {
-        // The server app's own account: the account of its developer in the seed.
-        let developer = seed
-            .apps
-            .iter()
-            .find(|a| a.kind == "server")
-            .map(|a| a.developer.as_str())
-            .unwrap_or("");
+        // The server app's own account: the account of its developer in the seed (the one its
+        // `developer_account` names, if any: an email may be a user of several accounts).
+        let server_app = seed.apps.iter().find(|a| a.kind == "server");
+        let developer = server_app.map(|a| a.developer.as_str()).unwrap_or("");
+        let developer_account = server_app.and_then(|a| a.developer_account.as_deref());
         let account = seed
             .accounts
             .iter()
-            .find(|acc| {
-                acc.users
-                    .iter()
-                    .any(|u| u.email.eq_ignore_ascii_case(developer))
+            .find(|acc| match developer_account {
+                Some(named) => acc.id.as_deref() == Some(named) || acc.name == named,
+                None => acc.users.iter().any(|u| {
+                    u.email.eq_ignore_ascii_case(developer) || u.id.as_deref() == Some(developer)
+                }),
             })
             .and_then(|acc| acc.id.clone())
             .unwrap_or_default();

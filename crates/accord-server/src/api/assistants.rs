@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
 use super::roles::{Added, UserRef};
-use super::users::{endpoint, find_user, located, write_error};
+use super::users::{account_user, endpoint, find_user, located, write_error};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ async fn authorized_user(
     user_id: &str,
 ) -> Result<(User, Caller), ApiDenial> {
     let endpoint = endpoint(method, path)?;
-    let user = find_user(state, token.me.as_ref(), user_id).await?;
+    let user = find_user(state, token, user_id).await?;
     let caller = authorize(state, token, endpoint, located(user_id, user.as_ref())).await?;
     Ok((user.ok_or(ApiDenial::Internal)?, caller))
 }
@@ -37,18 +37,6 @@ fn not_found(id: &str) -> ApiDenial {
         format!("User does not exist: {id}."),
     )
     .into()
-}
-
-/// A user of `account` by id or email; other accounts' users read as missing.
-async fn same_account_user(
-    state: &AppState,
-    account: &str,
-    id_or_email: &str,
-) -> Result<User, ApiDenial> {
-    match find_user(state, None, id_or_email).await? {
-        Some(user) if user.account_id.as_str() == account => Ok(user),
-        _ => Err(not_found(id_or_email)),
-    }
 }
 
 /// Ends one assistant pair; a pair that does not exist reads as a missing user.
@@ -175,7 +163,7 @@ pub async fn add(
             )
             .into());
         };
-        let assistant = same_account_user(&state, user.account_id.as_str(), key).await?;
+        let assistant = account_user(&state, user.account_id.as_str(), key).await?;
         if assistant.id == user.id {
             return Err(ApiError::validation(
                 format!("assistants[{i}]"),
@@ -246,7 +234,7 @@ pub async fn delete_one(
         &user_id,
     )
     .await?;
-    let assistant = same_account_user(&state, user.account_id.as_str(), &assistant_id).await?;
+    let assistant = account_user(&state, user.account_id.as_str(), &assistant_id).await?;
     remove_pair(&state, &caller, &user, &assistant, &assistant_id).await
 }
 
@@ -330,6 +318,6 @@ pub async fn delete_scheduler(
         &user_id,
     )
     .await?;
-    let principal = same_account_user(&state, user.account_id.as_str(), &scheduler_id).await?;
+    let principal = account_user(&state, user.account_id.as_str(), &scheduler_id).await?;
     remove_pair(&state, &caller, &principal, &user, &scheduler_id).await
 }

@@ -45,7 +45,7 @@ pub async fn explain(
     let account_of_token = token.account.clone();
     let located = match (endpoint.object, route.param("userId")) {
         (ObjectKind::User | ObjectKind::Meeting, Some(user_id)) => {
-            let user = find_user(state, token.me.as_ref(), user_id)
+            let user = find_user(state, &token, user_id)
                 .await
                 .map_err(unavailable)?;
             super::users::located(user_id, user.as_ref())

@@ -201,7 +201,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<MeetingList>, ApiDenial> {
     let endpoint = endpoint("GET", "/users/{userId}/meetings")?;
-    let host = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let host = find_user(&state, &token, &user_id).await?;
     let caller = authorize(&state, &token, endpoint, located(&user_id, host.as_ref())).await?;
     let host = host.ok_or(ApiDenial::Internal)?;
     let params: std::collections::HashMap<String, String> =
@@ -342,7 +342,7 @@ pub async fn create(
         .filter(|s| !s.is_empty())
         .unwrap_or(&user_id)
         .to_owned();
-    let host: Option<User> = find_user(&state, token.me.as_ref(), &host_ref).await?;
+    let host: Option<User> = find_user(&state, &token, &host_ref).await?;
     let caller = authorize(&state, &token, endpoint, located(&host_ref, host.as_ref())).await?;
     let host = host.ok_or(ApiDenial::Internal)?;
     if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint).await {

@@ -16,9 +16,9 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Caller, Located, TokenState, authorize, authorize_with};
+use super::access::{ApiDenial, Located, TokenState, authorize, authorize_with};
 use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, endpoint, find_user};
+use super::users::{account_user, actor, endpoint};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -460,19 +460,6 @@ pub struct UserRef {
     pub email: Option<String>,
 }
 
-/// A user of the caller's account by id or email; other accounts' users read as missing.
-async fn account_user(state: &AppState, caller: &Caller, key: &str) -> Result<User, ApiDenial> {
-    match find_user(state, None, key).await? {
-        Some(user) if user.account_id.as_str() == caller.grant.account_id => Ok(user),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            1001,
-            format!("User does not exist: {key}."),
-        )
-        .into()),
-    }
-}
-
 /// `POST /roles/{roleId}/members` (`{"members":[{"id"}|{"email"}]}`, at most 30) → 201.
 #[utoipa::path(
     post, path = "/v2/roles/{roleId}/members", tag = "Roles",
@@ -507,7 +494,7 @@ pub async fn add_members(
             .ok_or_else(|| {
                 ApiError::validation(format!("members[{i}]"), "Give the member's id or email.")
             })?;
-        users.push(account_user(&state, &caller, key).await?);
+        users.push(account_user(&state, &caller.grant.account_id, key).await?);
     }
     let role = accord_core::ids::RoleId::parse(role_id.clone())
         .map_err(|e| ApiError::validation("roleId", e.0))?;
@@ -549,7 +536,7 @@ pub async fn remove_member(
         target,
         membership_violation(&role_id),
     )?;
-    let user = account_user(&state, &caller, &user_id).await?;
+    let user = account_user(&state, &caller.grant.account_id, &user_id).await?;
     if user.role_id.as_str() != role_id {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

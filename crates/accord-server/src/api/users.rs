@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Located, authorize, authorize_with};
+use super::access::{ApiDenial, Located, TokenState, authorize, authorize_with};
 use super::paging::PageFields;
 use crate::state::AppState;
 
@@ -70,26 +70,52 @@ pub(crate) fn located<'a>(id: &'a str, user: Option<&User>) -> Located<'a> {
     }
 }
 
-/// Finds `{userId}`: `me`, an id or an email. Missing anywhere → `None`.
+/// Finds `{userId}`: `me`, an id or an email. An email is looked up in the caller's account only:
+/// the same address may be a user of other accounts, which a caller must never learn of. An id is
+/// looked up anywhere, and the rule refuses another account's user exactly like a missing one.
+/// Missing → `None`.
 pub async fn find_user(
     state: &AppState,
-    me: Option<&accord_core::ids::UserId>,
+    token: &TokenState,
     user_id: &str,
 ) -> Result<Option<User>, ApiDenial> {
     let store = state.store();
     let found = if user_id == "me" {
-        match me {
+        match &token.me {
             Some(me) => store.user(me.as_str()).await,
             None => return Ok(None),
         }
     } else if let Ok(email) = Email::parse(user_id) {
-        store.find_user(email.as_str()).await
+        return match &token.account {
+            Some(account) => Ok(store.user_by_email(account.as_str(), &email).await?),
+            None => Ok(None),
+        };
     } else {
         store.user(user_id).await
     };
     match found {
         Ok(user) => Ok(Some(user)),
         Err(accord_store::StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A user of `account` by id or email, for a user named inside a request (an assistant, a role
+/// member); another account's user reads as missing (404, code 1001).
+pub(crate) async fn account_user(
+    state: &AppState,
+    account: &str,
+    id_or_email: &str,
+) -> Result<User, ApiDenial> {
+    use crate::errors::ApiError;
+    match state.store().find_user_in(account, id_or_email).await {
+        Ok(user) => Ok(user),
+        Err(accord_store::StoreError::NotFound { .. }) => Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            1001,
+            format!("User does not exist: {id_or_email}."),
+        )
+        .into()),
         Err(e) => Err(e.into()),
     }
 }
@@ -106,7 +132,7 @@ pub async fn get_user(
     Path(user_id): Path<String>,
 ) -> Result<Json<UserBody>, ApiDenial> {
     let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Internal)?;
-    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let user = find_user(&state, &token, &user_id).await?;
     let target = located(&user_id, user.as_ref());
     authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Internal)?;
@@ -473,7 +499,7 @@ pub async fn update_user(
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     let endpoint = endpoint("PATCH", "/users/{userId}")?;
-    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let user = find_user(&state, &token, &user_id).await?;
     let body: UpdateUserRequest = super::body::json(&body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
     let needs_role_edit = body.role_id.is_some()
@@ -560,7 +586,7 @@ pub async fn update_status(
     use crate::errors::ApiError;
     use accord_core::users::UserStatus;
     let endpoint = endpoint("PUT", "/users/{userId}/status")?;
-    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let user = find_user(&state, &token, &user_id).await?;
     let body: UserStatusRequest = super::body::json(&body)?;
     let status = match body.action.as_str() {
         "activate" => UserStatus::Active,
@@ -611,7 +637,7 @@ pub async fn delete_user(
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     let endpoint = endpoint("DELETE", "/users/{userId}")?;
-    let user = find_user(&state, token.me.as_ref(), &user_id).await?;
+    let user = find_user(&state, &token, &user_id).await?;
     let action = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "action")
         .map(|(_, v)| v.into_owned())

@@ -6,7 +6,8 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /oauth/authorize[/]` | check the request; sign-in page, or the consent page |
-//! | `POST /oauth/authorize/sign-in` | `email` + `password`; a session, then back to the consent page |
+//! | `POST /oauth/authorize/sign-in` | `email` + `password`; a session, then back to the consent page — or, when they match users of several accounts, the account choice |
+//! | `POST /oauth/authorize/choose-account` | `account` (one of the accounts offered) and the sealed `matched`; a session, then back to the consent page |
 //! | `POST /oauth/authorize/decision` | `decision` = `approve` / `deny` / `request_preapproval`, optional `scope`s |
 //! | `POST /oauth/authorize/sign-out` | end the session, back to the sign-in page |
 //!
@@ -16,8 +17,10 @@
 //! request itself as signed flow state, which is checked again in full on every post.
 //!
 //! [`request`] checks the request and builds the redirects back to the client; [`consent`] asks
-//! the install rules and renders the pages.
+//! the install rules and renders the pages; [`account_choice`] is the extra sign-in step for an
+//! email and password that are a user of several accounts.
 
+mod account_choice;
 mod consent;
 mod request;
 
@@ -39,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 
+use self::account_choice::{ChoiceRefused, account_choice_page, chosen_user};
 use self::consent::{Eligibility, Refusal, consent_page, eligibility, sign_in_page};
 use self::request::{Authorization, FlowState, Refused, RequestParams, check_request, see_other};
 use crate::pages::security;
@@ -54,6 +58,7 @@ const FLOW_SECONDS: i64 = 600;
 const FLOW_FIELD: &str = "flow";
 
 const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
+const CHOOSE_ACCOUNT_PATH: &str = "/oauth/authorize/choose-account";
 const DECISION_PATH: &str = "/oauth/authorize/decision";
 const SIGN_OUT_PATH: &str = "/oauth/authorize/sign-out";
 
@@ -69,6 +74,10 @@ pub struct PageForm {
     email: Option<String>,
     /// Sign-in.
     password: Option<String>,
+    /// Account choice: the id of the chosen account (the value of the button pressed).
+    account: Option<String>,
+    /// Account choice: which users the password matched, sealed.
+    matched: Option<String>,
     /// Decision: `approve`, `deny` or `request_preapproval`.
     decision: Option<String>,
     /// Decision: an optional scope the user agreed to (repeated).
@@ -81,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/authorize/", get(authorize))
         .route(SIGN_IN_PATH, post(sign_in))
+        .route(CHOOSE_ACCOUNT_PATH, post(choose_account))
         .route(DECISION_PATH, post(decide))
         .route(SIGN_OUT_PATH, post(sign_out))
         .layer(middleware::map_response(security::security_headers))
@@ -162,12 +172,12 @@ async fn authorize(
 }
 
 /// Argon2id is slow on purpose: the check runs on the blocking pool so it never stalls the
-/// workers serving other requests.
+/// workers serving other requests. Returns every user with this email whose password it is.
 async fn check_password(
     store: Store,
     email: Email,
     password: Secret,
-) -> Result<Option<User>, PageError> {
+) -> Result<Vec<User>, PageError> {
     let runtime = tokio::runtime::Handle::current();
     let checked = tokio::task::spawn_blocking(move || {
         runtime.block_on(store.check_password(&email, &password))
@@ -179,7 +189,8 @@ async fn check_password(
 
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
 /// back to the consent page (303); a wrong email or password shows the form again (401) without
-/// saying which was wrong.
+/// saying which was wrong. When they match users of several accounts, the page asks which
+/// account to continue with (200), listing only those.
 #[utoipa::path(
     post, path = "/oauth/authorize/sign-in", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
@@ -194,30 +205,109 @@ async fn sign_in(
     let form = PostedForm::parse(&body);
     let (request, flow) = check_post(&state, &headers, &jar, &form).await?;
     let email_text = form.get("email").unwrap_or_default().trim();
-    let user = match (Email::parse(email_text), form.get("password")) {
+    let mut matched = match (Email::parse(email_text), form.get("password")) {
         (Ok(email), Some(password)) => {
             check_password(state.store().clone(), email, Secret::new(password)).await?
         }
-        _ => None,
+        _ => Vec::new(),
     };
     let (jar, csrf_token) =
         csrf::ensure(jar, state.store().keys(), state.config().secure_cookies());
-    let Some(user) = user else {
-        let page = sign_in_page(
-            &request,
-            &csrf_token,
-            &flow,
-            email_text,
-            Some("Wrong email or password."),
-        );
-        return Ok((jar, page).into_response());
+    let user = match matched.len() {
+        0 => {
+            let page = sign_in_page(
+                &request,
+                &csrf_token,
+                &flow,
+                email_text,
+                Some("Wrong email or password."),
+            );
+            return Ok((jar, page).into_response());
+        }
+        1 => matched.remove(0),
+        _ => {
+            let page =
+                account_choice_page(&state, &request, email_text, &matched, &csrf_token, &flow)
+                    .await?;
+            return Ok((jar, page).into_response());
+        }
     };
+    continue_as(&state, jar, &request, &user, &csrf_token, &flow).await
+}
+
+/// `POST /oauth/authorize/choose-account`: `account`, one of the accounts the account choice
+/// offered, with its sealed `matched`. Starts the session for that account's user and goes back
+/// to the consent page (303). A choice that was not offered, or was changed, or comes from
+/// another browser is refused (400); one older than five minutes shows the sign-in form again.
+#[utoipa::path(
+    post, path = "/oauth/authorize/choose-account", tag = "OAuth",
+    request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
+    responses(crate::openapi::PageAnswers),
+)]
+async fn choose_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, Refused> {
+    let form = PostedForm::parse(&body);
+    let (request, flow) = check_post(&state, &headers, &jar, &form).await?;
+    let (jar, csrf_token) =
+        csrf::ensure(jar, state.store().keys(), state.config().secure_cookies());
+    let chosen = chosen_user(
+        &state,
+        form.get(account_choice::MATCHED_FIELD),
+        &csrf_token,
+        form.get(account_choice::ACCOUNT_FIELD),
+    );
+    let user_id = match chosen {
+        Ok(user_id) => user_id,
+        Err(ChoiceRefused::Invalid(error)) => return Err(error.into()),
+        Err(ChoiceRefused::Expired) => {
+            let page = sign_in_page(
+                &request,
+                &csrf_token,
+                &flow,
+                "",
+                Some("The account choice expired. Sign in again."),
+            );
+            return Ok((jar, page).into_response());
+        }
+    };
+    let user = match state.store().user(&user_id).await {
+        Ok(user) => user,
+        // Deleted since the password was checked: as if the sign-in had failed.
+        Err(accord_store::StoreError::NotFound { .. }) => {
+            let page = sign_in_page(
+                &request,
+                &csrf_token,
+                &flow,
+                "",
+                Some("Wrong email or password."),
+            );
+            return Ok((jar, page).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    continue_as(&state, jar, &request, &user, &csrf_token, &flow).await
+}
+
+/// Once the browser has proved to be `user`: a session and back to the consent page, or, for a
+/// user who is not active, the consent page that says so and no session.
+async fn continue_as(
+    state: &AppState,
+    jar: CookieJar,
+    request: &Authorization,
+    user: &User,
+    csrf_token: &str,
+    flow: &str,
+) -> Result<Response, Refused> {
     if user.status != UserStatus::Active {
         // No session for an inactive user; the install rules say what they may not do.
-        let page = consent_page(&state, &request, &user, &csrf_token, &flow, false).await?;
+        let page = consent_page(state, request, user, csrf_token, flow, false).await?;
         return Ok((jar, page).into_response());
     }
-    let jar = session::start(&state, jar, user.id.as_str()).await?;
+    let jar = session::start(state, jar, user.id.as_str()).await?;
     Ok((jar, see_other(&request.authorize_url())).into_response())
 }
 

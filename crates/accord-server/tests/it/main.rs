@@ -3,6 +3,7 @@
 mod assistants_api;
 mod authorize;
 mod edge;
+mod emails;
 mod flow;
 mod health;
 mod isolation;

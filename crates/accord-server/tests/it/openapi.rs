@@ -58,6 +58,7 @@ fn the_document_covers_the_catalog_and_the_oauth_endpoints_and_nothing_else() {
     for (method, path) in [
         ("GET", "/oauth/authorize"),
         ("POST", "/oauth/authorize/sign-in"),
+        ("POST", "/oauth/authorize/choose-account"),
         ("POST", "/oauth/authorize/decision"),
         ("POST", "/oauth/authorize/sign-out"),
         ("POST", "/oauth/token"),

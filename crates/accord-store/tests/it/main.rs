@@ -2,6 +2,7 @@
 //! `ACCORD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database too.
 
 mod meetings;
+mod migrations;
 mod model;
 mod schema;
 mod seed;

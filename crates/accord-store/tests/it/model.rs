@@ -83,27 +83,164 @@ async fn every_account_gets_the_builtin_roles_and_exactly_one_owner() {
 }
 
 #[tokio::test]
-async fn emails_are_unique_across_the_deployment_ignoring_case() {
+async fn emails_are_unique_within_an_account_ignoring_case() {
+    on_every_backend(|db| async move {
+        let (acme, _) = account(&db.store, "Acme").await;
+        let ann = user(&db.store, &acme, "Ann@Acme.test", "2").await;
+        let bob = user(&db.store, &acme, "bob@acme.test", "2").await;
+        let again = db
+            .store
+            .create_user(
+                &cli(),
+                &acme,
+                NewUser::new(Email::parse("ann@ACME.test").unwrap()),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(again, StoreError::Conflict(_)), "{again}");
+        let renamed = UserChange {
+            email: Some(Email::parse("ANN@acme.test").unwrap()),
+            ..Default::default()
+        };
+        let taken = db
+            .store
+            .update_user(&cli(), bob.id.as_str(), renamed)
+            .await
+            .unwrap_err();
+        assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+        let found = db.store.find_user_in(&acme, "ANN@acme.TEST").await.unwrap();
+        assert_eq!(found.id, ann.id);
+        assert_eq!(found.email.as_str(), "Ann@Acme.test");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_email_is_a_separate_user_in_each_account() {
     on_every_backend(|db| async move {
         let (acme, _) = account(&db.store, "Acme").await;
         let (globex, _) = account(&db.store, "Globex").await;
-        user(&db.store, &acme, "Ann@Acme.test", "2").await;
-        let mut again = NewUser::new(Email::parse("ann@ACME.test").unwrap());
-        again.role_id = RoleId::parse("2").unwrap();
-        let err = db
-            .store
-            .create_user(&cli(), &globex, again)
+        let in_acme = user(&db.store, &acme, "Pat@Shared.test", "2").await;
+        let in_globex = user(&db.store, &globex, "pat@SHARED.test", "1").await;
+        assert_ne!(in_acme.id, in_globex.id);
+        // Moving another user of Globex onto the address is refused only because Globex has it.
+        let gus = user(&db.store, &globex, "gus@globex.test", "2").await;
+        let onto = |email: &str| UserChange {
+            email: Some(Email::parse(email).unwrap()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            db.store
+                .update_user(&cli(), gus.id.as_str(), onto("pat@shared.test"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let (initech, _) = account(&db.store, "Initech").await;
+        let ian = user(&db.store, &initech, "ian@initech.test", "2").await;
+        db.store
+            .update_user(&cli(), ian.id.as_str(), onto("PAT@shared.test"))
             .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+            .expect("an address of other accounts is free here");
+
+        // Within an account the address names its user; a user of another account reads as
+        // missing, by email and by id alike.
+        let email = "pat@shared.test";
+        assert_eq!(
+            db.store.find_user_in(&acme, email).await.unwrap().id,
+            in_acme.id
+        );
+        assert_eq!(
+            db.store.find_user_in(&globex, email).await.unwrap().id,
+            in_globex.id
+        );
+        assert!(matches!(
+            db.store.find_user_in(&acme, in_globex.id.as_str()).await,
+            Err(StoreError::NotFound { .. })
+        ));
         assert_eq!(
             db.store
-                .find_user("ANN@acme.TEST")
+                .user_by_email(&globex, &Email::parse(email).unwrap())
                 .await
                 .unwrap()
-                .email
+                .map(|u| u.id),
+            Some(in_globex.id.clone())
+        );
+
+        // Asked without an account (operator tools), an email of several accounts is never
+        // resolved to one of them; an id still is.
+        match db.store.find_user(email).await {
+            Err(StoreError::AmbiguousEmail { accounts, .. }) => {
+                assert_eq!(accounts.len(), 3);
+                assert!(accounts.contains(&acme) && accounts.contains(&globex));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            db.store
+                .find_user(in_globex.id.as_str())
+                .await
+                .unwrap()
+                .account_id
                 .as_str(),
-            "Ann@Acme.test"
+            globex
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_check_returns_every_user_of_the_email_it_matches() {
+    on_every_backend(|db| async move {
+        let email = Email::parse("pat@shared.test").unwrap();
+        let with_password = |password: &str| {
+            let mut new = NewUser::new(email.clone());
+            new.password = Some(Secret::new(password));
+            new
+        };
+        let mut ids = Vec::new();
+        for (name, password) in [
+            ("Acme", "same-password"),
+            ("Globex", "same-password"),
+            ("Initech", "other-password"),
+        ] {
+            let (id, _) = account(&db.store, name).await;
+            let created = db
+                .store
+                .create_user(&cli(), &id, with_password(password))
+                .await
+                .unwrap()
+                .0;
+            ids.push((id, created));
+        }
+        let matched = |password: &'static str| {
+            let store = db.store.clone();
+            let email = email.clone();
+            async move {
+                let mut found: Vec<String> = store
+                    .check_password(&email, &Secret::new(password))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|u| u.account_id.into_string())
+                    .collect();
+                found.sort();
+                found
+            }
+        };
+        let mut both = vec![ids[0].0.clone(), ids[1].0.clone()];
+        both.sort();
+        assert_eq!(matched("same-password").await, both);
+        assert_eq!(matched("other-password").await, [ids[2].0.clone()]);
+        assert!(matched("wrong-password").await.is_empty());
+        assert!(
+            db.store
+                .check_password(
+                    &Email::parse("nobody@shared.test").unwrap(),
+                    &Secret::new("same-password")
+                )
+                .await
+                .unwrap()
+                .is_empty()
         );
     })
     .await;

@@ -70,19 +70,20 @@ async fn secrets_in_the_file_work_and_missing_ones_are_generated_once() {
     on_every_backend(|db| async move {
         let report = db.store.seed_file(&example()).await.unwrap();
         let email = Email::parse("owner@acme.test").unwrap();
-        assert!(
+        assert_eq!(
             db.store
                 .check_password(&email, &Secret::new("owner-password-1"))
                 .await
                 .unwrap()
-                .is_some()
+                .len(),
+            1
         );
         assert!(
             db.store
                 .check_password(&email, &Secret::new("owner-password-2"))
                 .await
                 .unwrap()
-                .is_none()
+                .is_empty()
         );
 
         let (app, _) = db
@@ -237,16 +238,17 @@ async fn a_conflict_found_while_applying_rolls_back_the_whole_file() {
         db.store.seed_file(&example()).await.unwrap();
         let before = dump_tables(&db.store).await;
         let dir = tempfile::tempdir().unwrap();
+        // Acme's owner's id, taken again by a new user of a new account: found only on insert.
         let path = write(
             dir.path(),
             "globex.json",
             r#"{"accounts": [{"id": "globex", "name": "Globex", "users": [
                  {"email": "gina@globex.test", "password": "gina-password-1", "role": "owner"},
-                 {"email": "ANN@acme.test", "role": "member"}]}]}"#,
+                 {"id": "acme-owner", "email": "gus@globex.test", "role": "member"}]}]}"#,
         );
         let err = db.store.seed_file(&path).await.unwrap_err();
-        assert_eq!(err.path, "$.accounts[0].users[1].email", "{err}");
-        assert!(err.problem.contains("another account"), "{err}");
+        assert_eq!(err.path, "$.accounts[0].users[1]", "{err}");
+        assert!(err.problem.contains("already exists"), "{err}");
         assert_eq!(
             before,
             dump_tables(&db.store).await,
@@ -306,6 +308,195 @@ async fn semantic_errors_point_at_the_entry() {
             assert!(err.problem.contains(needle), "case {i}: {err}");
         }
         assert_eq!(db.store.counts().await.unwrap().accounts, 0);
+    })
+    .await;
+}
+
+/// Two accounts with a user of the same address (and password), and an app of each.
+const SHARED_EMAIL: &str = r#"{
+  "accounts": [
+    {"id": "acme", "name": "Acme", "users": [
+      {"id": "acme-pat", "email": "pat@shared.test", "password": "pat-password-1", "role": "owner"},
+      {"email": "ann@acme.test", "role": "member"}],
+     "assistants": [{"user": "ann@acme.test", "assistant": "PAT@shared.test"}]},
+    {"id": "globex", "name": "Globex", "users": [
+      {"id": "globex-pat", "email": "Pat@Shared.test", "password": "pat-password-1", "role": "owner"},
+      {"email": "gus@globex.test", "role": "member"}],
+     "assistants": [{"user": "gus@globex.test", "assistant": "pat@shared.test"}]}
+  ],
+  "apps": [
+    {"name": "Acme Tool", "kind": "server", "developer": "pat@shared.test", "developer_account": "acme",
+     "scopes": ["user:read:admin"]},
+    {"name": "Globex Tool", "kind": "server", "developer": "pat@shared.test", "developer_account": "Globex",
+     "scopes": ["user:read:admin"]},
+    {"name": "By Id", "kind": "server", "developer": "globex-pat", "scopes": ["user:read:admin"]},
+    {"name": "Gus Tool", "kind": "server", "developer": "gus@globex.test", "scopes": ["user:read:admin"]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn the_same_email_in_two_accounts_of_a_file_is_two_users_and_reapplying_changes_nothing() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "shared.json", SHARED_EMAIL);
+        db.store.seed_file(&path).await.unwrap();
+        let before = dump_tables(&db.store).await;
+        let second = db.store.seed_file(&path).await.unwrap();
+        assert!(
+            second.changed_nothing(),
+            "{:?} {:?}",
+            second.created,
+            second.updated
+        );
+        assert_eq!(before, dump_tables(&db.store).await);
+
+        let acme_pat = db
+            .store
+            .find_user_in("acme", "pat@shared.test")
+            .await
+            .unwrap();
+        let globex_pat = db
+            .store
+            .find_user_in("globex", "pat@shared.test")
+            .await
+            .unwrap();
+        assert_eq!(
+            (acme_pat.id.as_str(), globex_pat.id.as_str()),
+            ("acme-pat", "globex-pat")
+        );
+        // Each account's assistant pair is made of that account's users.
+        let ann = db
+            .store
+            .find_user_in("acme", "ann@acme.test")
+            .await
+            .unwrap();
+        let ann_assistants = db.store.assistants(ann.id.as_str()).await.unwrap();
+        assert_eq!(ann_assistants[0].user.id, acme_pat.id);
+        let gus = db
+            .store
+            .find_user_in("globex", "gus@globex.test")
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.assistants(gus.id.as_str()).await.unwrap()[0]
+                .user
+                .id,
+            globex_pat.id
+        );
+
+        let developer_account = |name: &str| {
+            let report = &second;
+            report
+                .apps
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.developer_account_id.clone())
+                .unwrap()
+        };
+        assert_eq!(developer_account("Acme Tool"), "acme");
+        assert_eq!(developer_account("Globex Tool"), "globex");
+        assert_eq!(developer_account("By Id"), "globex");
+        assert_eq!(developer_account("Gus Tool"), "globex");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_developer_email_of_several_accounts_is_refused_with_the_way_out() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // Declared in two accounts of the file, named without its account.
+        let ambiguous = SHARED_EMAIL.replace(r#", "developer_account": "Globex""#, "");
+        let path = write(dir.path(), "ambiguous.json", &ambiguous);
+        let err = db.store.seed_file(&path).await.unwrap_err();
+        assert_eq!(err.path, "$.apps[1].developer", "{err}");
+        for needle in [
+            "pat@shared.test",
+            "several accounts",
+            "acme",
+            "globex",
+            "developer_account",
+            "id",
+        ] {
+            assert!(err.problem.contains(needle), "{needle}: {err}");
+        }
+        assert_eq!(
+            db.store.counts().await.unwrap().accounts,
+            0,
+            "nothing is applied"
+        );
+
+        // A developer_account that names no account, or not the developer's.
+        for (account, path_end, needle) in [
+            ("Umbrella", "developer_account", "no account"),
+            ("acme", "developer", "no user"),
+        ] {
+            let text = SHARED_EMAIL.replace(
+                r#""developer": "gus@globex.test", "#,
+                &format!(r#""developer": "gus@globex.test", "developer_account": "{account}", "#),
+            );
+            let path = write(dir.path(), "wrong-account.json", &text);
+            let err = db.store.seed_file(&path).await.unwrap_err();
+            assert_eq!(err.path, format!("$.apps[3].{path_end}"), "{err}");
+            assert!(err.problem.contains(needle), "{err}");
+        }
+
+        // Declared in no account of the file: the database must hold exactly one such user.
+        db.store
+            .seed_file(&write(dir.path(), "shared.json", SHARED_EMAIL))
+            .await
+            .unwrap();
+        let later = r#"{"apps": [{"name": "Later", "kind": "server", "developer": "pat@shared.test",
+                        "scopes": ["user:read:admin"]}]}"#;
+        let err = db
+            .store
+            .seed_file(&write(dir.path(), "later.json", later))
+            .await
+            .unwrap_err();
+        assert_eq!(err.path, "$.apps[0].developer", "{err}");
+        assert!(err.problem.contains("several accounts"), "{err}");
+        let by_account = later.replace(r#""scopes""#, r#""developer_account": "acme", "scopes""#);
+        let report = db
+            .store
+            .seed_file(&write(dir.path(), "later.json", &by_account))
+            .await
+            .unwrap();
+        assert_eq!(report.apps[0].developer_account_id, "acme");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_declaring_the_developer_email_once_means_that_account_even_if_others_have_it() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // Another tenant already has a user with the address the file's developer has.
+        let other = r#"{"accounts": [{"id": "umbrella", "name": "Umbrella", "users": [
+            {"email": "owner@acme.test", "role": "owner"}]}]}"#;
+        db.store
+            .seed_file(&write(dir.path(), "other.json", other))
+            .await
+            .unwrap();
+        let report = db.store.seed_file(&example()).await.unwrap();
+        let app = &report.apps[0];
+        assert_eq!(app.developer_account_id, "acme");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_email_declared_twice_in_one_account_is_refused() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"{"accounts": [{"name": "A", "users": [
+            {"email": "o@a.test", "role": "owner"}, {"email": "O@A.test", "role": "member"}]}]}"#;
+        let err = db
+            .store
+            .seed_file(&write(dir.path(), "twice.json", text))
+            .await
+            .unwrap_err();
+        assert_eq!(err.path, "$.accounts[0].users[1].email", "{err}");
+        assert!(err.problem.contains("already declared"), "{err}");
     })
     .await;
 }

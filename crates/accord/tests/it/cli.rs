@@ -298,3 +298,156 @@ async fn keys_are_announced_before_they_sign() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_email_of_several_accounts_needs_its_account_or_the_user_id() {
+    on_every_backend(|db| async move {
+        let json = |output: &std::process::Output| -> serde_json::Value {
+            assert!(output.status.success(), "{}", stderr(output));
+            serde_json::from_slice(&output.stdout).unwrap()
+        };
+        assert!(
+            run(accord_on(&db).arg("seed").arg(example_seed()))
+                .status
+                .success()
+        );
+        // Another account whose owner has the address of Acme's owner, and a member in both.
+        json(&run(accord_on(&db).args([
+            "--json",
+            "account",
+            "create",
+            "--name",
+            "Initech",
+            "--id",
+            "initech",
+            "--owner-email",
+            "OWNER@acme.test",
+        ])));
+        let mut pats = Vec::new();
+        for account in ["acme", "initech"] {
+            let created = json(&run(accord_on(&db).args([
+                "--json",
+                "user",
+                "create",
+                "--account",
+                account,
+                "--email",
+                "pat@shared.test",
+            ])));
+            pats.push(created["user"]["id"].as_str().unwrap().to_owned());
+        }
+
+        // Without its account, the email is refused with the way out, whatever the command.
+        for args in [
+            vec!["user", "show", "owner@acme.test"],
+            vec!["user", "change", "pat@shared.test", "--first-name", "X"],
+            vec!["user", "delete", "pat@shared.test"],
+            vec![
+                "app",
+                "create",
+                "--developer",
+                "owner@acme.test",
+                "--name",
+                "Tool",
+                "--kind",
+                "server",
+                "--scopes",
+                "user:read:admin",
+            ],
+        ] {
+            let refused = run(accord_on(&db).args(&args));
+            assert_eq!(refused.status.code(), Some(1), "{args:?}");
+            let message = stderr(&refused);
+            for needle in [
+                "several accounts",
+                "acme",
+                "initech",
+                "--account ACCOUNT",
+                "user's id",
+            ] {
+                assert!(message.contains(needle), "{args:?}: {needle}: {message}");
+            }
+        }
+        assert!(
+            json(&run(accord_on(&db).args([
+                "--json",
+                "user",
+                "list",
+                "--account",
+                "initech"
+            ])))
+            .as_array()
+            .is_some_and(|users| users.len() == 2),
+            "nothing was changed or deleted"
+        );
+
+        // With --account, or by id, each names one user.
+        let shown = json(&run(accord_on(&db).args([
+            "--json",
+            "user",
+            "show",
+            "owner@acme.test",
+            "--account",
+            "initech",
+        ])));
+        assert_eq!(shown["user"]["account_id"], "initech");
+        let shown = json(&run(accord_on(&db).args([
+            "--json",
+            "user",
+            "show",
+            "acme-owner",
+        ])));
+        assert_eq!(shown["user"]["account_id"], "acme");
+        let changed = json(&run(accord_on(&db).args([
+            "--json",
+            "user",
+            "change",
+            "pat@shared.test",
+            "--account",
+            "acme",
+            "--first-name",
+            "Acme Pat",
+            "--add-assistant",
+            "ann@acme.test",
+        ])));
+        assert_eq!(
+            (changed["id"].as_str(), changed["first_name"].as_str()),
+            (Some(pats[0].as_str()), Some("Acme Pat"))
+        );
+        let app = json(&run(accord_on(&db).args([
+            "--json",
+            "app",
+            "create",
+            "--developer",
+            "owner@acme.test",
+            "--account",
+            "initech",
+            "--name",
+            "Tool",
+            "--kind",
+            "server",
+            "--scopes",
+            "user:read:admin",
+        ])));
+        assert_eq!(app["app"]["developer_account_id"], "initech");
+        assert!(
+            run(accord_on(&db).args(["user", "delete", "pat@shared.test", "--account", "initech"]))
+                .status
+                .success()
+        );
+        assert!(db.store.user(&pats[1]).await.is_err());
+        assert!(db.store.user(&pats[0]).await.is_ok());
+
+        // An email or id that is not a user of the account named.
+        for user in ["nobody@acme.test", "acme-owner"] {
+            let missing = run(accord_on(&db).args(["user", "show", user, "--account", "initech"]));
+            assert_eq!(missing.status.code(), Some(1));
+            assert!(
+                stderr(&missing).contains(&format!("no user {user} in account initech")),
+                "{}",
+                stderr(&missing)
+            );
+        }
+    })
+    .await;
+}
