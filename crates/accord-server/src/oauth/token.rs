@@ -156,14 +156,22 @@ pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>,
     )
 }
 
-/// Signs an access token for a grant and builds the response.
+/// Signs an access token for a grant and builds the response. `generation` is the one the code or
+/// refresh token just validated was issued under — never re-read from the grant, so a
+/// re-authorization, code replay or reuse detection that lands between validation and signing
+/// cannot lend this token the new generation and let it outlive that revocation. A grant that has
+/// moved on (or ended) since is refused.
 pub async fn issue(
     state: &AppState,
     grant: &Grant,
+    generation: i64,
     client_id: &str,
     scopes: &[Scope],
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    if grant.status != GrantStatus::Active || grant.generation != generation {
+        return Err(OAuthError::invalid_grant("Invalid Token!"));
+    }
     let config = state.config();
     let now = state.store().now();
     let me = grant_me(state, grant).await?;
@@ -184,7 +192,7 @@ pub async fn issue(
         aid: grant.account_id.clone(),
         uid,
         gid: grant.id.clone(),
-        r#gen: grant.generation,
+        r#gen: generation,
         scope: scope_string(scopes),
         iat,
         nbf: iat,
@@ -255,26 +263,31 @@ async fn authorization_code(
     if !pkce_matches(&redeemed, params.get("code_verifier")) {
         return Err(OAuthError::invalid_grant("Invalid code_verifier"));
     }
-    if !state
-        .store()
-        .grant_honours(&redeemed.grant_id, redeemed.generation)
-        .await?
-    {
-        return Err(invalid_code());
-    }
-    let grant = state.store().grant(&redeemed.grant_id).await?;
+    // Refused when the grant no longer honours the code's generation (replayed meanwhile,
+    // re-authorized, removed).
     let refresh = state
         .store()
         .start_refresh_family(&redeemed, state.config().refresh_token_seconds)
-        .await?;
+        .await?
+        .ok_or_else(invalid_code)?;
+    let grant = state.store().grant(&redeemed.grant_id).await?;
     issue(
         state,
         &grant,
+        redeemed.generation,
         &credentials.client_id,
         &redeemed.scopes,
         Some(refresh.expose().to_owned()),
     )
     .await
+}
+
+/// How refresh tokens rotate on this server (also what introspection judges them by).
+pub fn rotation(state: &AppState) -> Rotation {
+    Rotation {
+        refresh_ttl_seconds: state.config().refresh_token_seconds,
+        grace_seconds: state.config().refresh_grace_seconds,
+    }
 }
 
 async fn refresh_token(
@@ -283,19 +296,16 @@ async fn refresh_token(
 ) -> Result<TokenResponse, OAuthError> {
     let (_, _, credentials) = authenticate(state, params).await?;
     let presented = accord_core::ids::Secret::new(params.require("refresh_token")?);
-    let rotation = Rotation {
-        refresh_ttl_seconds: state.config().refresh_token_seconds,
-        grace_seconds: state.config().refresh_grace_seconds,
-    };
     let rotated = state
         .store()
-        .rotate_refresh(&presented, &credentials.client_id, rotation)
+        .rotate_refresh(&presented, &credentials.client_id, rotation(state))
         .await?
         .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
     let grant = state.store().grant(&rotated.grant_id).await?;
     issue(
         state,
         &grant,
+        rotated.generation,
         &credentials.client_id,
         &rotated.scopes,
         Some(rotated.refresh_token.expose().to_owned()),
@@ -337,7 +347,15 @@ async fn server_token(
         })
         .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
     let scopes = grant.scopes.clone();
-    issue(state, &grant, &credentials.client_id, &scopes, None).await
+    issue(
+        state,
+        &grant,
+        grant.generation,
+        &credentials.client_id,
+        &scopes,
+        None,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@ mod meetings;
 mod model;
 mod schema;
 mod seed;
+mod tokens;
 mod view;
