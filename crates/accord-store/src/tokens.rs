@@ -42,7 +42,10 @@ pub struct NewCode<'a> {
     pub generation: i64,
     pub client_id: &'a str,
     pub user_id: &'a str,
+    /// The request's redirect URI: the one it named, or the app's only one when it named none.
     pub redirect_uri: &'a str,
+    /// Whether the request named it (the exchange must then name the identical one).
+    pub redirect_uri_given: bool,
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
     pub scopes: &'a [Scope],
@@ -57,6 +60,8 @@ pub struct RedeemedCode {
     pub client_id: String,
     pub user_id: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub scopes: Vec<Scope>,
@@ -76,8 +81,8 @@ pub enum CodeUse {
 pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Result<Secret> {
     let code = secrets::new_secret();
     sqlx::query(
-        "INSERT INTO authorization_codes (code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, \
-         code_challenge_method, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO authorization_codes (code_hash, grant_id, generation, client_id, user_id, redirect_uri, redirect_uri_given, \
+         code_challenge, code_challenge_method, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(ctx.keys.hash_secret(code.expose()))
     .bind(new.grant_id)
@@ -85,6 +90,7 @@ pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Re
     .bind(new.client_id)
     .bind(new.user_id)
     .bind(new.redirect_uri)
+    .bind(i64::from(new.redirect_uri_given))
     .bind(new.code_challenge)
     .bind(new.code_challenge_method)
     .bind(scope_names(new.scopes))
@@ -380,8 +386,8 @@ impl Store {
         // Read the code only under the lock: a first use's family may have just been recorded.
         grants::lock(&mut tx, &grant_id).await?;
         let row = sqlx::query(
-            "SELECT code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, code_challenge_method, \
-             scopes, expires_at, used_at, family_id FROM authorization_codes WHERE code_hash = $1",
+            "SELECT code_hash, grant_id, generation, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge, \
+             code_challenge_method, scopes, expires_at, used_at, family_id FROM authorization_codes WHERE code_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
@@ -408,6 +414,7 @@ impl Store {
             client_id: rows::text(&row, "client_id")?,
             user_id: rows::text(&row, "user_id")?,
             redirect_uri: rows::text(&row, "redirect_uri")?,
+            redirect_uri_given: rows::flag(&row, "redirect_uri_given")?,
             code_challenge: rows::opt_text(&row, "code_challenge")?,
             code_challenge_method: rows::opt_text(&row, "code_challenge_method")?,
             scopes: scopes_of(&row)?,

@@ -237,6 +237,16 @@ fn pkce_matches(code: &RedeemedCode, verifier: Option<&str>) -> bool {
     }
 }
 
+/// RFC 6749 §4.1.3: when the authorization request named a redirect URI the exchange must name
+/// the identical one; when it named none (the app's only URI was used), the exchange may name none,
+/// or that one.
+fn redirect_uri_matches(code: &RedeemedCode, sent: Option<&str>) -> bool {
+    match sent {
+        Some(uri) => uri == code.redirect_uri,
+        None => !code.redirect_uri_given,
+    }
+}
+
 async fn authorization_code(
     state: &AppState,
     params: &OAuthParams,
@@ -251,10 +261,7 @@ async fn authorization_code(
     if redeemed.client_id != credentials.client_id || redeemed.expires_at <= state.store().now() {
         return Err(invalid_code());
     }
-    if params
-        .get("redirect_uri")
-        .is_some_and(|uri| uri != redeemed.redirect_uri)
-    {
+    if !redirect_uri_matches(&redeemed, params.get("redirect_uri")) {
         return Err(OAuthError::invalid_grant("Invalid redirect uri"));
     }
     if app.public_client && redeemed.code_challenge.is_none() {
@@ -369,12 +376,37 @@ mod tests {
             generation: 1,
             client_id: String::new(),
             user_id: String::new(),
-            redirect_uri: String::new(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_given: false,
             code_challenge: challenge.map(str::to_owned),
             code_challenge_method: method.map(str::to_owned),
             scopes: vec![],
             expires_at: accord_core::clock::Timestamp(0),
         }
+    }
+
+    #[test]
+    fn a_redirect_uri_the_request_named_must_be_named_again_identically() {
+        let omitted = code(None, None);
+        assert!(redirect_uri_matches(&omitted, None));
+        assert!(redirect_uri_matches(
+            &omitted,
+            Some("https://app.example/cb")
+        ));
+        assert!(!redirect_uri_matches(
+            &omitted,
+            Some("https://app.example/cb/")
+        ));
+        let named = RedeemedCode {
+            redirect_uri_given: true,
+            ..code(None, None)
+        };
+        assert!(!redirect_uri_matches(&named, None));
+        assert!(redirect_uri_matches(&named, Some("https://app.example/cb")));
+        assert!(!redirect_uri_matches(
+            &named,
+            Some("https://app.example/other")
+        ));
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub async fn code_for(
             client_id,
             user_id,
             redirect_uri: REDIRECT,
+            redirect_uri_given: false,
             code_challenge: challenge.map(|c| c.0),
             code_challenge_method: challenge.map(|c| c.1),
             scopes: &scopes,
@@ -1215,6 +1216,94 @@ async fn no_introspection_answer_may_be_cached() {
                 "{what}"
             );
         }
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+/// Goes through `/oauth/authorize` at `path` as Ann in `browser` (signing in first when asked)
+/// and approves: the code the redirect carries.
+async fn authorized_code(
+    live: &Live,
+    browser: &crate::support::Browser,
+    path: &str,
+    sign_in: bool,
+) -> String {
+    let mut page = browser.get(path).await;
+    if sign_in {
+        let form = page.form_with("password");
+        let password = live.secret("ann-password-1");
+        let signed_in = browser
+            .post(
+                &form.action,
+                &form.with(&[("email", "ann@acme.test"), ("password", &password)]),
+            )
+            .await;
+        page = browser.follow(&signed_in).await;
+    }
+    let form = page.form_with("decision");
+    let done = browser
+        .post(&form.action, &form.with(&[("decision", "approve")]))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    live.secret(done.redirect_param("code").expect("a code"))
+}
+
+#[tokio::test]
+async fn a_code_needs_the_redirect_uri_its_authorization_request_named() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let named = format!(
+            "/oauth/authorize?response_type=code&client_id=notes-prod&redirect_uri={}",
+            form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        );
+        let omitted = "/oauth/authorize?response_type=code&client_id=notes-prod";
+        let exchange = |code: String, redirect_uri: Option<&'static str>| {
+            let live = &live;
+            async move {
+                let mut form = vec![
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                ];
+                form.extend(redirect_uri.map(|uri| ("redirect_uri", uri)));
+                let (status, _, body) = post(live, "/oauth/token", Some(NOTES), &form).await;
+                if status == StatusCode::OK {
+                    live.secret(str_of(&body, "access_token"));
+                    live.secret(str_of(&body, "refresh_token"));
+                }
+                (status, body)
+            }
+        };
+
+        // The request named it (and signing in in between keeps it named): the exchange must too.
+        let browser = live.server.browser();
+        let code = authorized_code(&live, &browser, &named, true).await;
+        let (status, body) = exchange(code, None).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["reason"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("invalid_grant"),
+                Some("Invalid redirect uri")
+            ),
+            "{body}"
+        );
+        let code = authorized_code(&live, &browser, &named, false).await;
+        assert_eq!(exchange(code, Some(REDIRECT)).await.0, StatusCode::OK);
+
+        // The request left it out (the app has one): the exchange may leave it out or name that one.
+        let browser = live.server.browser();
+        let code = authorized_code(&live, &browser, omitted, true).await;
+        let (status, body) = exchange(code, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let code = authorized_code(&live, &browser, omitted, false).await;
+        assert_eq!(exchange(code, Some(REDIRECT)).await.0, StatusCode::OK);
+        let code = authorized_code(&live, &browser, omitted, false).await;
+        let (status, body) = exchange(code, Some("http://127.0.0.1:9/other")).await;
+        assert_eq!(
+            (status, body["reason"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Invalid redirect uri"))
+        );
         live.assert_nothing_secret_logged();
     })
     .await;

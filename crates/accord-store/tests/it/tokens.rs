@@ -60,6 +60,7 @@ async fn new_family(store: &Store) -> (Grant, Secret) {
             client_id: "notes-prod",
             user_id: "acme-ann",
             redirect_uri: "http://127.0.0.1:9/cb",
+            redirect_uri_given: false,
             code_challenge: None,
             code_challenge_method: None,
             scopes: &scopes,

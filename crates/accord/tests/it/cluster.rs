@@ -74,6 +74,7 @@ async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor()
             client_id: "notes-prod",
             user_id: "acme-ann",
             redirect_uri: "http://127.0.0.1:9/cb",
+            redirect_uri_given: false,
             code_challenge: None,
             code_challenge_method: None,
             scopes: &scopes,
