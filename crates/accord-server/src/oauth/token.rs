@@ -51,7 +51,8 @@ pub struct TokenRequest {
     grant_type: String,
     /// For `authorization_code`.
     code: Option<String>,
-    /// For `authorization_code`: exactly the one the authorization request used.
+    /// For `authorization_code`: required, identical, when the authorization request named one;
+    /// when it named none (the app's only redirect URI), it may be left out.
     redirect_uri: Option<String>,
     /// For `authorization_code` when the request sent a `code_challenge`.
     code_verifier: Option<String>,
