@@ -345,7 +345,15 @@ pub struct RefreshStatus {
     pub client_id: String,
 }
 
-/// Where a code or refresh token found by the hash of `secret` in `table` belongs.
+/// Which kind of secret [`grant_of`] looks up.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Codes,
+    RefreshTokens,
+}
+
+/// The grant a code or refresh token belongs to: read before taking that grant's lock, after
+/// which the secret itself is read again.
 async fn grant_of(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -360,12 +368,6 @@ async fn grant_of(
         .bind(ctx.keys.hash_secret(secret))
         .fetch_optional(&mut *conn)
         .await?)
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Table {
-    Codes,
-    RefreshTokens,
 }
 
 impl Store {
