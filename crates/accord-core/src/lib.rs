@@ -9,6 +9,9 @@
 //! - [`permission`]: **the** permission rule (steps 1–5 of model.md) as one function over plain
 //!   data, returning how access was granted or a `Denial` that names the failed step and what
 //!   would fix it; `explain_steps` reports every step from the same evaluation.
+//! - [`refresh`]: whether a presented refresh token is usable now, and how (rotate, repeat the
+//!   successor within the grace window, or reuse) — one decision for the token endpoint and
+//!   introspection.
 //! - [`install`]: who may install an account app or authorize a user app, and which scopes the
 //!   grant gets.
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
@@ -24,6 +27,7 @@ pub mod install;
 pub mod meetings;
 pub mod permission;
 pub mod privileges;
+pub mod refresh;
 pub mod roles;
 pub mod scopes;
 pub mod users;

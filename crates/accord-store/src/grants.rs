@@ -73,6 +73,54 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Grant>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// Whether the connection is to PostgreSQL, where a transaction must lock what it re-checks.
+fn is_postgres(conn: &Conn) -> bool {
+    conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// Takes the grant's row lock until the transaction ends. Refresh rotation, code redemption, the
+/// start of a refresh family and every way a grant's tokens end (reuse detection, code replay,
+/// [`revoke_matching`]) take it first and read what they decide on only after, so they happen one
+/// after another; a re-authorization's `UPDATE grants` waits for the same lock. Without it, under
+/// READ COMMITTED, a revoking `UPDATE` cannot see the successor a concurrent rotation inserts, and
+/// the rotation's earlier reads miss the revocation: a live token in an ended family.
+/// `FOR NO KEY UPDATE` conflicts with itself and with `UPDATE grants`, not with the key-share lock
+/// that inserting a code or token referencing the grant takes. SQLite needs nothing: every write
+/// transaction begins `IMMEDIATE` and so already holds the database's one write lock.
+pub async fn lock(conn: &mut Conn, id: &str) -> Result<()> {
+    if is_postgres(conn) {
+        sqlx::query("SELECT id FROM grants WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Moves a grant on from `generation` (when it is still there), ending every token issued under
+/// it at once: access tokens are checked against the generation, refresh tokens carry theirs.
+/// Returns the grant as it now is, or `None` when it was not at that generation. The caller holds
+/// the grant's [`lock`] and records why in the audit log.
+pub async fn end_generation(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    id: &str,
+    generation: i64,
+) -> Result<Option<Grant>> {
+    let bumped = sqlx::query(
+        "UPDATE grants SET generation = generation + 1, updated_at = $1 WHERE id = $2 AND generation = $3",
+    )
+    .bind(ctx.now.millis())
+    .bind(id)
+    .bind(generation)
+    .execute(&mut *conn)
+    .await?;
+    match bumped.rows_affected() {
+        0 => Ok(None),
+        _ => get(conn, id).await,
+    }
+}
+
 /// Every grant in an account (active and revoked), oldest first.
 pub async fn list_for_account(conn: &mut Conn, account_id: &str) -> Result<Vec<Grant>> {
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 ORDER BY created_at, id");
@@ -220,7 +268,8 @@ pub enum Matching<'a> {
 }
 
 /// Ends every active grant matching: status revoked, with an audit entry per grant.
-/// Returns the grants ended.
+/// Returns the grants ended. On PostgreSQL the grants are locked (in id order, so two removals
+/// never deadlock) before their tokens are revoked; see [`lock`].
 pub async fn revoke_matching(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -228,30 +277,30 @@ pub async fn revoke_matching(
     matching: Matching<'_>,
     reason: &str,
 ) -> Result<Vec<Grant>> {
-    let base = format!("SELECT {COLUMNS} FROM grants WHERE status = 'active' AND ");
-    let query = match matching {
-        Matching::One(id) => sqlx::query(sqlx::AssertSqlSafe(base + "id = $1")).bind(id.to_owned()),
-        Matching::Account(account) => {
-            sqlx::query(sqlx::AssertSqlSafe(base + "account_id = $1")).bind(account.to_owned())
+    let (condition, params): (&str, Vec<&str>) = match matching {
+        Matching::One(id) => ("id = $1", vec![id]),
+        Matching::Account(account) => ("account_id = $1", vec![account]),
+        Matching::App(app) => ("app_id = $1", vec![app]),
+        Matching::AppInAccount { app_id, account_id } => {
+            ("app_id = $1 AND account_id = $2", vec![app_id, account_id])
         }
-        Matching::App(app) => {
-            sqlx::query(sqlx::AssertSqlSafe(base + "app_id = $1")).bind(app.to_owned())
+        Matching::AuthorizationsOf(user) => ("kind = 'authorization' AND user_id = $1", vec![user]),
+        Matching::AppOutsideAccount { app_id, account_id } => {
+            ("app_id = $1 AND account_id <> $2", vec![app_id, account_id])
         }
-        Matching::AppInAccount { app_id, account_id } => sqlx::query(sqlx::AssertSqlSafe(
-            base + "app_id = $1 AND account_id = $2",
-        ))
-        .bind(app_id.to_owned())
-        .bind(account_id.to_owned()),
-        Matching::AuthorizationsOf(user) => sqlx::query(sqlx::AssertSqlSafe(
-            base + "kind = 'authorization' AND user_id = $1",
-        ))
-        .bind(user.to_owned()),
-        Matching::AppOutsideAccount { app_id, account_id } => sqlx::query(sqlx::AssertSqlSafe(
-            base + "app_id = $1 AND account_id <> $2",
-        ))
-        .bind(app_id.to_owned())
-        .bind(account_id.to_owned()),
     };
+    let lock = if is_postgres(conn) {
+        " FOR NO KEY UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM grants WHERE status = 'active' AND {condition} ORDER BY id{lock}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for param in params {
+        query = query.bind(param.to_owned());
+    }
     let found = query.fetch_all(&mut *conn).await?;
     let ended = found.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     for grant in &ended {

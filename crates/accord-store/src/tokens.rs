@@ -2,13 +2,17 @@
 //! client and grant.
 //!
 //! Refresh rotation is race-free by construction: a refresh token's one successor is *derived* from
-//! it ([`crate::secrets::Keys::refresh_successor`]), and the database decides atomically who marks
-//! the parent used. Presenting the same parent again within the grace window returns that same
-//! successor (while it is unused); after the window it is reuse, and the whole family is revoked.
+//! it ([`crate::secrets::Keys::refresh_successor`]), and what presenting a token does is decided by
+//! [`accord_core::refresh::decide`] — the same rule introspection asks — over facts read while
+//! holding the grant's lock ([`grants::lock`]), so a concurrent rotation, replay or revocation of
+//! the same grant is either wholly before or wholly after. Presenting the same parent again within
+//! the grace window returns that same successor (while it is unused); after the window it is reuse:
+//! the whole family is revoked and the grant's generation moves on, ending its access tokens too.
 
 use accord_core::clock::Timestamp;
-use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::grants::{GrantFacts, GrantKind};
 use accord_core::ids::Secret;
+use accord_core::refresh::{self, RefreshFacts, RefreshVerdict, SuccessorFacts};
 use accord_core::scopes::Scope;
 use sqlx::any::AnyRow;
 
@@ -38,7 +42,10 @@ pub struct NewCode<'a> {
     pub generation: i64,
     pub client_id: &'a str,
     pub user_id: &'a str,
+    /// The request's redirect URI: the one it named, or the app's only one when it named none.
     pub redirect_uri: &'a str,
+    /// Whether the request named it (the exchange must then name the identical one).
+    pub redirect_uri_given: bool,
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
     pub scopes: &'a [Scope],
@@ -53,6 +60,8 @@ pub struct RedeemedCode {
     pub client_id: String,
     pub user_id: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub scopes: Vec<Scope>,
@@ -72,8 +81,8 @@ pub enum CodeUse {
 pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Result<Secret> {
     let code = secrets::new_secret();
     sqlx::query(
-        "INSERT INTO authorization_codes (code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, \
-         code_challenge_method, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO authorization_codes (code_hash, grant_id, generation, client_id, user_id, redirect_uri, redirect_uri_given, \
+         code_challenge, code_challenge_method, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(ctx.keys.hash_secret(code.expose()))
     .bind(new.grant_id)
@@ -81,6 +90,7 @@ pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Re
     .bind(new.client_id)
     .bind(new.user_id)
     .bind(new.redirect_uri)
+    .bind(i64::from(new.redirect_uri_given))
     .bind(new.code_challenge)
     .bind(new.code_challenge_method)
     .bind(scope_names(new.scopes))
@@ -91,25 +101,15 @@ pub async fn create_code(conn: &mut Conn, ctx: &Ctx<'_>, new: NewCode<'_>) -> Re
     Ok(code)
 }
 
-/// Ends what a code's first use issued: its refresh family, and (by bumping the grant's
-/// generation) every access token of that authorization.
+/// Ends what a code's first use issued: its refresh family, and (by moving the grant's generation
+/// on) every access token of that authorization. The caller holds the grant's lock.
 async fn revoke_issued_by_code(conn: &mut Conn, ctx: &Ctx<'_>, row: &AnyRow) -> Result<()> {
     if let Some(family) = rows::opt_text(row, "family_id")? {
         revoke_family(conn, ctx, &family).await?;
     }
     let grant_id = rows::text(row, "grant_id")?;
     let generation = rows::int(row, "generation")?;
-    let bumped = sqlx::query("UPDATE grants SET generation = generation + 1, updated_at = $1 WHERE id = $2 AND generation = $3")
-        .bind(ctx.now.millis())
-        .bind(&grant_id)
-        .bind(generation)
-        .execute(&mut *conn)
-        .await?;
-    let grant = match bumped.rows_affected() {
-        0 => None,
-        _ => grants::get(conn, &grant_id).await?,
-    };
-    if let Some(grant) = grant {
+    if let Some(grant) = grants::end_generation(conn, ctx, &grant_id, generation).await? {
         audit::record(
             conn,
             ctx,
@@ -127,6 +127,7 @@ async fn revoke_issued_by_code(conn: &mut Conn, ctx: &Ctx<'_>, row: &AnyRow) -> 
     Ok(())
 }
 
+/// Revokes every refresh token of a family. The caller holds the grant's lock.
 pub async fn revoke_family(conn: &mut Conn, ctx: &Ctx<'_>, family_id: &str) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
@@ -217,23 +218,113 @@ async fn refresh_row(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opti
         .await?)
 }
 
+/// What decides whether a grant honours its tokens, read now.
+async fn grant_facts(conn: &mut Conn, grant: &grants::Grant) -> Result<GrantFacts> {
+    let user_active = match (grant.kind, grant.user_id.as_deref()) {
+        (GrantKind::Authorization, Some(user_id)) => crate::users::get(conn, user_id)
+            .await?
+            .is_some_and(|u| u.status == accord_core::users::UserStatus::Active),
+        (GrantKind::Authorization, None) => false,
+        (GrantKind::Installation | GrantKind::Server, _) => true,
+    };
+    Ok(GrantFacts {
+        kind: grant.kind,
+        status: grant.status,
+        generation: grant.generation,
+        user_active,
+    })
+}
+
 /// Whether the grant behind a token still honours tokens of `generation` (and, for an
 /// authorization, whether its user may still act).
 async fn grant_honours(conn: &mut Conn, grant_id: &str, generation: i64) -> Result<bool> {
     let Some(grant) = grants::get(conn, grant_id).await? else {
         return Ok(false);
     };
-    if grant.status != GrantStatus::Active || grant.generation != generation {
-        return Ok(false);
+    Ok(grant_facts(conn, &grant).await?.honours(generation))
+}
+
+/// A stored refresh token with everything [`refresh::decide`] needs to judge it.
+struct FoundRefresh {
+    id: String,
+    family_id: String,
+    grant_id: String,
+    /// The grant's account, while the grant exists.
+    account_id: Option<String>,
+    scopes: Vec<Scope>,
+    facts: RefreshFacts,
+}
+
+/// Reads a refresh token, its grant, and (once rotated) its successor.
+async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Option<FoundRefresh>> {
+    let Some(row) = refresh_row(conn, ctx, token).await? else {
+        return Ok(None);
+    };
+    let grant_id = rows::text(&row, "grant_id")?;
+    let grant = grants::get(conn, &grant_id).await?;
+    let grant_facts = match &grant {
+        Some(grant) => Some(grant_facts(conn, grant).await?),
+        None => None,
+    };
+    let used_at = rows::opt_time(&row, "used_at")?;
+    let successor = match used_at {
+        Some(_) => {
+            let successor = ctx.keys.refresh_successor(token);
+            match refresh_row(conn, ctx, successor.expose()).await? {
+                Some(next) => Some(SuccessorFacts {
+                    used: rows::opt_time(&next, "used_at")?.is_some(),
+                    revoked: rows::opt_time(&next, "revoked_at")?.is_some(),
+                    expires_at: rows::time(&next, "expires_at")?,
+                }),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    Ok(Some(FoundRefresh {
+        id: rows::text(&row, "id")?,
+        family_id: rows::text(&row, "family_id")?,
+        account_id: grant.map(|g| g.account_id),
+        scopes: scopes_of(&row)?,
+        facts: RefreshFacts {
+            client_id: rows::text(&row, "client_id")?,
+            generation: rows::int(&row, "generation")?,
+            expires_at: rows::time(&row, "expires_at")?,
+            used_at,
+            revoked: rows::opt_time(&row, "revoked_at")?.is_some(),
+            grant: grant_facts,
+            successor,
+        },
+        grant_id,
+    }))
+}
+
+/// Ends a family on reuse: every token of it revoked, and the grant's generation moved on so the
+/// access tokens issued from it stop at once too (as a replayed code does), with an audit entry.
+/// The caller holds the grant's lock.
+async fn end_reused_family(conn: &mut Conn, ctx: &Ctx<'_>, found: &FoundRefresh) -> Result<()> {
+    revoke_family(conn, ctx, &found.family_id).await?;
+    grants::end_generation(conn, ctx, &found.grant_id, found.facts.generation).await?;
+    if let Some(grant) = grants::get(conn, &found.grant_id).await? {
+        audit::record(
+            conn,
+            ctx,
+            Entry {
+                account_id: &grant.account_id,
+                actor: &Actor::System("oauth".into()),
+                action: "grant.refresh_reuse_detected",
+                target_kind: "app",
+                target_id: &grant.app_id,
+                details: serde_json::json!({
+                    "grant_id": found.grant_id,
+                    "family_id": found.family_id,
+                    "generation": grant.generation,
+                }),
+            },
+        )
+        .await?;
     }
-    if grant.kind == GrantKind::Authorization {
-        let Some(user_id) = grant.user_id.as_deref() else {
-            return Ok(false);
-        };
-        let user = crate::users::get(conn, user_id).await?;
-        return Ok(user.is_some_and(|u| u.status == accord_core::users::UserStatus::Active));
-    }
-    Ok(true)
+    Ok(())
 }
 
 /// Settings for rotation.
@@ -242,6 +333,41 @@ pub struct Rotation {
     pub refresh_ttl_seconds: i64,
     /// 0 turns the grace window off.
     pub grace_seconds: i64,
+}
+
+/// What introspection may say of a refresh token: what presenting it would do now, and whose it is.
+#[derive(Debug, Clone)]
+pub struct RefreshStatus {
+    pub verdict: RefreshVerdict,
+    pub grant_id: String,
+    /// The grant's account, while the grant exists.
+    pub account_id: Option<String>,
+    pub client_id: String,
+}
+
+/// Which kind of secret [`grant_of`] looks up.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Codes,
+    RefreshTokens,
+}
+
+/// The grant a code or refresh token belongs to: read before taking that grant's lock, after
+/// which the secret itself is read again.
+async fn grant_of(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    table: Table,
+    secret: &str,
+) -> Result<Option<String>> {
+    let sql = match table {
+        Table::Codes => "SELECT grant_id FROM authorization_codes WHERE code_hash = $1",
+        Table::RefreshTokens => "SELECT grant_id FROM refresh_tokens WHERE token_hash = $1",
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(ctx.keys.hash_secret(secret))
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 impl Store {
@@ -256,9 +382,14 @@ impl Store {
         let ctx = self.ctx();
         let hash = ctx.keys.hash_secret(code);
         let mut tx = self.begin().await?;
+        let Some(grant_id) = grant_of(&mut tx, &ctx, Table::Codes, code).await? else {
+            return Ok(CodeUse::Unknown);
+        };
+        // Read the code only under the lock: a first use's family may have just been recorded.
+        grants::lock(&mut tx, &grant_id).await?;
         let row = sqlx::query(
-            "SELECT code_hash, grant_id, generation, client_id, user_id, redirect_uri, code_challenge, code_challenge_method, \
-             scopes, expires_at, used_at, family_id FROM authorization_codes WHERE code_hash = $1",
+            "SELECT code_hash, grant_id, generation, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge, \
+             code_challenge_method, scopes, expires_at, used_at, family_id FROM authorization_codes WHERE code_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
@@ -285,6 +416,7 @@ impl Store {
             client_id: rows::text(&row, "client_id")?,
             user_id: rows::text(&row, "user_id")?,
             redirect_uri: rows::text(&row, "redirect_uri")?,
+            redirect_uri_given: rows::flag(&row, "redirect_uri_given")?,
             code_challenge: rows::opt_text(&row, "code_challenge")?,
             code_challenge_method: rows::opt_text(&row, "code_challenge_method")?,
             scopes: scopes_of(&row)?,
@@ -295,16 +427,21 @@ impl Store {
     }
 
     /// Starts the refresh family of a redeemed code and records it on the code, so a replay can
-    /// revoke it. Returns the first refresh token.
+    /// revoke it. Returns the first refresh token, or `None` when the grant no longer honours the
+    /// code's generation (a replay of the code, a re-authorization or a removal came first).
     pub async fn start_refresh_family(
         &self,
         code: &RedeemedCode,
         refresh_ttl_seconds: i64,
-    ) -> Result<Secret> {
+    ) -> Result<Option<Secret>> {
         let ctx = self.ctx();
         let token = secrets::new_secret();
         let family = secrets::new_id();
         let mut tx = self.begin().await?;
+        grants::lock(&mut tx, &code.grant_id).await?;
+        if !grant_honours(&mut tx, &code.grant_id, code.generation).await? {
+            return Ok(None);
+        }
         let binding = RefreshBinding {
             grant_id: &code.grant_id,
             generation: code.generation,
@@ -327,7 +464,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.commit(tx).await?;
-        Ok(token)
+        Ok(Some(token))
     }
 
     /// Whether a grant still honours tokens of this generation (status, generation, and an
@@ -346,110 +483,110 @@ impl Store {
     ) -> Result<std::result::Result<RefreshGrant, RefreshRefusal>> {
         let ctx = self.ctx();
         let mut tx = self.begin().await?;
-        let Some(row) = refresh_row(&mut tx, &ctx, presented.expose()).await? else {
+        let Some(grant_id) =
+            grant_of(&mut tx, &ctx, Table::RefreshTokens, presented.expose()).await?
+        else {
             return Ok(Err(RefreshRefusal::Invalid));
         };
-        let id = rows::text(&row, "id")?;
-        let family = rows::text(&row, "family_id")?;
-        let grant_id = rows::text(&row, "grant_id")?;
-        let generation = rows::int(&row, "generation")?;
-        let scopes = scopes_of(&row)?;
-        let usable = rows::text(&row, "client_id")? == client_id
-            && rows::opt_time(&row, "revoked_at")?.is_none()
-            && rows::time(&row, "expires_at")? > ctx.now
-            && grant_honours(&mut tx, &grant_id, generation).await?;
-        if !usable {
+        grants::lock(&mut tx, &grant_id).await?;
+        let found = find_refresh(&mut tx, &ctx, presented.expose()).await?;
+        let verdict = refresh::decide(
+            found.as_ref().map(|f| &f.facts),
+            client_id,
+            ctx.now,
+            rotation.grace_seconds,
+        );
+        let Some(found) = found else {
             return Ok(Err(RefreshRefusal::Invalid));
-        }
+        };
         let successor = ctx.keys.refresh_successor(presented.expose());
         let answer = |token: Secret| RefreshGrant {
             refresh_token: token,
-            grant_id: grant_id.clone(),
-            generation,
+            grant_id: found.grant_id.clone(),
+            generation: found.facts.generation,
             client_id: client_id.to_owned(),
-            scopes: scopes.clone(),
+            scopes: found.scopes.clone(),
         };
-
-        let claimed =
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+        match verdict {
+            RefreshVerdict::Invalid(_) => Ok(Err(RefreshRefusal::Invalid)),
+            RefreshVerdict::RepeatSuccessor => Ok(Ok(answer(successor))),
+            RefreshVerdict::Rotate => {
+                // Under the lock nothing else can have claimed it; the condition still makes the
+                // claim refuse rather than mint a second successor if that ever changes.
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                )
                 .bind(ctx.now.millis())
-                .bind(&id)
+                .bind(&found.id)
                 .execute(&mut *tx)
                 .await?;
-        if claimed.rows_affected() == 1 {
-            let binding = RefreshBinding {
-                grant_id: &grant_id,
-                generation,
-                client_id,
-                scopes: &scopes,
-            };
-            insert_refresh(
-                &mut tx,
-                &ctx,
-                &successor,
-                &family,
-                Some(&id),
-                &binding,
-                rotation.refresh_ttl_seconds,
-            )
-            .await?;
-            self.commit(tx).await?;
-            return Ok(Ok(answer(successor)));
-        }
-
-        // Already rotated (perhaps a moment ago by a concurrent request): re-read what is committed.
-        let used_at: Option<i64> =
-            sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE id = $1")
-                .bind(&id)
-                .fetch_one(&mut *tx)
+                if claimed.rows_affected() != 1 {
+                    return Ok(Err(RefreshRefusal::Invalid));
+                }
+                let binding = RefreshBinding {
+                    grant_id: &found.grant_id,
+                    generation: found.facts.generation,
+                    client_id,
+                    scopes: &found.scopes,
+                };
+                insert_refresh(
+                    &mut tx,
+                    &ctx,
+                    &successor,
+                    &found.family_id,
+                    Some(&found.id),
+                    &binding,
+                    rotation.refresh_ttl_seconds,
+                )
                 .await?;
-        let within_grace = used_at.is_some_and(|at| {
-            rotation.grace_seconds > 0 && ctx.now.millis() - at <= rotation.grace_seconds * 1000
-        });
-        let next = match within_grace {
-            true => refresh_row(&mut tx, &ctx, successor.expose()).await?,
-            false => None,
-        };
-        if let Some(next) = next
-            && rows::opt_time(&next, "used_at")?.is_none()
-            && rows::opt_time(&next, "revoked_at")?.is_none()
-        {
-            self.commit(tx).await?;
-            return Ok(Ok(answer(successor)));
+                self.commit(tx).await?;
+                Ok(Ok(answer(successor)))
+            }
+            RefreshVerdict::Reused => {
+                end_reused_family(&mut tx, &ctx, &found).await?;
+                self.commit(tx).await?;
+                Ok(Err(RefreshRefusal::Reused))
+            }
         }
-        revoke_family(&mut tx, &ctx, &family).await?;
-        if let Some(grant) = grants::get(&mut tx, &grant_id).await? {
-            audit::record(
-                &mut tx,
-                &ctx,
-                Entry {
-                    account_id: &grant.account_id,
-                    actor: &Actor::System("oauth".into()),
-                    action: "grant.refresh_reuse_detected",
-                    target_kind: "app",
-                    target_id: &grant.app_id,
-                    details: serde_json::json!({"grant_id": grant_id, "family_id": family}),
-                },
-            )
-            .await?;
-        }
-        self.commit(tx).await?;
-        Ok(Err(RefreshRefusal::Reused))
     }
 
-    /// The grant and client a refresh token belongs to (for revocation and introspection).
-    pub async fn find_refresh(&self, token: &str) -> Result<Option<(String, String, bool)>> {
+    /// What presenting a refresh token as `client_id` would do now — the very decision
+    /// [`Store::rotate_refresh`] takes, without changing anything (for introspection). `None` for
+    /// a token that was never issued.
+    pub async fn refresh_status(
+        &self,
+        token: &str,
+        client_id: &str,
+        rotation: Rotation,
+    ) -> Result<Option<RefreshStatus>> {
+        let ctx = self.ctx();
+        let mut conn = self.pool().acquire().await?;
+        let Some(found) = find_refresh(&mut conn, &ctx, token).await? else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshStatus {
+            verdict: refresh::decide(
+                Some(&found.facts),
+                client_id,
+                ctx.now,
+                rotation.grace_seconds,
+            ),
+            grant_id: found.grant_id,
+            account_id: found.account_id,
+            client_id: found.facts.client_id,
+        }))
+    }
+
+    /// The grant and client a refresh token belongs to, whatever its state (for revocation).
+    pub async fn refresh_owner(&self, token: &str) -> Result<Option<(String, String)>> {
         let ctx = self.ctx();
         let mut conn = self.pool().acquire().await?;
         let Some(row) = refresh_row(&mut conn, &ctx, token).await? else {
             return Ok(None);
         };
-        let live = rows::opt_time(&row, "revoked_at")?.is_none()
-            && rows::time(&row, "expires_at")? > ctx.now;
         Ok(Some((
             rows::text(&row, "grant_id")?,
             rows::text(&row, "client_id")?,
-            live,
         )))
     }
 }

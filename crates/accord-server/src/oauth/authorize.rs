@@ -413,6 +413,7 @@ async fn decide(
             client_id: &request.client_id,
             user_id: user.id.as_str(),
             redirect_uri: &request.redirect_uri,
+            redirect_uri_given: request.redirect_uri_given,
             code_challenge: request.code_challenge.as_deref(),
             code_challenge_method: request.code_challenge_method,
             scopes: &scopes,

@@ -1,5 +1,5 @@
 //! `POST /oauth/introspect`: RFC 7662. A client may introspect only its own tokens; anything else
-//! is simply `{"active": false}`.
+//! is simply `{"active": false}`. Every answer carries `Cache-Control: no-store` (see the route).
 
 use axum::Json;
 use axum::extract::State;
@@ -52,20 +52,24 @@ pub async fn introspect(
         }
         return Ok(Json(body));
     }
-    match state.store().find_refresh(token).await? {
-        Some((grant_id, client_id, true)) if client_id == credentials.client_id => {
-            let grant = state.store().grant(&grant_id).await?;
-            if !state
-                .store()
-                .grant_honours(&grant_id, grant.generation)
-                .await?
-            {
-                return Ok(inactive);
-            }
-            Ok(Json(
-                json!({"active": true, "token_type": "refresh_token", "client_id": client_id, "aid": grant.account_id, "gid": grant_id}),
-            ))
-        }
+    // A refresh token is active exactly when the token endpoint would accept it now: both ask the
+    // same rule (`accord_core::refresh::decide`).
+    let status = state
+        .store()
+        .refresh_status(
+            token,
+            &credentials.client_id,
+            super::token::rotation(&state),
+        )
+        .await?;
+    match status {
+        Some(status) if status.verdict.usable() => Ok(Json(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": status.client_id,
+            "aid": status.account_id,
+            "gid": status.grant_id,
+        }))),
         _ => Ok(inactive),
     }
 }

@@ -18,6 +18,8 @@ pub mod token;
 
 use axum::Router;
 use axum::http::{Method, header};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
@@ -35,7 +37,16 @@ pub fn routes() -> Router<AppState> {
     for (path, route) in [
         ("/oauth/token", post(token::token)),
         ("/oauth/revoke", post(revoke::revoke)),
-        ("/oauth/introspect", post(introspect::introspect)),
+        (
+            "/oauth/introspect",
+            // Whatever it says (active, inactive, an error), an answer about a token is never cached.
+            post(introspect::introspect).layer(middleware::map_response(
+                |mut response: Response| async move {
+                    errors::no_store(&mut response);
+                    response
+                },
+            )),
+        ),
         ("/oauth/jwks", get(metadata::jwks)),
         (
             "/.well-known/oauth-authorization-server",

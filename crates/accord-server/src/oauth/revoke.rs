@@ -29,10 +29,10 @@ pub async fn grant_of_token(
     }
     Ok(state
         .store()
-        .find_refresh(token)
+        .refresh_owner(token)
         .await?
-        .filter(|(_, owner, _)| owner == client_id)
-        .map(|(grant, _, _)| grant))
+        .filter(|(_, owner)| owner == client_id)
+        .map(|(grant, _)| grant))
 }
 
 /// The answer to `POST /oauth/revoke`: always `{"status":"success"}`.

@@ -51,7 +51,8 @@ pub struct TokenRequest {
     grant_type: String,
     /// For `authorization_code`.
     code: Option<String>,
-    /// For `authorization_code`: exactly the one the authorization request used.
+    /// For `authorization_code`: required, identical, when the authorization request named one;
+    /// when it named none (the app's only redirect URI), it may be left out.
     redirect_uri: Option<String>,
     /// For `authorization_code` when the request sent a `code_challenge`.
     code_verifier: Option<String>,
@@ -156,14 +157,22 @@ pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>,
     )
 }
 
-/// Signs an access token for a grant and builds the response.
+/// Signs an access token for a grant and builds the response. `generation` is the one the code or
+/// refresh token just validated was issued under — never re-read from the grant, so a
+/// re-authorization, code replay or reuse detection that lands between validation and signing
+/// cannot lend this token the new generation and let it outlive that revocation. A grant that has
+/// moved on (or ended) since is refused.
 pub async fn issue(
     state: &AppState,
     grant: &Grant,
+    generation: i64,
     client_id: &str,
     scopes: &[Scope],
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    if grant.status != GrantStatus::Active || grant.generation != generation {
+        return Err(OAuthError::invalid_grant("Invalid Token!"));
+    }
     let config = state.config();
     let now = state.store().now();
     let me = grant_me(state, grant).await?;
@@ -184,7 +193,7 @@ pub async fn issue(
         aid: grant.account_id.clone(),
         uid,
         gid: grant.id.clone(),
-        r#gen: grant.generation,
+        r#gen: generation,
         scope: scope_string(scopes),
         iat,
         nbf: iat,
@@ -229,6 +238,16 @@ fn pkce_matches(code: &RedeemedCode, verifier: Option<&str>) -> bool {
     }
 }
 
+/// RFC 6749 §4.1.3: when the authorization request named a redirect URI the exchange must name
+/// the identical one; when it named none (the app's only URI was used), the exchange may name none,
+/// or that one.
+fn redirect_uri_matches(code: &RedeemedCode, sent: Option<&str>) -> bool {
+    match sent {
+        Some(uri) => uri == code.redirect_uri,
+        None => !code.redirect_uri_given,
+    }
+}
+
 async fn authorization_code(
     state: &AppState,
     params: &OAuthParams,
@@ -243,10 +262,7 @@ async fn authorization_code(
     if redeemed.client_id != credentials.client_id || redeemed.expires_at <= state.store().now() {
         return Err(invalid_code());
     }
-    if params
-        .get("redirect_uri")
-        .is_some_and(|uri| uri != redeemed.redirect_uri)
-    {
+    if !redirect_uri_matches(&redeemed, params.get("redirect_uri")) {
         return Err(OAuthError::invalid_grant("Invalid redirect uri"));
     }
     if app.public_client && redeemed.code_challenge.is_none() {
@@ -255,26 +271,31 @@ async fn authorization_code(
     if !pkce_matches(&redeemed, params.get("code_verifier")) {
         return Err(OAuthError::invalid_grant("Invalid code_verifier"));
     }
-    if !state
-        .store()
-        .grant_honours(&redeemed.grant_id, redeemed.generation)
-        .await?
-    {
-        return Err(invalid_code());
-    }
-    let grant = state.store().grant(&redeemed.grant_id).await?;
+    // Refused when the grant no longer honours the code's generation (replayed meanwhile,
+    // re-authorized, removed).
     let refresh = state
         .store()
         .start_refresh_family(&redeemed, state.config().refresh_token_seconds)
-        .await?;
+        .await?
+        .ok_or_else(invalid_code)?;
+    let grant = state.store().grant(&redeemed.grant_id).await?;
     issue(
         state,
         &grant,
+        redeemed.generation,
         &credentials.client_id,
         &redeemed.scopes,
         Some(refresh.expose().to_owned()),
     )
     .await
+}
+
+/// How refresh tokens rotate on this server (also what introspection judges them by).
+pub fn rotation(state: &AppState) -> Rotation {
+    Rotation {
+        refresh_ttl_seconds: state.config().refresh_token_seconds,
+        grace_seconds: state.config().refresh_grace_seconds,
+    }
 }
 
 async fn refresh_token(
@@ -283,19 +304,16 @@ async fn refresh_token(
 ) -> Result<TokenResponse, OAuthError> {
     let (_, _, credentials) = authenticate(state, params).await?;
     let presented = accord_core::ids::Secret::new(params.require("refresh_token")?);
-    let rotation = Rotation {
-        refresh_ttl_seconds: state.config().refresh_token_seconds,
-        grace_seconds: state.config().refresh_grace_seconds,
-    };
     let rotated = state
         .store()
-        .rotate_refresh(&presented, &credentials.client_id, rotation)
+        .rotate_refresh(&presented, &credentials.client_id, rotation(state))
         .await?
         .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
     let grant = state.store().grant(&rotated.grant_id).await?;
     issue(
         state,
         &grant,
+        rotated.generation,
         &credentials.client_id,
         &rotated.scopes,
         Some(rotated.refresh_token.expose().to_owned()),
@@ -337,7 +355,15 @@ async fn server_token(
         })
         .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
     let scopes = grant.scopes.clone();
-    issue(state, &grant, &credentials.client_id, &scopes, None).await
+    issue(
+        state,
+        &grant,
+        grant.generation,
+        &credentials.client_id,
+        &scopes,
+        None,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -351,12 +377,37 @@ mod tests {
             generation: 1,
             client_id: String::new(),
             user_id: String::new(),
-            redirect_uri: String::new(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_given: false,
             code_challenge: challenge.map(str::to_owned),
             code_challenge_method: method.map(str::to_owned),
             scopes: vec![],
             expires_at: accord_core::clock::Timestamp(0),
         }
+    }
+
+    #[test]
+    fn a_redirect_uri_the_request_named_must_be_named_again_identically() {
+        let omitted = code(None, None);
+        assert!(redirect_uri_matches(&omitted, None));
+        assert!(redirect_uri_matches(
+            &omitted,
+            Some("https://app.example/cb")
+        ));
+        assert!(!redirect_uri_matches(
+            &omitted,
+            Some("https://app.example/cb/")
+        ));
+        let named = RedeemedCode {
+            redirect_uri_given: true,
+            ..code(None, None)
+        };
+        assert!(!redirect_uri_matches(&named, None));
+        assert!(redirect_uri_matches(&named, Some("https://app.example/cb")));
+        assert!(!redirect_uri_matches(
+            &named,
+            Some("https://app.example/other")
+        ));
     }
 
     #[test]

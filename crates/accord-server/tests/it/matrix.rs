@@ -608,6 +608,7 @@ impl World {
                 client_id: &client,
                 user_id: user,
                 redirect_uri: REDIRECT,
+                redirect_uri_given: false,
                 code_challenge: None,
                 code_challenge_method: None,
                 scopes,

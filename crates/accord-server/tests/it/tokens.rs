@@ -151,6 +151,7 @@ pub async fn code_for(
             client_id,
             user_id,
             redirect_uri: REDIRECT,
+            redirect_uri_given: false,
             code_challenge: challenge.map(|c| c.0),
             code_challenge_method: challenge.map(|c| c.1),
             scopes: &scopes,
@@ -974,6 +975,447 @@ async fn a_demotion_or_an_uninstall_changes_the_very_next_answer() {
             (StatusCode::UNAUTHORIZED, Some(124)),
             "{body}"
         );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+const NOTES: (&str, &str) = ("notes-prod", "notes-prod-secret-0123456789");
+
+/// Ann authorizes Notes and its client exchanges the code: (access token, refresh token).
+async fn notes_tokens(live: &Live) -> (String, String) {
+    let code = code_for(
+        live,
+        "notes",
+        "notes-prod",
+        "acme-ann",
+        GrantKind::Authorization,
+        None,
+    )
+    .await;
+    let (status, _, body) = post(
+        live,
+        "/oauth/token",
+        Some(NOTES),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        live.secret(str_of(&body, "access_token")),
+        live.secret(str_of(&body, "refresh_token")),
+    )
+}
+
+/// `grant_type=refresh_token` for `client`.
+async fn refresh(live: &Live, client: (&str, &str), token: &str) -> (StatusCode, Value) {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    let (status, _, body) = post(live, "/oauth/token", Some(client), &form).await;
+    if status == StatusCode::OK {
+        live.secret(str_of(&body, "access_token"));
+        live.secret(str_of(&body, "refresh_token"));
+    }
+    (status, body)
+}
+
+/// Asks introspection about a refresh token, then presents it at the token endpoint (both as
+/// `client`), and requires both to give the expected answer: `usable` or not.
+async fn introspection_and_refresh_agree(
+    live: &Live,
+    what: &str,
+    client: (&str, &str),
+    token: &str,
+    usable: bool,
+) -> Value {
+    let (status, _, introspected) =
+        post(live, "/oauth/introspect", Some(client), &[("token", token)]).await;
+    assert_eq!(status, StatusCode::OK, "{what}: {introspected}");
+    let (status, body) = refresh(live, client, token).await;
+    assert_eq!(
+        (introspected["active"].as_bool(), status == StatusCode::OK),
+        (Some(usable), usable),
+        "{what}: introspection said {introspected}, the token endpoint {status} {body}"
+    );
+    if usable {
+        assert_eq!(introspected["token_type"], "refresh_token", "{what}");
+        assert_eq!(introspected["client_id"], client.0, "{what}");
+    }
+    body
+}
+
+#[tokio::test]
+async fn introspection_agrees_with_the_token_endpoint_for_every_refresh_token_state() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let helper = ("helper-prod", "helper-prod-secret-0123456789");
+        live.secret(helper.1);
+        let agree = |what: &'static str,
+                     client: (&'static str, &'static str),
+                     token: String,
+                     usable: bool| {
+            let live = &live;
+            async move { introspection_and_refresh_agree(live, what, client, &token, usable).await }
+        };
+
+        let (_, first) = notes_tokens(&live).await;
+        let answer = agree("fresh", NOTES, first.clone(), true).await;
+        let successor = str_of(&answer, "refresh_token").to_owned();
+        let again = agree(
+            "rotated, within the grace window",
+            NOTES,
+            first.clone(),
+            true,
+        )
+        .await;
+        assert_eq!(
+            str_of(&again, "refresh_token"),
+            successor,
+            "the same successor again"
+        );
+        refresh(&live, NOTES, &successor).await;
+        agree("rotated, its successor used", NOTES, first, false).await;
+
+        let (_, first) = notes_tokens(&live).await;
+        let (_, answer) = refresh(&live, NOTES, &first).await;
+        let successor = str_of(&answer, "refresh_token").to_owned();
+        live.db.clock.advance_seconds(61);
+        agree("rotated, after the grace window", NOTES, first, false).await;
+        agree("the successor of a reused token", NOTES, successor, false).await;
+
+        let (_, earlier) = notes_tokens(&live).await;
+        code_for(
+            &live,
+            "notes",
+            "notes-prod",
+            "acme-ann",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+        agree(
+            "of the authorization before a re-consent",
+            NOTES,
+            earlier,
+            false,
+        )
+        .await;
+
+        let (_, revoked) = notes_tokens(&live).await;
+        let (status, _, _) = post(
+            &live,
+            "/oauth/revoke",
+            Some(NOTES),
+            &[("token", revoked.as_str())],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        agree("of a revoked grant", NOTES, revoked, false).await;
+
+        let (_, token) = notes_tokens(&live).await;
+        agree("presented by another client", helper, token.clone(), false).await;
+        agree("after another client's attempt", NOTES, token, true).await;
+
+        agree("unknown", NOTES, "not-a-refresh-token".into(), false).await;
+
+        let (_, expired) = notes_tokens(&live).await;
+        live.db.clock.advance_seconds(90 * 24 * 3600 + 1);
+        agree("expired", NOTES, expired, false).await;
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_reuse_ends_the_access_tokens_of_the_authorization_at_once() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let (first_access, first) = notes_tokens(&live).await;
+        let (status, body) = refresh(&live, NOTES, &first).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let access = str_of(&body, "access_token").to_owned();
+        assert_eq!(me(&live, &access).await.0, StatusCode::OK);
+        let grant = live
+            .db
+            .store
+            .grants_of_app("notes")
+            .await
+            .unwrap()
+            .remove(0);
+
+        live.db.clock.advance_seconds(61);
+        let (status, body) = refresh(&live, NOTES, &first).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "reuse"
+        );
+        for token in [&first_access, &access] {
+            let (status, body) = me(&live, token).await;
+            assert_eq!(
+                (status, body["code"].as_i64()),
+                (StatusCode::UNAUTHORIZED, Some(124)),
+                "an access token of the reused family still works: {body}"
+            );
+        }
+        let after = live.db.store.grant(&grant.id).await.unwrap();
+        assert_eq!(after.generation, grant.generation + 1);
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_introspection_answer_may_be_cached() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let backend = ("backend-prod", "backend-prod-secret-0123456789");
+        let (_, _, body) = post(
+            &live,
+            "/oauth/token",
+            Some(backend),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        let token = live.secret(str_of(&body, "access_token"));
+        // (what, client credentials, form, the status it gets)
+        type Case<'a> = (
+            &'a str,
+            (&'a str, &'a str),
+            &'a [(&'a str, &'a str)],
+            StatusCode,
+        );
+        let cases: [Case; 4] = [
+            (
+                "active",
+                backend,
+                &[("token", token.as_str())],
+                StatusCode::OK,
+            ),
+            ("inactive", backend, &[("token", "garbage")], StatusCode::OK),
+            (
+                "bad client",
+                (backend.0, "wrong-secret"),
+                &[("token", token.as_str())],
+                StatusCode::UNAUTHORIZED,
+            ),
+            ("no token", backend, &[], StatusCode::BAD_REQUEST),
+        ];
+        for (what, client, form, expected) in cases {
+            let (status, headers, body) =
+                post(&live, "/oauth/introspect", Some(client), form).await;
+            assert_eq!(status, expected, "{what}: {body}");
+            assert_eq!(
+                (
+                    headers.get("cache-control").and_then(|v| v.to_str().ok()),
+                    headers.get("pragma").and_then(|v| v.to_str().ok())
+                ),
+                (Some("no-store"), Some("no-cache")),
+                "{what}"
+            );
+        }
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+/// Goes through `/oauth/authorize` at `path` as Ann in `browser` (signing in first when asked)
+/// and approves: the code the redirect carries.
+async fn authorized_code(
+    live: &Live,
+    browser: &crate::support::Browser,
+    path: &str,
+    sign_in: bool,
+) -> String {
+    let mut page = browser.get(path).await;
+    if sign_in {
+        let form = page.form_with("password");
+        let password = live.secret("ann-password-1");
+        let signed_in = browser
+            .post(
+                &form.action,
+                &form.with(&[("email", "ann@acme.test"), ("password", &password)]),
+            )
+            .await;
+        page = browser.follow(&signed_in).await;
+    }
+    let form = page.form_with("decision");
+    let done = browser
+        .post(&form.action, &form.with(&[("decision", "approve")]))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    live.secret(done.redirect_param("code").expect("a code"))
+}
+
+#[tokio::test]
+async fn a_code_needs_the_redirect_uri_its_authorization_request_named() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let named = format!(
+            "/oauth/authorize?response_type=code&client_id=notes-prod&redirect_uri={}",
+            form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        );
+        let omitted = "/oauth/authorize?response_type=code&client_id=notes-prod";
+        let exchange = |code: String, redirect_uri: Option<&'static str>| {
+            let live = &live;
+            async move {
+                let mut form = vec![
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                ];
+                form.extend(redirect_uri.map(|uri| ("redirect_uri", uri)));
+                let (status, _, body) = post(live, "/oauth/token", Some(NOTES), &form).await;
+                if status == StatusCode::OK {
+                    live.secret(str_of(&body, "access_token"));
+                    live.secret(str_of(&body, "refresh_token"));
+                }
+                (status, body)
+            }
+        };
+
+        // The request named it (and signing in in between keeps it named): the exchange must too.
+        let browser = live.server.browser();
+        let code = authorized_code(&live, &browser, &named, true).await;
+        let (status, body) = exchange(code, None).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["reason"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("invalid_grant"),
+                Some("Invalid redirect uri")
+            ),
+            "{body}"
+        );
+        let code = authorized_code(&live, &browser, &named, false).await;
+        assert_eq!(exchange(code, Some(REDIRECT)).await.0, StatusCode::OK);
+
+        // The request left it out (the app has one): the exchange may leave it out or name that one.
+        let browser = live.server.browser();
+        let code = authorized_code(&live, &browser, omitted, true).await;
+        let (status, body) = exchange(code, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let code = authorized_code(&live, &browser, omitted, false).await;
+        assert_eq!(exchange(code, Some(REDIRECT)).await.0, StatusCode::OK);
+        let code = authorized_code(&live, &browser, omitted, false).await;
+        let (status, body) = exchange(code, Some("http://127.0.0.1:9/other")).await;
+        assert_eq!(
+            (status, body["reason"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Invalid redirect uri"))
+        );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+/// What `issue` gave across a revocation: a refusal, or a token the API refuses at once.
+async fn nothing_outlives_the_revocation(
+    live: &Live,
+    what: &str,
+    issued: Result<
+        accord_server::oauth::token::TokenResponse,
+        accord_server::oauth::errors::OAuthError,
+    >,
+) {
+    match issued {
+        Err(refusal) => assert_eq!(refusal.error, "invalid_grant", "{what}"),
+        Ok(answer) => {
+            let token = live.secret(answer.access_token);
+            let (status, body) = me(live, &token).await;
+            assert_eq!(
+                (status, body["code"].as_i64()),
+                (StatusCode::UNAUTHORIZED, Some(124)),
+                "{what}: a token issued across the revocation works"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_re_consent_or_code_replay_between_validation_and_issuing_leaves_no_live_token() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let store = &live.db.store;
+        let state = accord_server::AppState::new(
+            store.clone(),
+            accord_server::ServerConfig::new(live.url.clone()),
+        )
+        .await
+        .unwrap();
+        let issue = accord_server::oauth::token::issue;
+
+        // The refresh token is validated (rotated), Ann re-consents, then the token is signed.
+        let (_, refresh) = notes_tokens(&live).await;
+        let rotation = accord_server::oauth::token::rotation(&state);
+        let rotated = store
+            .rotate_refresh(
+                &accord_core::ids::Secret::new(refresh),
+                "notes-prod",
+                rotation,
+            )
+            .await
+            .unwrap()
+            .expect("a valid refresh token");
+        live.secret(rotated.refresh_token.expose());
+        code_for(
+            &live,
+            "notes",
+            "notes-prod",
+            "acme-ann",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+        let grant = store.grant(&rotated.grant_id).await.unwrap();
+        let issued = issue(
+            &state,
+            &grant,
+            rotated.generation,
+            "notes-prod",
+            &rotated.scopes,
+            None,
+        )
+        .await;
+        nothing_outlives_the_revocation(&live, "re-consent during a refresh", issued).await;
+
+        // The code is validated (spent), replayed, then the exchange carries on.
+        let code = code_for(
+            &live,
+            "notes",
+            "notes-prod",
+            "acme-ann",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+        let accord_store::tokens::CodeUse::Fresh(redeemed) = store.take_code(&code).await.unwrap()
+        else {
+            panic!("a fresh code");
+        };
+        assert!(matches!(
+            store.take_code(&code).await.unwrap(),
+            accord_store::tokens::CodeUse::Replayed
+        ));
+        assert!(
+            store
+                .start_refresh_family(&redeemed, rotation.refresh_ttl_seconds)
+                .await
+                .unwrap()
+                .is_none(),
+            "no refresh family for a code replayed before it started"
+        );
+        let grant = store.grant(&redeemed.grant_id).await.unwrap();
+        let issued = issue(
+            &state,
+            &grant,
+            redeemed.generation,
+            "notes-prod",
+            &redeemed.scopes,
+            None,
+        )
+        .await;
+        nothing_outlives_the_revocation(&live, "code replay during an exchange", issued).await;
         live.assert_nothing_secret_logged();
     })
     .await;

@@ -6,4 +6,5 @@ mod migrations;
 mod model;
 mod schema;
 mod seed;
+mod tokens;
 mod view;

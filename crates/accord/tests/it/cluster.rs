@@ -1,5 +1,6 @@
 //! Several `accord serve` processes on one database, as behind a load balancer: refresh rotation
-//! is decided in the database, so concurrent refreshes spread over two processes still agree.
+//! is decided in the database, so concurrent refreshes spread over two processes still agree, and a
+//! revocation on one process is honoured by the other within the spec's one second.
 
 use accord_core::grants::GrantKind;
 use accord_store::audit::Actor;
@@ -74,6 +75,7 @@ async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor()
             client_id: "notes-prod",
             user_id: "acme-ann",
             redirect_uri: "http://127.0.0.1:9/cb",
+            redirect_uri_given: false,
             code_challenge: None,
             code_challenge_method: None,
             scopes: &scopes,
@@ -103,24 +105,30 @@ async fn two_processes_on_one_database_rotate_a_refresh_token_to_one_successor()
             .unwrap_or_else(|| panic!("no refresh token: {first}"))
             .to_owned();
 
-        let mut requests = Vec::new();
+        // All 50 in flight at once, alternating between the processes: each is its own task, so
+        // none waits for another's answer before it is sent.
+        let mut requests = tokio::task::JoinSet::new();
         for i in 0..50 {
-            requests.push(token(
+            let refresh = token(
                 &nodes[i % 2],
                 vec![
                     ("grant_type", "refresh_token".into()),
                     ("refresh_token", parent.clone()),
                 ],
-            ));
+            );
+            requests.spawn(async move {
+                let response = refresh.await.expect("a response");
+                let status = response.status();
+                (status, response.json::<serde_json::Value>().await.ok())
+            });
         }
         let mut successors = std::collections::HashSet::new();
-        for request in requests {
-            let response = request.await.unwrap();
-            assert_eq!(response.status(), reqwest::StatusCode::OK);
-            let body: serde_json::Value = response.json().await.unwrap();
+        while let Some(answer) = requests.join_next().await {
+            let (status, body) = answer.expect("the request task");
+            assert_eq!(status, reqwest::StatusCode::OK, "{body:?}");
             successors.insert(
-                body["refresh_token"]
-                    .as_str()
+                body.as_ref()
+                    .and_then(|b| b["refresh_token"].as_str())
                     .unwrap_or_default()
                     .to_owned(),
             );
@@ -174,31 +182,41 @@ async fn a_revocation_on_one_process_is_honoured_by_the_other() {
             .send()
             .await
             .unwrap();
+        // Measured from the revoking request's answer.
+        let answered = std::time::Instant::now();
         assert_eq!(revoked.status(), reqwest::StatusCode::OK);
-        let started = std::time::Instant::now();
         assert_eq!(
             me(&nodes[0]).await.unwrap().status(),
             reqwest::StatusCode::UNAUTHORIZED,
             "the revoking process knows at once"
         );
-        // The other process learns by NOTIFY (PostgreSQL) or its 250 ms poll; the deadline only
-        // bounds a failure, it is not the measured target (spec: within one second).
-        let deadline = started + std::time::Duration::from_secs(10);
-        loop {
-            if me(&nodes[1]).await.unwrap().status() == reqwest::StatusCode::UNAUTHORIZED {
-                break;
+        // The other process learns by NOTIFY (PostgreSQL) or its 250 ms poll. The spec's bound
+        // (operations.md, oauth.md): the revocation takes effect everywhere within one second.
+        let bound = std::time::Duration::from_secs(1);
+        let seen_after = loop {
+            let status = me(&nodes[1]).await.unwrap().status();
+            let elapsed = answered.elapsed();
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                break elapsed;
             }
             assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}: the other process never honoured the revocation",
-                db.backend
+                elapsed <= bound,
+                "{:?}: the other process still honoured the revoked token {} ms after the revocation",
+                db.backend,
+                elapsed.as_millis()
             );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        };
+        assert!(
+            seen_after <= bound,
+            "{:?}: the other process honoured the revocation only after {} ms",
+            db.backend,
+            seen_after.as_millis()
+        );
         eprintln!(
             "{:?}: revocation visible on the other process after {} ms",
             db.backend,
-            started.elapsed().as_millis()
+            seen_after.as_millis()
         );
         for node in nodes {
             node.stop();

@@ -60,7 +60,9 @@ impl RequestParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct FlowState {
     client_id: String,
-    redirect_uri: String,
+    /// As the request sent it: `None` when it named no redirect URI (the exchange may then name
+    /// none either), so checking the flow again gives the same answer.
+    redirect_uri: Option<String>,
     state: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
@@ -72,7 +74,7 @@ impl From<FlowState> for RequestParams {
         RequestParams {
             response_type: Some("code".into()),
             client_id: Some(flow.client_id),
-            redirect_uri: Some(flow.redirect_uri),
+            redirect_uri: flow.redirect_uri,
             state: flow.state,
             code_challenge: flow.code_challenge,
             code_challenge_method: flow.code_challenge_method,
@@ -88,7 +90,10 @@ pub(super) struct Authorization {
     pub(super) app: App,
     pub(super) environment: Environment,
     pub(super) client_id: String,
+    /// Where the answer goes: the URI the request named, or the app's only one.
     pub(super) redirect_uri: String,
+    /// Whether the request named it; the code exchange must then name the identical one.
+    pub(super) redirect_uri_given: bool,
     pub(super) state: Option<String>,
     pub(super) code_challenge: Option<String>,
     pub(super) code_challenge_method: Option<&'static str>,
@@ -120,7 +125,7 @@ impl Authorization {
     pub(super) fn flow(&self) -> FlowState {
         FlowState {
             client_id: self.client_id.clone(),
-            redirect_uri: self.redirect_uri.clone(),
+            redirect_uri: self.redirect_uri_given.then(|| self.redirect_uri.clone()),
             state: self.state.clone(),
             code_challenge: self.code_challenge.clone(),
             code_challenge_method: self.code_challenge_method.map(str::to_owned),
@@ -134,8 +139,8 @@ impl Authorization {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("response_type", "code");
         query.append_pair("client_id", &flow.client_id);
-        query.append_pair("redirect_uri", &flow.redirect_uri);
         for (name, value) in [
+            ("redirect_uri", &flow.redirect_uri),
             ("state", &flow.state),
             ("code_challenge", &flow.code_challenge),
             ("code_challenge_method", &flow.code_challenge_method),
@@ -473,6 +478,7 @@ pub(super) async fn check_request(
         app,
         environment,
         redirect_uri,
+        redirect_uri_given: params.redirect_uri.is_some(),
         state: params.state.clone(),
         code_challenge,
         code_challenge_method,
