@@ -5,6 +5,7 @@ mod authorize;
 mod flow;
 mod health;
 mod isolation;
+mod keys;
 mod live;
 mod live_changes;
 mod matrix;

@@ -15,6 +15,8 @@ pub struct TestServer {
     /// `http://127.0.0.1:PORT`: the public URL and the issuer.
     pub base: String,
     pub store: Store,
+    /// The server's state (its key ring, limits, configuration).
+    pub state: AppState,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -34,10 +36,15 @@ impl TestServer {
         let state = AppState::new(db.store.clone(), config)
             .await
             .expect("server state");
-        let task = tokio::spawn(serve(listener, router(state), std::future::pending()));
+        let task = tokio::spawn(serve(
+            listener,
+            router(state.clone()),
+            std::future::pending(),
+        ));
         TestServer {
             base,
             store: db.store.clone(),
+            state,
             task,
         }
     }
