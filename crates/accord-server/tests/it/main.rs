@@ -2,6 +2,7 @@
 
 mod assistants_api;
 mod authorize;
+mod connections;
 mod flow;
 mod health;
 mod isolation;
