@@ -13,7 +13,8 @@
 //! the handler to refuse in its own words.
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{FromRequest, Request};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -65,9 +66,14 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
         .unwrap_or("")
         .to_ascii_lowercase();
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+    // Read as the handlers' own `Bytes` extractor reads it (the body limit is applied outside), so
+    // a body over the limit and one that stalls (the connection's idle timeout) answer as before.
+    let bytes = match Bytes::from_request(Request::new(body), &()).await {
         Ok(bytes) => bytes,
-        Err(_) => return too_large(&path).await,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            return too_large(&path).await;
+        }
+        Err(rejection) => return unreadable(&path, &rejection.body_text()).await,
     };
     if let Some(found) = nul_in_body(&bytes, &content_type) {
         return refusal(&path, &found).await;
@@ -186,6 +192,23 @@ async fn too_large(path: &str) -> Response {
         message,
     ))
     .await
+}
+
+/// The body could not be read (the client stopped sending it): 400 in the surface's words.
+async fn unreadable(path: &str, why: &str) -> Response {
+    let message = format!("cannot read the request body: {why}");
+    if path == "/v2" || path.starts_with("/v2/") {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            crate::errors::VALIDATION_CODE,
+            message,
+        )
+        .into_response();
+    }
+    if is_oauth_json(path) {
+        return OAuthError::invalid_request(message).into_response();
+    }
+    page(PageError::bad_request("Invalid request", message)).await
 }
 
 /// An error page with the headers every page carries.

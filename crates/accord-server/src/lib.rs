@@ -2,9 +2,11 @@
 //! model and the permission rule live in `accord-core`, storage in `accord-store`.
 //!
 //! Every route is listed in [`router`]. Cross-cutting concerns (request ids, one log line per
-//! request, body limits, panics turned into JSON 500s) are in [`observability`].
+//! request, body limits, panics turned into JSON 500s) are in [`observability`]; connections —
+//! accepting them, their timeouts and caps, draining at shutdown — in [`connections`].
 
 pub mod api;
+pub mod connections;
 pub mod edge;
 pub mod errors;
 pub mod health;
@@ -14,13 +16,10 @@ pub mod openapi;
 pub mod pages;
 pub mod state;
 
-use std::future::Future;
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::routing::get;
-use tokio::net::TcpListener;
 
+pub use connections::{ConnectionLimits, serve};
 pub use state::{AppState, ServerConfig};
 
 /// Request bodies above this size get 413 (operations.md, "Limits on input").
@@ -38,20 +37,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(edge::refuse_nul));
     observability::layers(routes).with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not

@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub redis_prefix: String,
     /// Nodes sharing the traffic without Redis: each enforces `ceil(limit / nodes)` (`--nodes`).
     pub nodes: u32,
+    /// Timeouts and caps on connections (`--header-timeout`, `--idle-timeout`,
+    /// `--max-connections`, `--max-connections-per-address`).
+    pub connections: crate::ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -46,6 +49,7 @@ impl ServerConfig {
             redis_url: None,
             redis_prefix: "accord".into(),
             nodes: 1,
+            connections: crate::ConnectionLimits::default(),
         }
     }
 

@@ -79,7 +79,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool: opened.pool,
                 database_url: config.database_url.clone(),
-                view: view::AccessView::default(),
+                view: view::AccessView::new(opened.backend),
                 backend: opened.backend,
                 keys,
                 clock,
@@ -184,7 +184,7 @@ impl Store {
             let notified = async {
                 match listener.as_mut() {
                     // A dropped connection reconnects inside recv; what was sent meanwhile is
-                    // covered by the timer and the look-back window.
+                    // covered by the timer (each sync reads every change it has not applied).
                     Some(listener) => listener.recv().await.map(|_| ()).map_err(|e| e.to_string()),
                     None => std::future::pending().await,
                 }

@@ -3,12 +3,36 @@
 //!
 //! **One place invalidates it**: database triggers append a row to `view_changes` in the same
 //! transaction as any change to `grants`, `users`, `roles` or `assistants`, and [`AccessView::sync`]
-//! applies the rows after the last sequence number this node saw. `sync` runs after every commit
-//! this process makes (so its own changes show on the very next request), on PostgreSQL whenever a
-//! `NOTIFY accord_view` arrives from another node, and on a short timer as a safety net; a full
-//! reload runs periodically and whenever rows were pruned before this node read them.
+//! applies the rows this node has not seen. `sync` runs after every commit this process makes (so
+//! its own changes show on the very next request), on PostgreSQL whenever a `NOTIFY accord_view`
+//! arrives from another node, and on a short timer as a safety net; a full reload runs periodically
+//! and whenever rows were pruned before this node read them.
+//!
+//! **Numbers that commit out of order.** PostgreSQL hands out `view_changes.seq` when a row is
+//! inserted, not when its transaction commits: a long transaction may commit its number after
+//! thousands of higher ones were applied. So the view keeps the highest number it applied plus the
+//! numbers below it not seen yet — the *gaps* — and every sync reads the rows above the highest and
+//! the rows of the gaps (by number, so a long transaction costs one row per sync, not a window).
+//! A gap is filled when its row appears. Rolled-back transactions leave numbers that never appear,
+//! so a gap must also end; rather than guess with a time limit, the view asks PostgreSQL: a gap
+//! noticed by one sync is tagged by the next with the snapshot's `xmax` (its transaction already
+//! had an id then — the trigger runs after the row change that assigned it — so the id is below
+//! `xmax`), and once a later snapshot's `xmin` has passed that tag the transaction has ended:
+//! if the rows read after that snapshot still lack the number, it was rolled back and is let go.
+//! A transaction that runs for hours keeps its gap for hours; one that rolled back is forgotten
+//! within two syncs of every transaction older than it ending (`xmin` spans the whole server, so an
+//! unrelated long transaction delays letting go — never applying). Only while gaps are awaited does
+//! a sync read the snapshot: one small query. SQLite has one writer at a time, so a number below a
+//! committed one is never still in flight: there every gap ends at once.
+//!
+//! The state is bounded: at most [`MAX_TRACKED_GAPS`] gaps. Beyond, the lowest are forgotten and
+//! the view remembers to reload fully once every transaction that may own them has ended (the same
+//! `xmax`/`xmin` test), so nothing is missed for longer than those transactions run. A full reload
+//! keeps the gaps it knew and adds the numbers missing between the highest it knew and the highest
+//! it read (all retained rows on the first load), so a transaction in flight during a reload is
+//! applied when it commits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
 
 use accord_core::grants::{GrantKind, GrantStatus};
@@ -18,6 +42,7 @@ use accord_core::users::UserStatus;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 
+use crate::Backend;
 use crate::error::{Result, StoreError};
 use crate::rows;
 
@@ -55,14 +80,22 @@ pub struct UserState {
     pub status: UserStatus,
 }
 
+/// When a forgotten or awaited number's transaction has surely ended: `None` until a snapshot read
+/// after the number was noticed gives its `xmax`; then ended once a snapshot's `xmin` reaches it.
+type EndsBefore = Option<i64>;
+
 #[derive(Debug, Default)]
 struct Data {
     /// The highest `view_changes.seq` applied.
     seq: i64,
-    /// Sequence numbers applied within the last [`WINDOW`]: on PostgreSQL a transaction that took
-    /// a lower number may commit after a higher one, so every sync looks back that far and applies
-    /// what it has not seen yet.
-    applied: std::collections::BTreeSet<i64>,
+    /// Numbers below `seq` not seen yet (their transactions may still commit).
+    gaps: BTreeMap<i64, EndsBefore>,
+    /// Set when gaps beyond [`MAX_TRACKED_GAPS`] were forgotten: reload once their transactions
+    /// have ended.
+    forgotten: Option<EndsBefore>,
+    /// Bumped by every change to the data, so a sync that read concurrently with another knows to
+    /// read again.
+    version: u64,
     grants: HashMap<String, GrantState>,
     users: HashMap<String, UserState>,
     /// (account, role) → privileges.
@@ -92,10 +125,132 @@ impl Data {
     }
 }
 
+impl Data {
+    /// Keeps at most [`MAX_TRACKED_GAPS`] gaps, forgetting the lowest; a forgotten number's change
+    /// then comes with a full reload once its transaction has ended.
+    fn bound_gaps(&mut self) {
+        let excess = self.gaps.len().saturating_sub(MAX_TRACKED_GAPS);
+        if excess == 0 {
+            return;
+        }
+        let lowest: Vec<i64> = self.gaps.keys().take(excess).copied().collect();
+        for seq in lowest {
+            self.gaps.remove(&seq);
+        }
+        // Re-tagged by the next sync, after the numbers just forgotten were noticed.
+        self.forgotten = Some(None);
+        tracing::warn!(
+            forgotten = excess,
+            "more access changes in flight than the view tracks; it reloads once they have committed"
+        );
+    }
+}
+
+/// The current rows of everything a batch of changes names, read before the write lock is taken.
+#[derive(Default)]
+struct ReadChanges {
+    grants: Vec<(String, Option<AnyRow>)>,
+    users: Vec<(String, Option<AnyRow>)>,
+    roles: Vec<((String, String), Option<AnyRow>)>,
+    assistants: Vec<(String, Vec<String>)>,
+}
+
+impl ReadChanges {
+    fn apply_to(self, data: &mut Data) -> Result<()> {
+        for (id, row) in self.grants {
+            match row {
+                Some(row) => {
+                    let (id, grant) = grant_from(&row)?;
+                    data.grants.insert(id, grant);
+                }
+                None => {
+                    data.grants.remove(&id);
+                }
+            }
+        }
+        for (id, row) in self.users {
+            let user = row
+                .as_ref()
+                .map(user_from)
+                .transpose()?
+                .map(|(_, user)| user);
+            data.set_user(&id, user);
+        }
+        for (key, row) in self.roles {
+            match row {
+                Some(row) => {
+                    let (key, set) = privileges_from(&row)?;
+                    data.roles.insert(key, set);
+                }
+                None => {
+                    data.roles.remove(&key);
+                }
+            }
+        }
+        for (assistant, principals) in self.assistants {
+            if principals.is_empty() {
+                data.principals.remove(&assistant);
+            } else {
+                data.principals.insert(assistant, principals);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The change rows with these numbers (those that have committed).
+async fn rows_of(pool: &AnyPool, seqs: &[i64]) -> Result<Vec<AnyRow>> {
+    let mut found = Vec::new();
+    for chunk in seqs.chunks(GAP_QUERY_CHUNK) {
+        // Padded by repeating the last number, so only log2(chunk) distinct texts are prepared.
+        let padded = chunk.len().next_power_of_two();
+        let placeholders: Vec<String> = (1..=padded).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT seq, kind, key FROM view_changes WHERE seq IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for i in 0..padded {
+            query = query.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        found.extend(query.fetch_all(pool).await?);
+    }
+    Ok(found)
+}
+
+/// The numbers in `(after, upto]` that no row has, newest first, at most [`HOLE_SCAN_LIMIT`].
+async fn missing_numbers(pool: &AnyPool, after: i64, upto: i64) -> Result<Vec<i64>> {
+    if upto <= after {
+        return Ok(Vec::new());
+    }
+    // Each row with its predecessor in the range (the range's start for the first): a step of more
+    // than one is a run of missing numbers.
+    let runs = sqlx::query(
+        "SELECT previous, seq FROM (              SELECT seq, COALESCE(LAG(seq) OVER (ORDER BY seq), $1) AS previous              FROM view_changes WHERE seq > $1 AND seq <= $2          ) AS steps WHERE seq > previous + 1 ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(after)
+    .bind(upto)
+    .bind(HOLE_SCAN_LIMIT)
+    .fetch_all(pool)
+    .await?;
+    let mut missing = Vec::new();
+    for run in runs {
+        let (previous, seq) = (rows::int(&run, "previous")?, rows::int(&run, "seq")?);
+        for number in (previous + 1..seq).rev() {
+            if missing.len() as i64 >= HOLE_SCAN_LIMIT {
+                return Ok(missing);
+            }
+            missing.push(number);
+        }
+    }
+    Ok(missing)
+}
+
 /// The view. Cheap to read (one read lock); `sync` and `reload` take the write lock only to swap in
 /// what they read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AccessView {
+    backend: Backend,
     data: RwLock<Data>,
 }
 
@@ -152,42 +307,129 @@ const ROLE_COLUMNS: &str = "SELECT account_id, id, privileges FROM roles";
 /// At most this many change rows are applied one by one; beyond, a full reload is cheaper.
 const MAX_INCREMENTAL: i64 = 5000;
 
-/// How far back each sync looks for changes committed out of sequence order.
-const WINDOW: i64 = 256;
+/// At most this many gaps are awaited; beyond, the lowest are forgotten and a full reload follows
+/// once their transactions have ended.
+pub const MAX_TRACKED_GAPS: usize = 1000;
+
+/// What a sync knows of the transactions running when it starts.
+#[derive(Debug, Clone, Copy)]
+struct Horizon {
+    /// Every transaction with a lower id has ended (the snapshot's `xmin`).
+    ended_below: i64,
+    /// Every transaction that exists has a lower id (the snapshot's `xmax`).
+    next: i64,
+}
+
+impl Horizon {
+    fn has_ended(&self, ends_before: EndsBefore) -> bool {
+        ends_before.is_some_and(|tag| tag <= self.ended_below)
+    }
+}
+
+/// The rows of the awaited numbers, read in lists of padded length (1, 2, 4 … 256 placeholders) so a
+/// handful of SQL texts serve every size.
+const GAP_QUERY_CHUNK: usize = 256;
+
+/// How many of the newest missing numbers a reload looks for (one more than is kept, to notice
+/// that some are forgotten).
+const HOLE_SCAN_LIMIT: i64 = MAX_TRACKED_GAPS as i64 + 1;
 
 impl AccessView {
-    /// Reads everything. The sequence is read first, so a change committed meanwhile is applied
-    /// again by the next `sync` (applying a change twice is harmless).
+    pub fn new(backend: Backend) -> AccessView {
+        AccessView {
+            backend,
+            data: RwLock::new(Data::default()),
+        }
+    }
+
+    /// How many numbers below the highest applied are awaited (for tests and diagnostics).
+    pub fn tracked_gaps(&self) -> usize {
+        self.read().gaps.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Data> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Data> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads everything. The highest number and the numbers missing below it are read first, so a
+    /// change that commits meanwhile is applied again by the next `sync` (applying twice is harmless).
     pub async fn reload(&self, pool: &AnyPool) -> Result<()> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM view_changes")
+        self.reload_settling(pool, None).await
+    }
+
+    /// [`reload`](Self::reload); when `settles` is the `forgotten` mark that asked for it, clears it.
+    async fn reload_settling(&self, pool: &AnyPool, settles: Option<EndsBefore>) -> Result<()> {
+        let (known, known_gaps) = {
+            let data = self.read();
+            (data.seq, data.gaps.clone())
+        };
+        let row = sqlx::query("SELECT MIN(seq) AS oldest, MAX(seq) AS newest FROM view_changes")
             .fetch_one(pool)
             .await?;
-        let mut data = Data {
-            seq: seq.unwrap_or(0),
-            ..Data::default()
+        let oldest: Option<i64> = sqlx::Row::try_get(&row, "oldest")?;
+        let newest: i64 = sqlx::Row::try_get::<Option<i64>, _>(&row, "newest")?.unwrap_or(0);
+        // On the first load every retained row is new; numbers below the oldest were pruned.
+        let scan_from = if known == 0 {
+            oldest.map_or(newest, |oldest| oldest - 1)
+        } else {
+            known.min(newest)
         };
+        let holes = missing_numbers(pool, scan_from, newest).await?;
+
+        let mut grants = HashMap::new();
         for row in sqlx::query(GRANT_COLUMNS).fetch_all(pool).await? {
             let (id, grant) = grant_from(&row)?;
-            data.grants.insert(id, grant);
+            grants.insert(id, grant);
         }
+        let mut fresh = Data {
+            grants,
+            ..Data::default()
+        };
         for row in sqlx::query(USER_COLUMNS).fetch_all(pool).await? {
             let (id, user) = user_from(&row)?;
-            data.set_user(&id, Some(user));
+            fresh.set_user(&id, Some(user));
         }
         for row in sqlx::query(ROLE_COLUMNS).fetch_all(pool).await? {
             let (key, set) = privileges_from(&row)?;
-            data.roles.insert(key, set);
+            fresh.roles.insert(key, set);
         }
         for row in sqlx::query("SELECT user_id, assistant_id FROM assistants")
             .fetch_all(pool)
             .await?
         {
-            data.principals
+            fresh
+                .principals
                 .entry(rows::text(&row, "assistant_id")?)
                 .or_default()
                 .push(rows::text(&row, "user_id")?);
         }
-        *self.data.write().unwrap_or_else(|e| e.into_inner()) = data;
+
+        let mut data = self.write();
+        // Awaited: the gaps known when this reload started (one may commit after the tables were
+        // read, even if a sync has applied it since: applying it again is harmless), those a sync
+        // noticed meanwhile, and the numbers missing when this reload started. Numbers above
+        // `newest` are read again by the next sync, as the tables here may predate them.
+        fresh.gaps = known_gaps;
+        for (seq, ends_before) in std::mem::take(&mut data.gaps) {
+            let gap = fresh.gaps.entry(seq).or_insert(ends_before);
+            *gap = gap.or(ends_before);
+        }
+        for hole in holes {
+            fresh.gaps.entry(hole).or_insert(None);
+        }
+        fresh.gaps.retain(|seq, _| *seq <= newest);
+        fresh.seq = newest;
+        fresh.forgotten = match (data.forgotten, settles) {
+            (Some(mark), Some(settled)) if mark == settled => None,
+            (mark, _) => mark,
+        };
+        fresh.version = data.version + 1;
+        fresh.bound_gaps();
+        *data = fresh;
         Ok(())
     }
 
@@ -204,52 +446,124 @@ impl AccessView {
     }
 
     async fn try_sync(&self, pool: &AnyPool) -> Result<Option<usize>> {
-        let (since, applied) = {
-            let data = self.data.read().unwrap_or_else(|e| e.into_inner());
-            (data.seq, data.applied.clone())
+        let (since, gaps, forgotten, version) = {
+            let data = self.read();
+            (data.seq, data.gaps.clone(), data.forgotten, data.version)
         };
+        // Which transactions have ended, read BEFORE the rows: a number whose transaction ended by
+        // now is in the rows read below if it ever committed.
+        let horizon = if gaps.is_empty() && forgotten.is_none() {
+            None
+        } else {
+            Some(self.horizon(pool).await?)
+        };
+        if let (Some(horizon), Some(mark)) = (horizon, forgotten)
+            && horizon.has_ended(mark)
+        {
+            self.reload_settling(pool, Some(mark)).await?;
+            return Ok(Some(0));
+        }
         let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM view_changes")
             .fetch_one(pool)
             .await?;
-        let rows_found = sqlx::query(
+        let newer = sqlx::query(
             "SELECT seq, kind, key FROM view_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
-        .bind(since - WINDOW)
-        .bind(MAX_INCREMENTAL + WINDOW + 1)
+        .bind(since)
+        .bind(MAX_INCREMENTAL + 1)
         .fetch_all(pool)
         .await?;
-        let mut changes = Vec::with_capacity(rows_found.len());
-        for row in rows_found {
-            if !applied.contains(&rows::int(&row, "seq")?) {
-                changes.push(row);
-            }
-        }
         // Rows this node never saw were pruned, or there are too many: read everything instead.
         if oldest.is_some_and(|oldest| oldest > since + 1 && since > 0)
-            || changes.len() as i64 > MAX_INCREMENTAL
+            || newer.len() as i64 > MAX_INCREMENTAL
         {
             self.reload(pool).await?;
-            return Ok(Some(changes.len()));
+            return Ok(Some(newer.len()));
         }
-        if changes.is_empty() {
-            return Ok(Some(0));
-        }
-        let mut new_seqs = Vec::with_capacity(changes.len());
-        for row in &changes {
+        let awaited: Vec<i64> = gaps.keys().copied().collect();
+        let filled = rows_of(pool, &awaited).await?;
+        let mut changes = Vec::with_capacity(newer.len() + filled.len());
+        let mut new_seqs = Vec::with_capacity(newer.len());
+        let mut filled_seqs = Vec::with_capacity(filled.len());
+        for row in &newer {
             new_seqs.push(rows::int(row, "seq")?);
         }
+        for row in &filled {
+            filled_seqs.push(rows::int(row, "seq")?);
+        }
+        changes.extend(newer.iter().chain(filled.iter()));
+        if changes.is_empty() && horizon.is_none() {
+            return Ok(Some(0));
+        }
+
+        let read = self.read_changes(pool, &changes).await?;
+        let mut data = self.write();
+        if data.version != version {
+            // Another sync or a reload ran meanwhile: read again.
+            return Ok(None);
+        }
+        read.apply_to(&mut data)?;
+        // Mark the forgotten numbers and tag the gaps noticed before `horizon` was read; then let go
+        // of the gaps whose transactions ended before the rows above were read without them.
+        if let Some(horizon) = horizon {
+            if data.forgotten == Some(None) {
+                data.forgotten = Some(Some(horizon.next));
+            }
+            data.gaps.retain(|_, ends_before| {
+                let tag = *ends_before.get_or_insert(horizon.next);
+                !horizon.has_ended(Some(tag))
+            });
+        }
+        for seq in &filled_seqs {
+            data.gaps.remove(seq);
+        }
+        let mut expected = since + 1;
+        for &seq in &new_seqs {
+            for missing in expected..seq {
+                data.gaps.insert(missing, None);
+            }
+            expected = seq + 1;
+            data.seq = data.seq.max(seq);
+        }
+        data.bound_gaps();
+        data.version += 1;
+        Ok(Some(new_seqs.len() + filled_seqs.len()))
+    }
+
+    /// The oldest and newest transaction ids that may still be running (PostgreSQL); SQLite's one
+    /// writer never leaves a lower number in flight behind a committed one.
+    async fn horizon(&self, pool: &AnyPool) -> Result<Horizon> {
+        match self.backend {
+            Backend::Sqlite => Ok(Horizon {
+                ended_below: i64::MAX,
+                next: i64::MAX,
+            }),
+            Backend::Postgres => {
+                let row = sqlx::query(
+                    "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT) AS ended_below, \
+                            CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT) AS BIGINT) AS next",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(Horizon {
+                    ended_below: rows::int(&row, "ended_below")?,
+                    next: rows::int(&row, "next")?,
+                })
+            }
+        }
+    }
+
+    /// Reads the current state of everything the change rows name (once per key).
+    async fn read_changes(&self, pool: &AnyPool, changes: &[&AnyRow]) -> Result<ReadChanges> {
         let mut seen = HashSet::new();
-        let mut grants = Vec::new();
-        let mut users = Vec::new();
-        let mut roles = Vec::new();
-        let mut assistants = Vec::new();
-        for row in &changes {
+        let mut read = ReadChanges::default();
+        for row in changes {
             let (kind, key) = (rows::text(row, "kind")?, rows::text(row, "key")?);
             if !seen.insert((kind.clone(), key.clone())) {
                 continue;
             }
             match kind.as_str() {
-                "grant" => grants.push((
+                "grant" => read.grants.push((
                     key.clone(),
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "{GRANT_COLUMNS} WHERE id = $1"
@@ -258,7 +572,7 @@ impl AccessView {
                     .fetch_optional(pool)
                     .await?,
                 )),
-                "user" => users.push((
+                "user" => read.users.push((
                     key.clone(),
                     sqlx::query(sqlx::AssertSqlSafe(format!("{USER_COLUMNS} WHERE id = $1")))
                         .bind(key)
@@ -274,7 +588,8 @@ impl AccessView {
                     .bind(role.to_owned())
                     .fetch_optional(pool)
                     .await?;
-                    roles.push(((account.to_owned(), role.to_owned()), row));
+                    read.roles
+                        .push(((account.to_owned(), role.to_owned()), row));
                 }
                 "assistant" => {
                     let principals: Vec<String> = sqlx::query_scalar(
@@ -283,61 +598,12 @@ impl AccessView {
                     .bind(&key)
                     .fetch_all(pool)
                     .await?;
-                    assistants.push((key, principals));
+                    read.assistants.push((key, principals));
                 }
                 _ => {}
             }
         }
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
-        if data.seq != since || data.applied != applied {
-            // Another sync ran meanwhile: read again.
-            return Ok(None);
-        }
-        for (id, row) in grants {
-            match row {
-                Some(row) => {
-                    let (id, grant) = grant_from(&row)?;
-                    data.grants.insert(id, grant);
-                }
-                None => {
-                    data.grants.remove(&id);
-                }
-            }
-        }
-        for (id, row) in users {
-            let user = row
-                .as_ref()
-                .map(user_from)
-                .transpose()?
-                .map(|(_, user)| user);
-            data.set_user(&id, user);
-        }
-        for (key, row) in roles {
-            match row {
-                Some(row) => {
-                    let (key, set) = privileges_from(&row)?;
-                    data.roles.insert(key, set);
-                }
-                None => {
-                    data.roles.remove(&key);
-                }
-            }
-        }
-        for (assistant, principals) in assistants {
-            if principals.is_empty() {
-                data.principals.remove(&assistant);
-            } else {
-                data.principals.insert(assistant, principals);
-            }
-        }
-        let count = new_seqs.len();
-        for seq in new_seqs {
-            data.seq = data.seq.max(seq);
-            data.applied.insert(seq);
-        }
-        let floor = data.seq - WINDOW;
-        data.applied.retain(|seq| *seq > floor);
-        Ok(Some(count))
+        Ok(read)
     }
 
     /// Deletes change rows older than an hour (by the database's clock).

@@ -196,6 +196,53 @@ pub struct OAuthArgs {
     pub nodes: u32,
 }
 
+/// Timeouts and caps on connections, shared by `serve` and `demo` (slow or many clients must not
+/// hold the server hostage). The defaults are `ConnectionLimits::default()` (a test keeps them so).
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Seconds a client has to send a request's whole header section (from its first byte; from
+    /// the connection's opening for the first request). Slower connections are closed.
+    #[arg(
+        long,
+        env = "ACCORD_HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    pub header_timeout: u64,
+    /// Seconds a connection may wait on its client: for the next request on a kept-alive
+    /// connection, between chunks of a request body, or to have a response read.
+    #[arg(
+        long,
+        env = "ACCORD_IDLE_TIMEOUT",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    pub idle_timeout: u64,
+    /// Connections open at once. At the cap the server stops accepting until one closes; new
+    /// ones wait in the kernel's listen backlog. Keep it below the open-file limit (`ulimit -n`).
+    #[arg(
+        long,
+        env = "ACCORD_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N"
+    )]
+    pub max_connections: u32,
+    /// Connections open at once from one client address (IPv6: one /64); beyond, its new ones
+    /// are closed. Behind a load balancer every connection comes from its address: set this to
+    /// --max-connections there.
+    #[arg(
+        long,
+        env = "ACCORD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N"
+    )]
+    pub max_connections_per_address: u32,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
@@ -212,6 +259,8 @@ pub struct ServeArgs {
     pub seed: Option<PathBuf>,
     #[command(flatten)]
     pub oauth: OAuthArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +273,8 @@ pub struct DemoArgs {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub oauth: OAuthArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
 }
 
 #[derive(Debug, Subcommand)]

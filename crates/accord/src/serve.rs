@@ -2,14 +2,15 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use accord_core::apps::{AppKind, Environment};
-use accord_server::{AppState, ServerConfig};
+use accord_server::{AppState, ConnectionLimits, ServerConfig};
 use accord_store::seed::{self, SeedReport};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cli::{DemoArgs, Global, OAuthArgs, ServeArgs};
+use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs};
 
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
@@ -22,6 +23,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     }
     let (listener, address, mut config) =
         listen(args.bind, args.public_url.clone(), &args.oauth).await?;
+    config.connections = connection_limits(&args.connections);
     if let Some(issuer) = args.issuer {
         config.issuer = issuer;
     }
@@ -31,7 +33,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = accord_server::shutdown_signal();
     announce(&store, global, &config, address).await?;
     let router = accord_server::router(state);
-    accord_server::serve(listener, router, shutdown).await?;
+    accord_server::serve(listener, router, config.connections, shutdown).await?;
     println!("Accord stopped.");
     Ok(())
 }
@@ -83,6 +85,17 @@ async fn listen(
     Ok((listener, address, config))
 }
 
+/// The connection limits from their flags (clap has checked each is at least 1).
+fn connection_limits(args: &ConnectionArgs) -> ConnectionLimits {
+    let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: count(args.max_connections),
+        max_connections_per_address: count(args.max_connections_per_address),
+    }
+}
+
 async fn announce(
     store: &accord_store::Store,
     global: &Global,
@@ -122,6 +135,14 @@ async fn announce(
         (None, true) => "per account, on this node (several nodes: --redis)".to_owned(),
     };
     println!("  rate limits: {limits}");
+    let connections = &config.connections;
+    println!(
+        "  connections: at most {} ({} per client address); header timeout {} s, idle timeout {} s",
+        connections.max_connections,
+        connections.max_connections_per_address,
+        connections.header_timeout.as_secs(),
+        connections.idle_timeout.as_secs()
+    );
     println!(
         "  health:      {}/healthz   readiness: {}/readyz",
         config.public_url, config.public_url
@@ -164,7 +185,8 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let seed_file = seed::parse("built-in demo seed", DEMO_SEED)?;
     let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
 
-    let (listener, address, config) = listen(args.bind, args.public_url, &args.oauth).await?;
+    let (listener, address, mut config) = listen(args.bind, args.public_url, &args.oauth).await?;
+    config.connections = connection_limits(&args.connections);
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     let state = AppState::new(store.clone(), config.clone()).await?;
@@ -172,7 +194,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     announce(&store, &global, &config, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
     let router = accord_server::router(state);
-    accord_server::serve(listener, router, shutdown).await?;
+    accord_server::serve(listener, router, config.connections, shutdown).await?;
     println!("Accord demo stopped; its database is removed.");
     Ok(())
 }
@@ -325,4 +347,34 @@ fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
         );
     }
     println!("Discovery: {url}/.well-known/oauth-authorization-server   keys: {url}/oauth/jwks");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn connection_flags_default_to_the_servers_defaults_and_refuse_zero() {
+        let Command::Serve(args) = Cli::parse_from(["accord", "serve"]).command else {
+            panic!("serve parses as serve");
+        };
+        assert_eq!(
+            connection_limits(&args.connections),
+            ConnectionLimits::default()
+        );
+        for flag in [
+            "--header-timeout",
+            "--idle-timeout",
+            "--max-connections",
+            "--max-connections-per-address",
+        ] {
+            assert!(
+                Cli::try_parse_from(["accord", "serve", flag, "0"]).is_err(),
+                "{flag} 0 is refused"
+            );
+        }
+    }
 }

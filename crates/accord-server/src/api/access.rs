@@ -137,9 +137,11 @@ pub async fn token_state_of(
     let config = state.config();
     let now = state.store().now();
     let mut verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
-    if verified == Err(TokenCheck::BadSignature) && jwt::kid_of(token).is_some() {
-        // Another node may have rotated keys since this one loaded them.
-        state.keys().reload(state.store()).await?;
+    if verified == Err(TokenCheck::BadSignature)
+        && let Some(kid) = jwt::kid_of(token)
+        // Another node may have rotated keys since this one loaded them (throttled: keys.rs).
+        && state.keys().learn(state.store(), &kid).await?
+    {
         verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
     }
     let claims = match verified {

@@ -1,8 +1,15 @@
 //! Ed25519 signing keys in memory: the ring every node loads from the database. The newest key
 //! whose `signs_from` has come signs; every key still published is accepted for verification.
-//! An unknown `kid` triggers one reload (another node may have rotated).
+//!
+//! A token naming a `kid` the ring does not hold makes the node read the keys again (another node
+//! may have rotated) — but a reload decrypts every key, and the `kid` is whatever the sender wrote,
+//! before any rate limit could know whose token it is. So [`KeyRing::learn`] reloads only for a
+//! `kid` not in the ring, and at most once per [`UNKNOWN_KID_RELOAD_MILLIS`] per node (by the
+//! store's clock); a bad signature under a known `kid` is simply refused. A flood of forged `kid`s
+//! thus costs one reload a second, and a genuinely new key is still learned within a second.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use accord_core::clock::Timestamp;
 use accord_store::signing_keys::{KeyInfo, key_states};
@@ -26,7 +33,15 @@ pub struct KeyRing {
     keys: RwLock<Vec<LoadedKey>>,
     stored: RwLock<Vec<accord_store::signing_keys::StoredKey>>,
     token_ttl_seconds: i64,
+    /// How many times the ring was read from the store (each decrypts every key).
+    reloads: AtomicU64,
+    /// When the last reload for an unknown `kid` started; held while it runs, so concurrent
+    /// requests naming new kids wait for that one reload instead of starting their own.
+    last_unknown_kid_reload: tokio::sync::Mutex<Option<Timestamp>>,
 }
+
+/// At most one reload for an unknown `kid` per this many milliseconds, per node.
+pub const UNKNOWN_KID_RELOAD_MILLIS: i64 = 1000;
 
 /// The RFC 7638 thumbprint of an Ed25519 public key: the `kid`.
 pub fn thumbprint(public: &[u8]) -> String {
@@ -76,17 +91,60 @@ impl KeyRing {
             keys: RwLock::new(Vec::new()),
             stored: RwLock::new(Vec::new()),
             token_ttl_seconds,
+            reloads: AtomicU64::new(0),
+            last_unknown_kid_reload: tokio::sync::Mutex::new(None),
         };
         ring.reload(store).await?;
         Ok(ring)
     }
 
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         let stored = store.signing_keys().await?;
         let loaded = stored.iter().map(load_key).collect::<Result<Vec<_>, _>>()?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = loaded;
         *self.stored.write().unwrap_or_else(|e| e.into_inner()) = stored;
         Ok(())
+    }
+
+    /// Whether a key with this `kid` is in the ring (in any state).
+    pub fn holds(&self, kid: &str) -> bool {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|k| k.kid == kid)
+    }
+
+    /// For a token whose signature did not verify: when its `kid` is not in the ring, reads the
+    /// keys again — unless that was done less than [`UNKNOWN_KID_RELOAD_MILLIS`] ago — and answers
+    /// whether the `kid` is in the ring now (then the token is worth verifying again). A `kid`
+    /// already held answers `false` at once: the signature is simply bad.
+    pub async fn learn(&self, store: &Store, kid: &str) -> Result<bool, StoreError> {
+        if self.holds(kid) {
+            return Ok(false);
+        }
+        let mut last = self.last_unknown_kid_reload.lock().await;
+        // A reload another request ran while this one waited may have brought it.
+        if self.holds(kid) {
+            return Ok(true);
+        }
+        let now = store.now();
+        let recent = last.is_some_and(|at| {
+            (0..UNKNOWN_KID_RELOAD_MILLIS).contains(&(now.millis() - at.millis()))
+        });
+        if recent {
+            return Ok(false);
+        }
+        // Counted even if it fails: a database outage must not turn into a reload per request.
+        *last = Some(now);
+        self.reload(store).await?;
+        Ok(self.holds(kid))
+    }
+
+    /// How many times the ring was read from the store, the first load included.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
     }
 
     /// The key that signs at `now`.

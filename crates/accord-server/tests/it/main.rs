@@ -2,11 +2,13 @@
 
 mod assistants_api;
 mod authorize;
+mod connections;
 mod edge;
 mod emails;
 mod flow;
 mod health;
 mod isolation;
+mod keys;
 mod live;
 mod live_changes;
 mod matrix;

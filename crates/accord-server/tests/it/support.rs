@@ -2,7 +2,7 @@
 //! keeps cookies and does not follow redirects (tests look at every 303). Plus a tiny reader for
 //! the forms of a page, which posts back exactly what the form contract allows.
 
-use accord_server::{AppState, ServerConfig, router, serve};
+use accord_server::{AppState, ConnectionLimits, ServerConfig, router, serve};
 use accord_store::Store;
 use accord_testkit::TestDbRef;
 use reqwest::header::{HeaderMap, SET_COOKIE};
@@ -15,6 +15,8 @@ pub struct TestServer {
     /// `http://127.0.0.1:PORT`: the public URL and the issuer.
     pub base: String,
     pub store: Store,
+    /// The server's state (its key ring, limits, configuration).
+    pub state: AppState,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -26,18 +28,38 @@ impl TestServer {
     /// A server whose configured public URL is `public_url(actual base URL)`, e.g. an https
     /// URL as behind a TLS-terminating proxy.
     pub async fn start_with(db: &TestDbRef, public_url: impl Fn(&str) -> String) -> TestServer {
+        Self::launch(db, public_url, ConnectionLimits::default()).await
+    }
+
+    /// A server with these connection limits (timeouts and caps).
+    pub async fn start_with_limits(db: &TestDbRef, limits: ConnectionLimits) -> TestServer {
+        Self::launch(db, |base| base.to_owned(), limits).await
+    }
+
+    async fn launch(
+        db: &TestDbRef,
+        public_url: impl Fn(&str) -> String,
+        limits: ConnectionLimits,
+    ) -> TestServer {
         crate::live::log();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let port = listener.local_addr().expect("a local address").port();
         let base = format!("http://127.0.0.1:{port}");
-        let config = ServerConfig::new(public_url(&base));
+        let mut config = ServerConfig::new(public_url(&base));
+        config.connections = limits;
         let state = AppState::new(db.store.clone(), config)
             .await
             .expect("server state");
-        let task = tokio::spawn(serve(listener, router(state), std::future::pending()));
+        let task = tokio::spawn(serve(
+            listener,
+            router(state.clone()),
+            limits,
+            std::future::pending(),
+        ));
         TestServer {
             base,
             store: db.store.clone(),
+            state,
             task,
         }
     }

@@ -6,9 +6,10 @@ use accord_core::ids::RoleId;
 use accord_core::privileges::Privilege;
 use accord_core::scopes::Scope;
 use accord_store::audit::Actor;
-use accord_store::grants::GrantRequest;
+use accord_store::grants::{GrantRequest, Matching, revoke_matching};
 use accord_store::users::UserChange;
-use accord_store::{Store, StoreConfig};
+use accord_store::view::MAX_TRACKED_GAPS;
+use accord_store::{Backend, Ctx, Store, StoreConfig};
 use accord_testkit::on_every_backend;
 
 fn example() -> std::path::PathBuf {
@@ -164,6 +165,239 @@ async fn another_process_learns_of_changes_when_its_view_syncs() {
         );
         assert!(other.view().principals(sam.id.as_str()).is_empty());
         other.pool().close().await;
+    })
+    .await;
+}
+
+/// Installs the example's account app in Acme: a grant to revoke.
+async fn install(store: &Store) -> accord_store::grants::Grant {
+    let app = store.apps(None).await.unwrap().remove(0);
+    let scopes = [Scope::parse("meeting:write:admin").unwrap()];
+    let request = GrantRequest {
+        kind: GrantKind::Installation,
+        app_id: app.id.as_str(),
+        account_id: "acme",
+        user_id: None,
+        created_by: Some("acme-owner"),
+        scopes: &scopes,
+    };
+    store.upsert_grant(&Actor::cli(), request).await.unwrap()
+}
+
+/// Starts a transaction that revokes `grant_id` and leaves it open: its trigger has taken a
+/// sequence number that no one sees until it commits. On SQLite a writer holds the database's
+/// write lock, so no other change can commit meanwhile: there the revocation commits at once
+/// (`None`) and the tests check the same outcome in the order SQLite allows.
+async fn revoke_in_open_transaction(
+    db: &accord_testkit::TestDbRef,
+    grant_id: &str,
+) -> Option<sqlx::Transaction<'static, sqlx::Any>> {
+    let store = &db.store;
+    let mut held = store.begin().await.unwrap();
+    let ctx = Ctx {
+        now: store.now(),
+        keys: store.keys(),
+    };
+    let ended = revoke_matching(
+        &mut held,
+        &ctx,
+        &Actor::cli(),
+        Matching::One(grant_id),
+        "held",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended.len(), 1);
+    match db.backend {
+        Backend::Sqlite => {
+            held.commit().await.unwrap();
+            None
+        }
+        Backend::Postgres => Some(held),
+    }
+}
+
+/// `count` committed changes through the store (each takes a sequence number and syncs the view).
+async fn commit_changes(store: &Store, count: usize) {
+    for i in 0..count {
+        let change = accord_store::roles::RoleChange {
+            description: Some(format!("change {i}")),
+            ..Default::default()
+        };
+        store
+            .update_role(&Actor::cli(), "acme", "scheduler", change)
+            .await
+            .unwrap();
+    }
+}
+
+/// Syncs until `done` holds. On PostgreSQL a gap is let go once every transaction that was running
+/// when it was noticed has ended — in the whole cluster, so other tests' transactions may hold it
+/// up for a moment: poll, with a deadline.
+async fn sync_until(store: &Store, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        store.sync_view().await;
+        if done() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn status(store: &Store, grant_id: &str) -> Option<GrantStatus> {
+    store.view().grant(grant_id).map(|g| g.status)
+}
+
+#[tokio::test]
+async fn a_revocation_that_commits_after_300_later_changes_still_reaches_the_view() {
+    on_every_backend(|db| async move {
+        let store = &db.store;
+        store.seed_file(&example()).await.unwrap();
+        let grant = install(store).await;
+        let held = revoke_in_open_transaction(&db, &grant.id).await;
+        commit_changes(store, 300).await;
+        store.sync_view().await;
+        if let Some(held) = held {
+            assert_eq!(
+                status(store, &grant.id),
+                Some(GrantStatus::Active),
+                "not committed yet"
+            );
+            assert_eq!(store.view().tracked_gaps(), 1, "its number is awaited");
+            held.commit().await.unwrap();
+        }
+        store.sync_view().await;
+        assert_eq!(
+            status(store, &grant.id),
+            Some(GrantStatus::Revoked),
+            "the revocation shows at the next sync, not at the next full reload"
+        );
+        assert_eq!(store.view().tracked_gaps(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gap_is_awaited_while_its_transaction_runs_and_forgotten_once_it_rolls_back() {
+    on_every_backend(|db| async move {
+        let store = &db.store;
+        store.seed_file(&example()).await.unwrap();
+        let grant = install(store).await;
+        let mut held = store.begin().await.unwrap();
+        let ctx = Ctx {
+            now: store.now(),
+            keys: store.keys(),
+        };
+        revoke_matching(
+            &mut held,
+            &ctx,
+            &Actor::cli(),
+            Matching::One(&grant.id),
+            "rolled back",
+        )
+        .await
+        .unwrap();
+        let held = match db.backend {
+            Backend::Sqlite => {
+                held.rollback().await.unwrap();
+                None
+            }
+            Backend::Postgres => Some(held),
+        };
+        commit_changes(store, 3).await;
+        if let Some(held) = held {
+            // However often it syncs, a number whose transaction still runs stays awaited.
+            for _ in 0..5 {
+                store.sync_view().await;
+                assert_eq!(store.view().tracked_gaps(), 1);
+            }
+            held.rollback().await.unwrap();
+        }
+        // A rolled-back number never appears: once its transaction has ended, it is let go.
+        sync_until(store, "the rolled-back number is let go", || {
+            store.view().tracked_gaps() == 0
+        })
+        .await;
+        assert_eq!(status(store, &grant.id), Some(GrantStatus::Active));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_in_flight_during_a_full_reload_is_applied_when_it_commits() {
+    on_every_backend(|db| async move {
+        let store = &db.store;
+        store.seed_file(&example()).await.unwrap();
+        let grant = install(store).await;
+        let held = revoke_in_open_transaction(&db, &grant.id).await;
+        commit_changes(store, 300).await;
+        // This process reloads everything (the periodic safety net) and another one starts: both
+        // read the whole state while the revocation is still in flight.
+        store.view().reload(store.pool()).await.unwrap();
+        let config = StoreConfig {
+            master_key: Some(db.master_key.clone()),
+            password_cost: accord_store::secrets::PasswordCost::TESTING,
+            ..StoreConfig::new(db.database_url.clone())
+        };
+        let other = Store::open(&config).await.unwrap();
+        if let Some(held) = held {
+            assert_eq!(status(&other, &grant.id), Some(GrantStatus::Active));
+            held.commit().await.unwrap();
+        }
+        store.sync_view().await;
+        other.sync_view().await;
+        assert_eq!(status(store, &grant.id), Some(GrantStatus::Revoked));
+        assert_eq!(status(&other, &grant.id), Some(GrantStatus::Revoked));
+        other.pool().close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn more_gaps_than_the_view_tracks_fall_back_to_a_reload_once_their_transactions_end() {
+    on_every_backend(|db| async move {
+        if db.backend == Backend::Sqlite {
+            // One writer at a time: SQLite never leaves a number below a committed one unfilled.
+            return;
+        }
+        let store = &db.store;
+        store.seed_file(&example()).await.unwrap();
+        let grant = install(store).await;
+        let mut held = revoke_in_open_transaction(&db, &grant.id)
+            .await
+            .expect("PostgreSQL holds the transaction");
+        // A big transaction: more numbers in flight than the view keeps track of.
+        let many = i64::try_from(MAX_TRACKED_GAPS).unwrap() + 100;
+        sqlx::query(
+            "INSERT INTO view_changes (kind, key, at) \
+             SELECT 'grant', 'no-such-grant', 0 FROM generate_series(1, $1)",
+        )
+        .bind(many)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+        commit_changes(store, 1).await;
+        assert!(store.view().tracked_gaps() <= MAX_TRACKED_GAPS, "bounded");
+        for _ in 0..3 {
+            store.sync_view().await;
+            assert!(store.view().tracked_gaps() <= MAX_TRACKED_GAPS);
+        }
+        assert_eq!(status(store, &grant.id), Some(GrantStatus::Active));
+        held.commit().await.unwrap();
+        // The forgotten numbers' transactions have ended: the view reloads rather than miss them.
+        sync_until(store, "the revocation arrives with a reload", || {
+            status(store, &grant.id) == Some(GrantStatus::Revoked)
+        })
+        .await;
+        sync_until(store, "the filled numbers are no longer awaited", || {
+            store.view().tracked_gaps() == 0
+        })
+        .await;
     })
     .await;
 }
