@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::{Result, StoreError};
+use crate::secrets::Keys;
 use crate::{Conn, Ctx, Store, grants, rows, secrets};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -571,36 +572,62 @@ pub async fn transfer_ownership(
     require(conn, new_owner_id).await
 }
 
-/// Checks a password for sign-in. Unknown emails cost the same as wrong passwords.
-pub async fn check_password(
-    conn: &mut Conn,
-    ctx: &Ctx<'_>,
-    email: &Email,
+/// A user an email may be signing in as, with the stored password hash to check the password
+/// against (none for a user who never set one).
+#[derive(Debug, Clone)]
+pub struct SignInCandidate {
+    pub user: User,
+    password_hash: Option<String>,
+}
+
+/// Every user whose email this is (today at most one: emails are unique in the deployment), each
+/// with their stored password hash. Reads only: the slow password check runs after the connection
+/// is back in the pool ([`matching_candidates`]).
+pub async fn sign_in_candidates(conn: &mut Conn, email: &Email) -> Result<Vec<SignInCandidate>> {
+    let sql =
+        format!("SELECT {COLUMNS}, password_hash FROM users WHERE email_key = $1 ORDER BY id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.key())
+        .fetch_all(&mut *conn)
+        .await?;
+    found
+        .iter()
+        .map(|row| {
+            Ok(SignInCandidate {
+                user: from_row(row)?,
+                password_hash: rows::opt_text(row, "password_hash")?,
+            })
+        })
+        .collect()
+}
+
+/// The candidates whose password this is. Every candidate costs one Argon2id verification, and
+/// no candidate at all (an unknown email) costs one verification against the dummy hash made at
+/// start, as does a candidate without a password: so the time an attempt takes does not tell
+/// whether the email exists. Slow on purpose (tens of milliseconds at the default cost): the
+/// server runs it on its password-check workers, never while holding a database connection.
+pub fn matching_candidates(
+    keys: &Keys,
+    candidates: Vec<SignInCandidate>,
     password: &Secret,
-) -> Result<Option<User>> {
-    let hash: Option<Option<String>> =
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE email_key = $1")
-            .bind(email.key())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let stored = hash.flatten();
-    // Hash against a throwaway value when there is no user, so timing does not reveal existence.
-    let dummy;
-    let phc = match &stored {
-        Some(phc) => phc.as_str(),
-        None => {
-            dummy = ctx
-                .keys
-                .hash_password(&Secret::new("accord-timing-equaliser"))?;
-            dummy.as_str()
-        }
-    };
-    let matches = ctx.keys.password_matches(password, phc);
-    if matches && stored.is_some() {
-        find_by_email(conn, email).await
-    } else {
-        Ok(None)
+) -> Vec<User> {
+    if candidates.is_empty() {
+        keys.password_matches(password, keys.dummy_password_hash());
+        return Vec::new();
     }
+    candidates
+        .into_iter()
+        .filter_map(|candidate| {
+            let matched = match &candidate.password_hash {
+                Some(phc) => keys.password_matches(password, phc),
+                None => {
+                    keys.password_matches(password, keys.dummy_password_hash());
+                    false
+                }
+            };
+            matched.then_some(candidate.user)
+        })
+        .collect()
 }
 
 impl Store {
@@ -692,9 +719,20 @@ impl Store {
         Ok(user)
     }
 
-    /// The user with this email and password, if both match.
-    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Option<User>> {
+    /// Every user this email may be signing in as, with their password hashes; the connection
+    /// is released before this returns.
+    pub async fn sign_in_candidates(&self, email: &Email) -> Result<Vec<SignInCandidate>> {
         let mut conn = self.pool().acquire().await?;
-        check_password(&mut conn, &self.ctx(), email, password).await
+        sign_in_candidates(&mut conn, email).await
+    }
+
+    /// The user with this email and password, if both match: [`Store::sign_in_candidates`] and
+    /// then [`matching_candidates`] on the calling thread. For tools and tests; the server runs
+    /// the check on its password-check workers instead.
+    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Option<User>> {
+        let candidates = self.sign_in_candidates(email).await?;
+        Ok(matching_candidates(self.keys(), candidates, password)
+            .into_iter()
+            .next())
     }
 }

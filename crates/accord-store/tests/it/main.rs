@@ -3,6 +3,7 @@
 
 mod meetings;
 mod model;
+mod passwords;
 mod schema;
 mod seed;
 mod view;
