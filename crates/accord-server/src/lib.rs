@@ -11,7 +11,9 @@ pub mod oauth;
 pub mod observability;
 pub mod openapi;
 pub mod pages;
+pub mod password_checks;
 pub mod state;
+pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;

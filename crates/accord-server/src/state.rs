@@ -5,6 +5,8 @@ use std::sync::Arc;
 use accord_store::Store;
 
 use crate::oauth::keys::KeyRing;
+use crate::password_checks::PasswordChecks;
+use crate::throttle::Throttles;
 
 /// Where the server is reachable, what it calls itself, and the OAuth lifetimes.
 #[derive(Debug, Clone)]
@@ -30,11 +32,16 @@ pub struct ServerConfig {
     pub redis_prefix: String,
     /// Nodes sharing the traffic without Redis: each enforces `ceil(limit / nodes)` (`--nodes`).
     pub nodes: u32,
+    /// Sign-in password checks (Argon2id) running at once; default: the number of CPU cores.
+    pub password_check_workers: usize,
+    /// Password checks waiting for a worker; a sign-in beyond them gets 503 at once.
+    pub password_check_queue: usize,
 }
 
 impl ServerConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
         let public_url = public_url.into().trim_end_matches('/').to_owned();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         ServerConfig {
             issuer: public_url.clone(),
             api_url: public_url.clone(),
@@ -46,6 +53,8 @@ impl ServerConfig {
             redis_url: None,
             redis_prefix: "accord".into(),
             nodes: 1,
+            password_check_workers: cores,
+            password_check_queue: 8 * cores,
         }
     }
 
@@ -64,6 +73,10 @@ pub struct Shared {
     pub keys: KeyRing,
     /// Per-account, per-category rate limits of this node (api.md "Rate limits").
     pub limits: crate::api::limits::Limiter,
+    /// Where sign-in passwords are checked, a few at a time.
+    pub password_checks: PasswordChecks,
+    /// Failed sign-ins and client authentications, per identity and per address.
+    pub throttles: Throttles,
 }
 
 impl AppState {
@@ -93,11 +106,20 @@ impl AppState {
             }
             None => crate::api::limits::Limiter::new(limits),
         };
+        let password_checks =
+            PasswordChecks::start(config.password_check_workers, config.password_check_queue)
+                .map_err(|e| {
+                    accord_store::StoreError::Config(format!(
+                        "cannot start the password-check workers: {e}"
+                    ))
+                })?;
         Ok(AppState(Arc::new(Shared {
             store,
             config,
             keys,
             limits,
+            password_checks,
+            throttles: Throttles::default(),
         })))
     }
 
@@ -115,5 +137,13 @@ impl AppState {
 
     pub fn limits(&self) -> &crate::api::limits::Limiter {
         &self.0.limits
+    }
+
+    pub fn password_checks(&self) -> &PasswordChecks {
+        &self.0.password_checks
+    }
+
+    pub fn throttles(&self) -> &Throttles {
+        &self.0.throttles
     }
 }

@@ -14,5 +14,6 @@ mod rate_limits;
 mod report_api;
 mod roles_api;
 mod support;
+mod throttling;
 mod tokens;
 mod users_api;
