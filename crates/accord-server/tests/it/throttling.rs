@@ -9,8 +9,11 @@ use accord_store::Store;
 use accord_store::secrets::{MasterKey, PasswordCost};
 use accord_testkit::on_every_backend;
 use reqwest::StatusCode;
+use serde_json::Value;
 
+use crate::live::Live;
 use crate::support::{Browser, Page, TestServer};
+use crate::tokens;
 
 const SEED: &str = r#"{
   "accounts": [
@@ -292,6 +295,157 @@ async fn guesses_from_elsewhere_do_not_lock_out_a_user_where_they_signed_in_befo
             )
             .await,
         );
+    })
+    .await;
+}
+
+/// Posts to `/oauth/*` from the loopback address `ip` with HTTP Basic credentials.
+async fn post_from(
+    live: &Live,
+    ip: &str,
+    path: &str,
+    basic: (&str, &str),
+    form: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("an IP address"))
+        .build()
+        .expect("a client");
+    let response = client
+        .post(format!("{}{path}", live.url))
+        .basic_auth(basic.0, Some(basic.1))
+        .form(form)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+const BACKEND: (&str, &str) = ("backend-prod", "backend-prod-secret-0123456789");
+const WRONG: (&str, &str) = ("backend-prod", "not-the-secret");
+const TOKEN: &[(&str, &str)] = &[("grant_type", "client_credentials")];
+const A_TOKEN: &[(&str, &str)] = &[("token", "not-a-token")];
+
+/// A 429 in both dialects, with `Retry-After`, that checked nothing.
+fn assert_client_throttled(answer: &(StatusCode, reqwest::header::HeaderMap, Value), seconds: u64) {
+    let (status, headers, body) = answer;
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "slow_down", "{body}");
+    let reason = body["reason"].as_str().expect("a reason");
+    assert_eq!(body["error_description"].as_str(), Some(reason));
+    let when = if seconds == 1 {
+        "try again in 1 second".to_owned()
+    } else {
+        format!("try again in {seconds} seconds")
+    };
+    assert!(reason.contains(&when), "{reason}");
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some(seconds.to_string().as_str())
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!headers.contains_key("www-authenticate"));
+}
+
+fn assert_invalid_client(answer: &(StatusCode, reqwest::header::HeaderMap, Value)) {
+    assert_eq!(answer.0, StatusCode::UNAUTHORIZED, "{}", answer.2);
+    assert_eq!(answer.2["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn failed_client_authentication_is_throttled_per_client_id_at_every_endpoint() {
+    on_every_backend(|db| async move {
+        let live = tokens::start(db).await;
+        // A client that never fails is never slowed.
+        for _ in 0..30 {
+            let (status, _, body) =
+                post_from(&live, "127.0.0.2", "/oauth/token", BACKEND, TOKEN).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        for _ in 0..5 {
+            assert_invalid_client(
+                &post_from(&live, "127.0.0.3", "/oauth/token", WRONG, TOKEN).await,
+            );
+        }
+        // The right secret from a new address is refused unchecked, at every endpoint.
+        let from = "127.0.0.4";
+        assert_client_throttled(
+            &post_from(&live, from, "/oauth/token", BACKEND, TOKEN).await,
+            1,
+        );
+        assert_client_throttled(
+            &post_from(&live, from, "/oauth/introspect", BACKEND, A_TOKEN).await,
+            1,
+        );
+        assert_client_throttled(
+            &post_from(&live, from, "/oauth/revoke", BACKEND, A_TOKEN).await,
+            1,
+        );
+        // Where it authenticated before, the client keeps working.
+        let (status, _, body) = post_from(&live, "127.0.0.2", "/oauth/token", BACKEND, TOKEN).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Other clients are not affected.
+        let sync = ("sync-prod", "sync-prod-secret-0123456789");
+        let (status, _, body) = post_from(&live, from, "/oauth/introspect", sync, A_TOKEN).await;
+        assert_eq!(
+            (status, body["active"].as_bool()),
+            (StatusCode::OK, Some(false)),
+            "{body}"
+        );
+
+        live.db.clock.advance_seconds(1);
+        let (status, _, body) = post_from(&live, from, "/oauth/revoke", BACKEND, A_TOKEN).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("success")),
+            "{body}"
+        );
+        // The success cleared the count; failures start again from the free ones.
+        for _ in 0..5 {
+            assert_invalid_client(
+                &post_from(&live, "127.0.0.3", "/oauth/introspect", WRONG, A_TOKEN).await,
+            );
+        }
+        assert_client_throttled(
+            &post_from(&live, "127.0.0.5", "/oauth/token", BACKEND, TOKEN).await,
+            1,
+        );
+        live.db.clock.advance_seconds(1);
+        assert_invalid_client(
+            &post_from(&live, "127.0.0.3", "/oauth/revoke", WRONG, A_TOKEN).await,
+        );
+        assert_client_throttled(
+            &post_from(&live, "127.0.0.5", "/oauth/token", BACKEND, TOKEN).await,
+            2,
+        );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_client_authentication_is_throttled_per_address() {
+    on_every_backend(|db| async move {
+        let live = tokens::start(db).await;
+        let from = "127.0.0.2";
+        for n in 0..20 {
+            let client = format!("guess-{n}");
+            let path = ["/oauth/token", "/oauth/introspect", "/oauth/revoke"][n % 3];
+            let form = if n % 3 == 0 { TOKEN } else { A_TOKEN };
+            assert_invalid_client(&post_from(&live, from, path, (&client, "guess"), form).await);
+        }
+        assert_client_throttled(
+            &post_from(&live, from, "/oauth/token", BACKEND, TOKEN).await,
+            1,
+        );
+        let (status, _, body) = post_from(&live, "127.0.0.3", "/oauth/token", BACKEND, TOKEN).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        live.db.clock.advance_seconds(1);
+        let (status, _, body) = post_from(&live, from, "/oauth/token", BACKEND, TOKEN).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     })
     .await;
 }
