@@ -190,9 +190,9 @@ fn in_seconds(seconds: u64) -> String {
 
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
 /// back to the consent page (303); a wrong email or password shows the form again (401) without
-/// saying which was wrong. Failures are throttled per email and per client address
-/// ([`crate::throttle`]): a refused attempt shows the form with 429 and `Retry-After` and checks
-/// nothing; when every password-check worker is busy the form comes back with 503.
+/// saying which was wrong. Failures are throttled per email and per client address: a refused
+/// attempt shows the form again with 429 and `Retry-After` and checks nothing; when every
+/// password-check worker is busy, the form comes back with 503 and `Retry-After`.
 #[utoipa::path(
     post, path = "/oauth/authorize/sign-in", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
