@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub password_check_workers: usize,
     /// Password checks waiting for a worker; a sign-in beyond them gets 503 at once.
     pub password_check_queue: usize,
+    /// How long a password check waits for a worker before the sign-in gets 503.
+    pub password_check_wait: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -54,7 +56,8 @@ impl ServerConfig {
             redis_prefix: "accord".into(),
             nodes: 1,
             password_check_workers: cores,
-            password_check_queue: 8 * cores,
+            password_check_queue: 256 * cores,
+            password_check_wait: std::time::Duration::from_secs(1),
         }
     }
 
@@ -106,13 +109,16 @@ impl AppState {
             }
             None => crate::api::limits::Limiter::new(limits),
         };
-        let password_checks =
-            PasswordChecks::start(config.password_check_workers, config.password_check_queue)
-                .map_err(|e| {
-                    accord_store::StoreError::Config(format!(
-                        "cannot start the password-check workers: {e}"
-                    ))
-                })?;
+        let password_checks = PasswordChecks::start(
+            config.password_check_workers,
+            config.password_check_queue,
+            config.password_check_wait,
+        )
+        .map_err(|e| {
+            accord_store::StoreError::Config(format!(
+                "cannot start the password-check workers: {e}"
+            ))
+        })?;
         Ok(AppState(Arc::new(Shared {
             store,
             config,

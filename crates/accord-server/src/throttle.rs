@@ -129,6 +129,14 @@ impl Refusal {
     }
 }
 
+/// "1 second", "30 seconds": for messages saying when to try again.
+pub fn seconds_text(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".to_owned(),
+        n => format!("{n} seconds"),
+    }
+}
+
 /// Where an attempt comes from: the peer address of the connection, IPv6 by its /64 and
 /// IPv4-mapped IPv6 as IPv4. Without connection info (in-process requests) every attempt shares
 /// one unknown address.

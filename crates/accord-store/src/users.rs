@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::{Result, StoreError};
-use crate::secrets::Keys;
+use crate::secrets::{Keys, PasswordMemory};
 use crate::{Conn, Ctx, Store, grants, rows, secrets};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -605,23 +605,25 @@ pub async fn sign_in_candidates(conn: &mut Conn, email: &Email) -> Result<Vec<Si
 /// no candidate at all (an unknown email) costs one verification against the dummy hash made at
 /// start, as does a candidate without a password: so the time an attempt takes does not tell
 /// whether the email exists. Slow on purpose (tens of milliseconds at the default cost): the
-/// server runs it on its password-check workers, never while holding a database connection.
+/// server runs it on its password-check workers, in each worker's own `memory`, never while
+/// holding a database connection.
 pub fn matching_candidates(
     keys: &Keys,
+    memory: &mut PasswordMemory,
     candidates: Vec<SignInCandidate>,
     password: &Secret,
 ) -> Vec<User> {
     if candidates.is_empty() {
-        keys.password_matches(password, keys.dummy_password_hash());
+        keys.password_matches_in(memory, password, keys.dummy_password_hash());
         return Vec::new();
     }
     candidates
         .into_iter()
         .filter_map(|candidate| {
             let matched = match &candidate.password_hash {
-                Some(phc) => keys.password_matches(password, phc),
+                Some(phc) => keys.password_matches_in(memory, password, phc),
                 None => {
-                    keys.password_matches(password, keys.dummy_password_hash());
+                    keys.password_matches_in(memory, password, keys.dummy_password_hash());
                     false
                 }
             };
@@ -731,8 +733,11 @@ impl Store {
     /// the check on its password-check workers instead.
     pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Option<User>> {
         let candidates = self.sign_in_candidates(email).await?;
-        Ok(matching_candidates(self.keys(), candidates, password)
-            .into_iter()
-            .next())
+        let mut memory = PasswordMemory::default();
+        Ok(
+            matching_candidates(self.keys(), &mut memory, candidates, password)
+                .into_iter()
+                .next(),
+        )
     }
 }

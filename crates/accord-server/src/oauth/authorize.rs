@@ -45,7 +45,7 @@ use crate::pages::signed::{self, SignedError};
 use crate::pages::{PageError, PostedForm, csrf, session};
 use crate::password_checks::{BUSY_RETRY_AFTER_SECONDS, Busy};
 use crate::state::AppState;
-use crate::throttle::ClientAddress;
+use crate::throttle::{ClientAddress, seconds_text};
 
 /// The MAC purpose of the flow state, so no other signed value is ever accepted as one.
 const FLOW_PURPOSE: &str = "authorize-state";
@@ -176,16 +176,8 @@ async fn users_with_password(
     let store = state.store().clone();
     Ok(state
         .password_checks()
-        .run(move || matching_candidates(store.keys(), candidates, &password))
+        .run(move |memory| matching_candidates(store.keys(), memory, candidates, &password))
         .await)
-}
-
-/// "in 1 second", "in 30 seconds".
-fn in_seconds(seconds: u64) -> String {
-    match seconds {
-        1 => "in 1 second".to_owned(),
-        n => format!("in {n} seconds"),
-    }
 }
 
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
@@ -231,8 +223,8 @@ async fn sign_in(
         Err(refusal) => {
             let seconds = refusal.retry_after_seconds;
             let message = format!(
-                "Too many failed sign-ins for this email or from your network. Try again {}.",
-                in_seconds(seconds)
+                "Too many failed sign-ins for this email or from your network. Try again in {}.",
+                seconds_text(seconds)
             );
             let page = form_again(StatusCode::TOO_MANY_REQUESTS, &message);
             return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());
@@ -242,8 +234,8 @@ async fn sign_in(
         // Not checked, so neither a failure nor a success: the attempt is dropped unsettled.
         let seconds = BUSY_RETRY_AFTER_SECONDS;
         let message = format!(
-            "The server is too busy to check passwords right now. Try again {}.",
-            in_seconds(seconds)
+            "The server is too busy to check passwords right now. Try again in {}.",
+            seconds_text(seconds)
         );
         let page = form_again(StatusCode::SERVICE_UNAVAILABLE, &message);
         return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());

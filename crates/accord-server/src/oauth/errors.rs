@@ -60,16 +60,15 @@ impl OAuthError {
     /// error that means "you are asking too fast" (RFC 8628 §3.5); `temporarily_unavailable` would
     /// blame the server, and `invalid_client` would claim a secret was wrong that nobody looked at.
     pub fn too_many_failures(retry_after_seconds: u64) -> Self {
-        let when = match retry_after_seconds {
-            1 => "1 second".to_owned(),
-            n => format!("{n} seconds"),
-        };
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(retry_after_seconds),
             ..Self::new(
                 "slow_down",
-                format!("Too many failed client authentications; try again in {when}."),
+                format!(
+                    "Too many failed client authentications; try again in {}.",
+                    crate::throttle::seconds_text(retry_after_seconds)
+                ),
             )
         }
     }
