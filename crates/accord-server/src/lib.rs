@@ -14,7 +14,9 @@ pub mod oauth;
 pub mod observability;
 pub mod openapi;
 pub mod pages;
+pub mod password_checks;
 pub mod state;
+pub mod throttle;
 
 use axum::Router;
 use axum::routing::get;

@@ -261,8 +261,18 @@ impl IntoResponses for PageAnswers {
                 html_response("The CSRF token or the signed flow state is missing or wrong (HTML)"),
             ),
             (
+                "429".to_owned(),
+                html_response(
+                    "Too many failed sign-ins for the email or from the address: the form again, \
+                     saying when to retry, with `Retry-After`; the password was not checked (HTML)",
+                ),
+            ),
+            (
                 "503".to_owned(),
-                html_response("The database cannot be reached (HTML)"),
+                html_response(
+                    "The database cannot be reached, or every password-check worker is busy \
+                     (sign-in, with `Retry-After`) (HTML)",
+                ),
             ),
         ])
     }
@@ -319,6 +329,11 @@ impl IntoResponses for OAuthFailures {
                 "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, …",
             ),
             ("401", "invalid_client: unknown client or wrong secret."),
+            (
+                "429",
+                "slow_down: too many failed client authentications for this client_id or from \
+                 this address; `Retry-After` says when to try again. The secret was not checked.",
+            ),
             (
                 "500",
                 "server_error: an internal error (a bug, logged); x-zm-trackingid names the log line.",

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use accord_store::Store;
 
 use crate::oauth::keys::KeyRing;
+use crate::password_checks::PasswordChecks;
+use crate::throttle::Throttles;
 
 /// Where the server is reachable, what it calls itself, and the OAuth lifetimes.
 #[derive(Debug, Clone)]
@@ -33,11 +35,18 @@ pub struct ServerConfig {
     /// Timeouts and caps on connections (`--header-timeout`, `--idle-timeout`,
     /// `--max-connections`, `--max-connections-per-address`).
     pub connections: crate::ConnectionLimits,
+    /// Sign-in password checks (Argon2id) running at once; default: the number of CPU cores.
+    pub password_check_workers: usize,
+    /// Password checks waiting for a worker; a sign-in beyond them gets 503 at once.
+    pub password_check_queue: usize,
+    /// How long a password check waits for a worker before the sign-in gets 503.
+    pub password_check_wait: std::time::Duration,
 }
 
 impl ServerConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
         let public_url = public_url.into().trim_end_matches('/').to_owned();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         ServerConfig {
             issuer: public_url.clone(),
             api_url: public_url.clone(),
@@ -50,6 +59,9 @@ impl ServerConfig {
             redis_prefix: "accord".into(),
             nodes: 1,
             connections: crate::ConnectionLimits::default(),
+            password_check_workers: cores,
+            password_check_queue: 256 * cores,
+            password_check_wait: std::time::Duration::from_secs(1),
         }
     }
 
@@ -68,6 +80,10 @@ pub struct Shared {
     pub keys: KeyRing,
     /// Per-account, per-category rate limits of this node (api.md "Rate limits").
     pub limits: crate::api::limits::Limiter,
+    /// Where sign-in passwords are checked, a few at a time.
+    pub password_checks: PasswordChecks,
+    /// Failed sign-ins and client authentications, per identity and per address.
+    pub throttles: Throttles,
 }
 
 impl AppState {
@@ -97,11 +113,23 @@ impl AppState {
             }
             None => crate::api::limits::Limiter::new(limits),
         };
+        let password_checks = PasswordChecks::start(
+            config.password_check_workers,
+            config.password_check_queue,
+            config.password_check_wait,
+        )
+        .map_err(|e| {
+            accord_store::StoreError::Config(format!(
+                "cannot start the password-check workers: {e}"
+            ))
+        })?;
         Ok(AppState(Arc::new(Shared {
             store,
             config,
             keys,
             limits,
+            password_checks,
+            throttles: Throttles::default(),
         })))
     }
 
@@ -119,5 +147,13 @@ impl AppState {
 
     pub fn limits(&self) -> &crate::api::limits::Limiter {
         &self.0.limits
+    }
+
+    pub fn password_checks(&self) -> &PasswordChecks {
+        &self.0.password_checks
+    }
+
+    pub fn throttles(&self) -> &Throttles {
+        &self.0.throttles
     }
 }

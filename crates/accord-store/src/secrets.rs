@@ -8,11 +8,12 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use accord_core::ids::Secret;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::Aead;
@@ -135,6 +136,49 @@ pub struct Keys {
     cipher: XChaCha20Poly1305,
     check: [u8; 32],
     password_params: Params,
+    /// A PHC hash of a random password, made once at start with the configured cost: unknown
+    /// emails are verified against it, so they cost exactly what a known email costs.
+    dummy_password_hash: String,
+    password_work: PasswordWorkCounters,
+}
+
+/// How much Argon2id work this process has done, for tests and operators: a sign-in must cost
+/// the same whether or not the email exists, and the server must never run more at once than
+/// its password-check workers allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PasswordWork {
+    /// Passwords hashed (new and changed passwords, and the dummy hash at start).
+    pub hashes: u64,
+    /// Passwords verified against a stored hash (every sign-in attempt that reaches the check).
+    pub verifications: u64,
+    /// The most Argon2id runs (hashes and verifications) that were ever in progress at once.
+    pub peak_concurrent: usize,
+}
+
+#[derive(Default)]
+struct PasswordWorkCounters {
+    hashes: AtomicU64,
+    verifications: AtomicU64,
+    running: AtomicUsize,
+    peak_concurrent: AtomicUsize,
+}
+
+impl PasswordWorkCounters {
+    /// Counts one Argon2id run in progress until the returned guard drops.
+    fn run(&self, counter: &AtomicU64) -> RunningArgon2<'_> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_concurrent.fetch_max(running, Ordering::SeqCst);
+        RunningArgon2(&self.running)
+    }
+}
+
+struct RunningArgon2<'a>(&'a AtomicUsize);
+
+impl Drop for RunningArgon2<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -170,14 +214,33 @@ impl Keys {
             .map_err(|_| StoreError::Config("cannot derive the encryption key".into()))?;
         let password_params = Params::new(cost.memory_kib, cost.iterations, 1, None)
             .map_err(|e| StoreError::Config(format!("invalid password hashing cost: {e}")))?;
-        Ok(Keys {
+        let mut keys = Keys {
             hash_key: master.derive("secret-hash/v1"),
             successor_key: master.derive("refresh-successor/v1"),
             mac_key: master.derive("server-mac/v1"),
             cipher,
             check: *master.derive("key-check/v1"),
             password_params,
-        })
+            dummy_password_hash: String::new(),
+            password_work: PasswordWorkCounters::default(),
+        };
+        keys.dummy_password_hash = keys.hash_password(&new_secret())?;
+        Ok(keys)
+    }
+
+    /// The PHC hash unknown emails are verified against (of a random password nobody knows).
+    pub fn dummy_password_hash(&self) -> &str {
+        &self.dummy_password_hash
+    }
+
+    /// The Argon2id work done so far.
+    pub fn password_work(&self) -> PasswordWork {
+        let counters = &self.password_work;
+        PasswordWork {
+            hashes: counters.hashes.load(Ordering::Relaxed),
+            verifications: counters.verifications.load(Ordering::Relaxed),
+            peak_concurrent: counters.peak_concurrent.load(Ordering::SeqCst),
+        }
     }
 
     /// A value stored in the database to notice, at start, a master key that differs from the one
@@ -259,6 +322,7 @@ impl Keys {
 
     /// Hashes a password with Argon2id into a PHC string.
     pub fn hash_password(&self, password: &Secret) -> Result<String, StoreError> {
+        let _running = self.password_work.run(&self.password_work.hashes);
         let argon = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -270,14 +334,69 @@ impl Keys {
             .map_err(|e| StoreError::Config(format!("password hashing failed: {e}")))
     }
 
-    /// Checks a password against a stored PHC string (the string carries its own cost).
+    /// Checks a password against a stored PHC string (the string carries its own cost), in
+    /// memory allocated for this one check.
     pub fn password_matches(&self, password: &Secret, phc: &str) -> bool {
+        self.password_matches_in(&mut PasswordMemory::default(), password, phc)
+    }
+
+    /// Checks a password against a stored PHC string in `memory`, which a thread that checks many
+    /// passwords keeps from one check to the next.
+    pub fn password_matches_in(
+        &self,
+        memory: &mut PasswordMemory,
+        password: &Secret,
+        phc: &str,
+    ) -> bool {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+            return false;
+        };
+        let version = match parsed.version.map(Version::try_from) {
+            None => Version::default(),
+            Some(Ok(version)) => version,
+            Some(Err(_)) => return false,
+        };
+        let mut computed = [0u8; Output::MAX_LENGTH];
+        let Some(computed) = computed.get_mut(..expected.len()) else {
+            return false;
+        };
+        let blocks = memory.blocks(params.block_count());
+        let _running = self.password_work.run(&self.password_work.verifications);
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(password.expose().as_bytes(), salt, computed, blocks)
             .is_ok()
+            && bool::from(computed.ct_eq(expected.as_bytes()))
+    }
+}
+
+/// Working memory for Argon2id verifications, kept by a thread that runs many of them (the
+/// server's password-check workers) and grown to the largest cost it met. Allocating 19 MiB per
+/// check instead left the allocator holding freed blocks in fragmented arenas: hundreds of MiB
+/// that a sign-in flood never gave back, with only two checks ever running at once.
+#[derive(Default)]
+pub struct PasswordMemory(Vec<Block>);
+
+impl PasswordMemory {
+    /// The first `count` blocks, growing the memory if it is smaller.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::new());
+        }
+        &mut self.0[..count]
+    }
+
+    /// How many bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.0.len() * Block::SIZE
     }
 }
 
@@ -360,6 +479,68 @@ mod tests {
         assert!(k.password_matches(&Secret::new("correct horse"), &hash));
         assert!(!k.password_matches(&Secret::new("wrong horse"), &hash));
         assert!(!k.password_matches(&Secret::new("x"), "not a phc string"));
+    }
+
+    #[test]
+    fn verifying_in_kept_memory_agrees_with_the_phc_verifier_at_every_cost() {
+        use argon2::password_hash::PasswordVerifier;
+        let mut memory = PasswordMemory::default();
+        for (memory_kib, iterations) in [(64, 3), (8, 1), (256, 2), (32, 1)] {
+            let k = Keys::new(
+                &MasterKey::generate(),
+                PasswordCost {
+                    memory_kib,
+                    iterations,
+                },
+            )
+            .unwrap();
+            let phc = k.hash_password(&Secret::new("correct horse")).unwrap();
+            let parsed = PasswordHash::new(&phc).unwrap();
+            for guess in ["correct horse", "wrong horse", ""] {
+                let reference = Argon2::default()
+                    .verify_password(guess.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(
+                    k.password_matches_in(&mut memory, &Secret::new(guess), &phc),
+                    reference,
+                    "{guess:?} at m={memory_kib} t={iterations}"
+                );
+                assert_eq!(k.password_matches(&Secret::new(guess), &phc), reference);
+            }
+        }
+        assert_eq!(
+            memory.bytes(),
+            256 * 1024,
+            "grown to the largest cost, once"
+        );
+        let k = keys();
+        let argon2i = k
+            .dummy_password_hash()
+            .replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!k.password_matches_in(&mut memory, &Secret::new("x"), &argon2i));
+        assert!(!k.password_matches_in(
+            &mut memory,
+            &Secret::new("x"),
+            "$argon2id$v=19$m=8,t=1,p=1$"
+        ));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_configured_cost_and_is_counted_as_work() {
+        let k = keys();
+        assert!(
+            k.dummy_password_hash()
+                .starts_with("$argon2id$v=19$m=8,t=1,p=1$"),
+            "{}",
+            k.dummy_password_hash()
+        );
+        assert_ne!(k.dummy_password_hash(), keys().dummy_password_hash());
+        assert_eq!(k.password_work().hashes, 1, "the dummy hash, made at start");
+        k.password_matches(&Secret::new("guess"), k.dummy_password_hash());
+        k.password_matches(&Secret::new("guess"), "not a phc string");
+        let work = k.password_work();
+        assert_eq!((work.hashes, work.verifications), (1, 1));
+        assert_eq!(work.peak_concurrent, 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{self, Actor, Entry};
 use crate::error::{Result, StoreError};
+use crate::secrets::{Keys, PasswordMemory};
 use crate::{Conn, Ctx, Store, grants, rows, secrets};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -612,42 +613,67 @@ pub async fn transfer_ownership(
     require(conn, new_owner_id).await
 }
 
-/// Checks a password for sign-in against every user with this email (one per account at most)
-/// and returns each user it matches: none, one, or several when the same address and password
-/// are a user of several accounts (the sign-in page then asks which account). Unknown emails cost
-/// the same as one wrong password.
-pub async fn check_password(
-    conn: &mut Conn,
-    ctx: &Ctx<'_>,
-    email: &Email,
-    password: &Secret,
-) -> Result<Vec<User>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// A user an email may be signing in as, with the stored password hash to check the password
+/// against (none for a user who never set one).
+#[derive(Debug, Clone)]
+pub struct SignInCandidate {
+    pub user: User,
+    password_hash: Option<String>,
+}
+
+/// Every user whose email this is (at most one per account: the same address may be a user of
+/// several accounts), each with their stored password hash. Reads only: the slow password check
+/// runs after the connection is back in the pool ([`matching_candidates`]).
+pub async fn sign_in_candidates(conn: &mut Conn, email: &Email) -> Result<Vec<SignInCandidate>> {
+    let sql = format!(
         "SELECT {COLUMNS}, password_hash FROM users WHERE email_key = $1 ORDER BY created_at, id"
-    )))
-    .bind(email.key())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut candidates = Vec::with_capacity(rows.len());
-    for row in &rows {
-        candidates.push((from_row(row)?, rows::opt_text(row, "password_hash")?));
-    }
-    if candidates.iter().all(|(_, hash)| hash.is_none()) {
-        // Hash against a throwaway value when no user has a password, so timing does not reveal
-        // existence.
-        let dummy = ctx
-            .keys
-            .hash_password(&Secret::new("accord-timing-equaliser"))?;
-        ctx.keys.password_matches(password, &dummy);
-        return Ok(Vec::new());
-    }
-    Ok(candidates
-        .into_iter()
-        .filter_map(|(user, hash)| {
-            let phc = hash?;
-            ctx.keys.password_matches(password, &phc).then_some(user)
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(email.key())
+        .fetch_all(&mut *conn)
+        .await?;
+    found
+        .iter()
+        .map(|row| {
+            Ok(SignInCandidate {
+                user: from_row(row)?,
+                password_hash: rows::opt_text(row, "password_hash")?,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// The candidates whose password this is: none, one, or several when the same address and
+/// password are a user of several accounts (the sign-in page then asks which account). Every
+/// candidate costs one Argon2id verification, and
+/// no candidate at all (an unknown email) costs one verification against the dummy hash made at
+/// start, as does a candidate without a password: so the time an attempt takes does not tell
+/// whether the email exists. Slow on purpose (tens of milliseconds at the default cost): the
+/// server runs it on its password-check workers, in each worker's own `memory`, never while
+/// holding a database connection.
+pub fn matching_candidates(
+    keys: &Keys,
+    memory: &mut PasswordMemory,
+    candidates: Vec<SignInCandidate>,
+    password: &Secret,
+) -> Vec<User> {
+    if candidates.is_empty() {
+        keys.password_matches_in(memory, password, keys.dummy_password_hash());
+        return Vec::new();
+    }
+    candidates
+        .into_iter()
+        .filter_map(|candidate| {
+            let matched = match &candidate.password_hash {
+                Some(phc) => keys.password_matches_in(memory, password, phc),
+                None => {
+                    keys.password_matches_in(memory, password, keys.dummy_password_hash());
+                    false
+                }
+            };
+            matched.then_some(candidate.user)
+        })
+        .collect()
 }
 
 impl Store {
@@ -752,10 +778,24 @@ impl Store {
         Ok(user)
     }
 
-    /// Every user with this email whose password this is (several only when the address is a
-    /// user of several accounts with the same password).
-    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Vec<User>> {
+    /// Every user this email may be signing in as, with their password hashes; the connection
+    /// is released before this returns.
+    pub async fn sign_in_candidates(&self, email: &Email) -> Result<Vec<SignInCandidate>> {
         let mut conn = self.pool().acquire().await?;
-        check_password(&mut conn, &self.ctx(), email, password).await
+        sign_in_candidates(&mut conn, email).await
+    }
+
+    /// Every user with this email whose password this is: [`Store::sign_in_candidates`] and then
+    /// [`matching_candidates`] on the calling thread. For tools and tests; the server runs the
+    /// check on its password-check workers instead.
+    pub async fn check_password(&self, email: &Email, password: &Secret) -> Result<Vec<User>> {
+        let candidates = self.sign_in_candidates(email).await?;
+        let mut memory = PasswordMemory::default();
+        Ok(matching_candidates(
+            self.keys(),
+            &mut memory,
+            candidates,
+            password,
+        ))
     }
 }

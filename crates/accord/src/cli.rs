@@ -194,6 +194,10 @@ pub struct OAuthArgs {
     /// approximation of the cluster-wide limit behind a load balancer that spreads calls evenly.
     #[arg(long, env = "ACCORD_NODES", default_value_t = 1, value_name = "N")]
     pub nodes: u32,
+    /// Sign-in password checks (Argon2id) run at once; 256 per worker more may wait up to a second
+    /// each, and a sign-in beyond them gets 503. Default: the number of CPU cores.
+    #[arg(long, env = "ACCORD_PASSWORD_CHECK_WORKERS", value_name = "N")]
+    pub password_check_workers: Option<usize>,
 }
 
 /// Timeouts and caps on connections, shared by `serve` and `demo` (slow or many clients must not

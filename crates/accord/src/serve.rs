@@ -82,6 +82,13 @@ async fn listen(
     config.redis_url = oauth.redis.clone().filter(|url| !url.is_empty());
     config.redis_prefix = oauth.redis_prefix.clone();
     config.nodes = oauth.nodes;
+    if let Some(workers) = oauth.password_check_workers {
+        if workers == 0 {
+            anyhow::bail!("--password-check-workers must be 1 or more, not 0");
+        }
+        config.password_check_workers = workers;
+        config.password_check_queue = 256 * workers;
+    }
     Ok((listener, address, config))
 }
 

@@ -28,27 +28,28 @@ use accord_core::apps::AppKind;
 use accord_core::ids::{Email, Secret};
 use accord_core::scopes::Scope;
 use accord_core::users::UserStatus;
-use accord_store::Store;
 use accord_store::audit::Actor;
 use accord_store::grants::GrantRequest;
 use accord_store::tokens::NewCode;
-use accord_store::users::User;
+use accord_store::users::{User, matching_candidates};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 
 use self::account_choice::{ChoiceRefused, account_choice_page, chosen_user};
-use self::consent::{Eligibility, Refusal, consent_page, eligibility, sign_in_page};
+use self::consent::{Eligibility, Refusal, consent_page, eligibility, sign_in_form, sign_in_page};
 use self::request::{Authorization, FlowState, Refused, RequestParams, check_request, see_other};
 use crate::pages::security;
 use crate::pages::signed::{self, SignedError};
 use crate::pages::{PageError, PostedForm, csrf, session};
+use crate::password_checks::{BUSY_RETRY_AFTER_SECONDS, Busy};
 use crate::state::AppState;
+use crate::throttle::{ClientAddress, seconds_text};
 
 /// The MAC purpose of the flow state, so no other signed value is ever accepted as one.
 const FLOW_PURPOSE: &str = "authorize-state";
@@ -56,6 +57,8 @@ const FLOW_PURPOSE: &str = "authorize-state";
 const FLOW_SECONDS: i64 = 600;
 /// The hidden form field holding the flow state.
 const FLOW_FIELD: &str = "flow";
+/// What a failed sign-in says, whichever of the two was wrong.
+const WRONG_EMAIL_OR_PASSWORD: &str = "Wrong email or password.";
 
 const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
 const CHOOSE_ACCOUNT_PATH: &str = "/oauth/authorize/choose-account";
@@ -171,26 +174,30 @@ async fn authorize(
     Ok((jar, page).into_response())
 }
 
-/// Argon2id is slow on purpose: the check runs on the blocking pool so it never stalls the
-/// workers serving other requests. Returns every user with this email whose password it is.
-async fn check_password(
-    store: Store,
-    email: Email,
+/// Every user `email` may be signing in as whose password this is (several when the address and
+/// password are a user of several accounts): the candidates are read (and
+/// the connection released), then the password is checked on the password-check workers, against
+/// the dummy hash when the email is unknown. `Err(Busy)` when the workers are saturated.
+async fn users_with_password(
+    state: &AppState,
+    email: &Email,
     password: Secret,
-) -> Result<Vec<User>, PageError> {
-    let runtime = tokio::runtime::Handle::current();
-    let checked = tokio::task::spawn_blocking(move || {
-        runtime.block_on(store.check_password(&email, &password))
-    })
-    .await
-    .map_err(|_| PageError::unavailable())?;
-    Ok(checked?)
+) -> Result<Result<Vec<User>, Busy>, PageError> {
+    let candidates = state.store().sign_in_candidates(email).await?;
+    let store = state.store().clone();
+    Ok(state
+        .password_checks()
+        .run(move |memory| matching_candidates(store.keys(), memory, candidates, &password))
+        .await)
 }
 
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
 /// back to the consent page (303); a wrong email or password shows the form again (401) without
 /// saying which was wrong. When they match users of several accounts, the page asks which
-/// account to continue with (200), listing only those.
+/// account to continue with (200), listing only those. Failures are throttled per email and per
+/// client address: a refused attempt shows the form again with 429 and `Retry-After` and checks
+/// nothing; when every password-check worker is busy, the form comes back with 503 and
+/// `Retry-After`.
 #[utoipa::path(
     post, path = "/oauth/authorize/sign-in", tag = "OAuth",
     request_body(content = PageForm, content_type = "application/x-www-form-urlencoded"),
@@ -198,6 +205,7 @@ async fn check_password(
 )]
 async fn sign_in(
     State(state): State<AppState>,
+    address: ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     body: Bytes,
@@ -205,29 +213,62 @@ async fn sign_in(
     let form = PostedForm::parse(&body);
     let (request, flow) = check_post(&state, &headers, &jar, &form).await?;
     let email_text = form.get("email").unwrap_or_default().trim();
-    let mut matched = match (Email::parse(email_text), form.get("password")) {
-        (Ok(email), Some(password)) => {
-            check_password(state.store().clone(), email, Secret::new(password)).await?
-        }
-        _ => Vec::new(),
-    };
     let (jar, csrf_token) =
         csrf::ensure(jar, state.store().keys(), state.config().secure_cookies());
-    let user = match matched.len() {
-        0 => {
-            let page = sign_in_page(
-                &request,
-                &csrf_token,
-                &flow,
-                email_text,
-                Some("Wrong email or password."),
+    let form_again = |status: StatusCode, message: &str| {
+        sign_in_form(
+            &request,
+            &csrf_token,
+            &flow,
+            email_text,
+            status,
+            Some(message),
+        )
+    };
+    let (Ok(email), Some(password)) = (Email::parse(email_text), form.get("password")) else {
+        // Nothing to guess against: no password check, nothing counted.
+        let page = form_again(StatusCode::UNAUTHORIZED, WRONG_EMAIL_OR_PASSWORD);
+        return Ok((jar, page).into_response());
+    };
+    let throttle = &state.throttles().sign_in;
+    let attempt = match throttle.admit(&email.key(), &address, state.store().now()) {
+        Ok(attempt) => attempt,
+        Err(refusal) => {
+            let seconds = refusal.retry_after_seconds;
+            let message = format!(
+                "Too many failed sign-ins for this email or from your network. Try again in {}.",
+                seconds_text(seconds)
             );
+            let page = form_again(StatusCode::TOO_MANY_REQUESTS, &message);
+            return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());
+        }
+    };
+    let Ok(mut users) = users_with_password(&state, &email, Secret::new(password)).await? else {
+        // Not checked, so neither a failure nor a success: the attempt is dropped unsettled.
+        let seconds = BUSY_RETRY_AFTER_SECONDS;
+        let message = format!(
+            "The server is too busy to check passwords right now. Try again in {}.",
+            seconds_text(seconds)
+        );
+        let page = form_again(StatusCode::SERVICE_UNAVAILABLE, &message);
+        return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());
+    };
+    let now = state.store().now();
+    let user = match users.len() {
+        0 => {
+            attempt.failed(now);
+            let page = form_again(StatusCode::UNAUTHORIZED, WRONG_EMAIL_OR_PASSWORD);
             return Ok((jar, page).into_response());
         }
-        1 => matched.remove(0),
+        1 => {
+            attempt.succeeded(now);
+            users.remove(0)
+        }
         _ => {
+            // The same address and password in several accounts: ask which one.
+            attempt.succeeded(now);
             let page =
-                account_choice_page(&state, &request, email_text, &matched, &csrf_token, &flow)
+                account_choice_page(&state, &request, email_text, &users, &csrf_token, &flow)
                     .await?;
             return Ok((jar, page).into_response());
         }

@@ -16,6 +16,8 @@ pub struct OAuthError {
     pub reason: String,
     /// Whether to challenge for HTTP Basic (a failed Basic authentication).
     pub challenge: bool,
+    /// Seconds to wait before trying again (`Retry-After`), when throttled.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -25,6 +27,7 @@ impl OAuthError {
             error,
             reason: reason.into(),
             challenge: false,
+            retry_after: None,
         }
     }
 
@@ -50,6 +53,24 @@ impl OAuthError {
 
     pub fn unauthorized_client(reason: impl Into<String>) -> Self {
         Self::new("unauthorized_client", reason)
+    }
+
+    /// 429: too many failed client authentications for this client id or from this address
+    /// (`crate::throttle`); the credentials were not checked. `slow_down` is the registered OAuth
+    /// error that means "you are asking too fast" (RFC 8628 §3.5); `temporarily_unavailable` would
+    /// blame the server, and `invalid_client` would claim a secret was wrong that nobody looked at.
+    pub fn too_many_failures(retry_after_seconds: u64) -> Self {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(retry_after_seconds),
+            ..Self::new(
+                "slow_down",
+                format!(
+                    "Too many failed client authentications; try again in {}.",
+                    crate::throttle::seconds_text(retry_after_seconds)
+                ),
+            )
+        }
     }
 
     /// 503: the database cannot be reached right now.
@@ -101,7 +122,8 @@ pub fn no_store(response: &mut Response) {
 pub struct OAuthErrorBody<'a> {
     pub reason: &'a str,
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `unsupported_grant_type`, `invalid_scope` or `temporarily_unavailable`.
+    /// `unsupported_grant_type`, `invalid_scope`, `slow_down` (429: too many failed client
+    /// authentications) or `temporarily_unavailable`.
     pub error: &'a str,
     pub error_description: &'a str,
 }
@@ -120,6 +142,11 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"accord\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -11,12 +11,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::errors::OAuthError;
+use crate::throttle::ClientAddress;
 
-/// The merged parameters and the Basic credentials of one request.
-#[derive(Debug, Default)]
+/// The merged parameters and the Basic credentials of one request, and where it came from.
+#[derive(Debug)]
 pub struct OAuthParams {
     params: HashMap<String, String>,
     basic: Option<(String, String)>,
+    client_address: ClientAddress,
 }
 
 /// How a client identified itself.
@@ -67,6 +69,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
     type Rejection = OAuthError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let client_address = ClientAddress::from_extensions(request.extensions());
         let mut params = HashMap::new();
         if let Some(query) = request.uri().query() {
             merge(
@@ -112,7 +115,11 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
             }
             params.extend(from_body);
         }
-        Ok(OAuthParams { params, basic })
+        Ok(OAuthParams {
+            params,
+            basic,
+            client_address,
+        })
     }
 }
 
@@ -123,6 +130,11 @@ impl OAuthParams {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// Where the request came from (for throttling failed client authentications).
+    pub fn client_address(&self) -> &ClientAddress {
+        &self.client_address
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {

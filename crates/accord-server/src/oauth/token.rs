@@ -96,12 +96,22 @@ pub async fn token(
 
 /// Authenticates the client: a confidential client by its secret (constant-time, against every
 /// active secret of the credential set), a public client by its id alone (it proves itself with
-/// PKCE instead).
+/// PKCE instead). Failures are throttled per client id and per address (`crate::throttle`): a
+/// refused attempt gets 429 `slow_down` without its secret being looked at.
 pub async fn authenticate(
     state: &AppState,
     params: &OAuthParams,
 ) -> Result<(App, Environment, ClientCredentials), OAuthError> {
     let credentials = params.client()?;
+    let attempt = state
+        .throttles()
+        .client_authentication
+        .admit(
+            &credentials.client_id,
+            params.client_address(),
+            state.store().now(),
+        )
+        .map_err(|refusal| OAuthError::too_many_failures(refusal.retry_after_seconds))?;
     let found = match &credentials.secret {
         Some(secret) => {
             state
@@ -121,7 +131,11 @@ pub async fn authenticate(
                 .filter(|(app, _)| app.public_client)
         }
     };
-    let (app, environment) = found.ok_or_else(|| OAuthError::invalid_client(credentials.basic))?;
+    let Some((app, environment)) = found else {
+        attempt.failed(state.store().now());
+        return Err(OAuthError::invalid_client(credentials.basic));
+    };
+    attempt.succeeded(state.store().now());
     Ok((app, environment, credentials))
 }
 

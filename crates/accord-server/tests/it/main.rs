@@ -18,5 +18,6 @@ mod rate_limits;
 mod report_api;
 mod roles_api;
 mod support;
+mod throttling;
 mod tokens;
 mod users_api;

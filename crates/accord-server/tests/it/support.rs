@@ -28,25 +28,32 @@ impl TestServer {
     /// A server whose configured public URL is `public_url(actual base URL)`, e.g. an https
     /// URL as behind a TLS-terminating proxy.
     pub async fn start_with(db: &TestDbRef, public_url: impl Fn(&str) -> String) -> TestServer {
-        Self::launch(db, public_url, ConnectionLimits::default()).await
+        Self::start_configured(db, public_url, |_| {}).await
     }
 
     /// A server with these connection limits (timeouts and caps).
     pub async fn start_with_limits(db: &TestDbRef, limits: ConnectionLimits) -> TestServer {
-        Self::launch(db, |base| base.to_owned(), limits).await
+        Self::start_configured(
+            db,
+            |base| base.to_owned(),
+            |config| config.connections = limits,
+        )
+        .await
     }
 
-    async fn launch(
+    /// A server whose configuration `configure` changes before it starts.
+    pub async fn start_configured(
         db: &TestDbRef,
         public_url: impl Fn(&str) -> String,
-        limits: ConnectionLimits,
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
         crate::live::log();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let port = listener.local_addr().expect("a local address").port();
         let base = format!("http://127.0.0.1:{port}");
         let mut config = ServerConfig::new(public_url(&base));
-        config.connections = limits;
+        configure(&mut config);
+        let limits = config.connections;
         let state = AppState::new(db.store.clone(), config)
             .await
             .expect("server state");
@@ -66,11 +73,18 @@ impl TestServer {
 
     /// A new browser: its own cookie jar, redirects not followed.
     pub fn browser(&self) -> Browser {
+        self.browser_from("127.0.0.1")
+    }
+
+    /// A new browser connecting from the loopback address `ip` (any of 127.0.0.0/8), as from
+    /// another machine.
+    pub fn browser_from(&self, ip: &str) -> Browser {
         Browser {
             base: Url::parse(&self.base).expect("the base URL"),
             client: Client::builder()
                 .cookie_store(true)
                 .redirect(redirect::Policy::none())
+                .local_address(ip.parse::<std::net::IpAddr>().expect("an IP address"))
                 .build()
                 .expect("an HTTP client"),
         }

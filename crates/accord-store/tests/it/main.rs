@@ -4,6 +4,7 @@
 mod meetings;
 mod migrations;
 mod model;
+mod passwords;
 mod schema;
 mod seed;
 mod tokens;

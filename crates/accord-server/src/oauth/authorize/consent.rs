@@ -223,6 +223,19 @@ pub(super) fn sign_in_page(
     } else {
         StatusCode::OK
     };
+    sign_in_form(request, csrf_token, flow, email, status, error)
+}
+
+/// The sign-in form with `status` and, when there is one, a message saying what went wrong (a
+/// wrong password, too many failures, a busy server).
+pub(super) fn sign_in_form(
+    request: &Authorization,
+    csrf_token: &str,
+    flow: &str,
+    email: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Page {
     Page::new(
         status,
         &SignInTemplate {
