@@ -583,8 +583,9 @@ impl Drop for AddressShare {
     }
 }
 
-/// Whom a connection counts against: the IPv4 address, or the IPv6 /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+/// The client an address stands for: IPv4-mapped IPv6 as IPv4, other IPv6 by its /64 (one host
+/// usually holds a whole /64). Connection shares and the credential throttles both count by it.
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !u128::from(u64::MAX);

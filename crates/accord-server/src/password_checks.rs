@@ -24,6 +24,9 @@ use std::time::Duration;
 use accord_store::secrets::PasswordMemory;
 use tokio::sync::oneshot;
 
+/// Checks that may wait per worker (`ServerConfig::password_check_queue` is this × the workers).
+pub const QUEUE_PER_WORKER: usize = 256;
+
 /// How long a sign-in told "too busy" should wait, in seconds (`Retry-After`).
 pub const BUSY_RETRY_AFTER_SECONDS: u64 = 2;
 

@@ -60,7 +60,7 @@ impl ServerConfig {
             nodes: 1,
             connections: crate::ConnectionLimits::default(),
             password_check_workers: cores,
-            password_check_queue: 256 * cores,
+            password_check_queue: crate::password_checks::QUEUE_PER_WORKER * cores,
             password_check_wait: std::time::Duration::from_secs(1),
         }
     }

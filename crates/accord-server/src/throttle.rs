@@ -34,7 +34,7 @@
 //! known users and clients working, but a guessing client then slows new ones too.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 
 use accord_core::clock::Timestamp;
@@ -145,13 +145,7 @@ pub struct ClientAddress(Option<IpAddr>);
 
 impl ClientAddress {
     pub fn of(peer: Option<SocketAddr>) -> ClientAddress {
-        ClientAddress(peer.map(|peer| match peer.ip() {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1_u128 << 64) - 1))),
-            },
-            v4 => v4,
-        }))
+        ClientAddress(peer.map(|peer| crate::connections::client_key(peer.ip())))
     }
 
     fn key_bytes(&self) -> Vec<u8> {

@@ -192,7 +192,8 @@ async fn insert_refresh(
 #[derive(Debug, Clone)]
 pub struct RefreshGrant {
     pub refresh_token: Secret,
-    pub grant_id: String,
+    /// The grant, as read under its lock (it honours `generation`).
+    pub grant: grants::Grant,
     pub generation: i64,
     pub client_id: String,
     pub scopes: Vec<Scope>,
@@ -235,13 +236,18 @@ async fn grant_facts(conn: &mut Conn, grant: &grants::Grant) -> Result<GrantFact
     })
 }
 
-/// Whether the grant behind a token still honours tokens of `generation` (and, for an
-/// authorization, whether its user may still act).
-async fn grant_honours(conn: &mut Conn, grant_id: &str, generation: i64) -> Result<bool> {
+/// The grant behind a token, if it still honours tokens of `generation` (and, for an
+/// authorization, its user may still act).
+async fn honouring_grant(
+    conn: &mut Conn,
+    grant_id: &str,
+    generation: i64,
+) -> Result<Option<grants::Grant>> {
     let Some(grant) = grants::get(conn, grant_id).await? else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(grant_facts(conn, &grant).await?.honours(generation))
+    let honours = grant_facts(conn, &grant).await?.honours(generation);
+    Ok(honours.then_some(grant))
 }
 
 /// A stored refresh token with everything [`refresh::decide`] needs to judge it.
@@ -249,8 +255,8 @@ struct FoundRefresh {
     id: String,
     family_id: String,
     grant_id: String,
-    /// The grant's account, while the grant exists.
-    account_id: Option<String>,
+    /// The grant as read with the token, while it exists.
+    grant: Option<grants::Grant>,
     scopes: Vec<Scope>,
     facts: RefreshFacts,
 }
@@ -284,7 +290,7 @@ async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opt
     Ok(Some(FoundRefresh {
         id: rows::text(&row, "id")?,
         family_id: rows::text(&row, "family_id")?,
-        account_id: grant.map(|g| g.account_id),
+        grant,
         scopes: scopes_of(&row)?,
         facts: RefreshFacts {
             client_id: rows::text(&row, "client_id")?,
@@ -304,8 +310,11 @@ async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opt
 /// The caller holds the grant's lock.
 async fn end_reused_family(conn: &mut Conn, ctx: &Ctx<'_>, found: &FoundRefresh) -> Result<()> {
     revoke_family(conn, ctx, &found.family_id).await?;
-    grants::end_generation(conn, ctx, &found.grant_id, found.facts.generation).await?;
-    if let Some(grant) = grants::get(conn, &found.grant_id).await? {
+    // Reuse is judged only while the grant honours the token's generation (under the lock), so
+    // the generation does move on here.
+    if let Some(grant) =
+        grants::end_generation(conn, ctx, &found.grant_id, found.facts.generation).await?
+    {
         audit::record(
             conn,
             ctx,
@@ -427,21 +436,22 @@ impl Store {
     }
 
     /// Starts the refresh family of a redeemed code and records it on the code, so a replay can
-    /// revoke it. Returns the first refresh token, or `None` when the grant no longer honours the
-    /// code's generation (a replay of the code, a re-authorization or a removal came first).
+    /// revoke it. Returns the first refresh token and the grant as read under its lock, or `None`
+    /// when the grant no longer honours the code's generation (a replay of the code, a
+    /// re-authorization or a removal came first).
     pub async fn start_refresh_family(
         &self,
         code: &RedeemedCode,
         refresh_ttl_seconds: i64,
-    ) -> Result<Option<Secret>> {
+    ) -> Result<Option<(Secret, grants::Grant)>> {
         let ctx = self.ctx();
         let token = secrets::new_secret();
         let family = secrets::new_id();
         let mut tx = self.begin().await?;
         grants::lock(&mut tx, &code.grant_id).await?;
-        if !grant_honours(&mut tx, &code.grant_id, code.generation).await? {
+        let Some(grant) = honouring_grant(&mut tx, &code.grant_id, code.generation).await? else {
             return Ok(None);
-        }
+        };
         let binding = RefreshBinding {
             grant_id: &code.grant_id,
             generation: code.generation,
@@ -464,14 +474,16 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.commit(tx).await?;
-        Ok(Some(token))
+        Ok(Some((token, grant)))
     }
 
     /// Whether a grant still honours tokens of this generation (status, generation, and an
     /// authorization's user still active).
     pub async fn grant_honours(&self, grant_id: &str, generation: i64) -> Result<bool> {
         let mut conn = self.pool().acquire().await?;
-        grant_honours(&mut conn, grant_id, generation).await
+        Ok(honouring_grant(&mut conn, grant_id, generation)
+            .await?
+            .is_some())
     }
 
     /// Rotates a refresh token presented by `client_id`. See the module documentation.
@@ -500,16 +512,20 @@ impl Store {
             return Ok(Err(RefreshRefusal::Invalid));
         };
         let successor = ctx.keys.refresh_successor(presented.expose());
-        let answer = |token: Secret| RefreshGrant {
-            refresh_token: token,
-            grant_id: found.grant_id.clone(),
-            generation: found.facts.generation,
-            client_id: client_id.to_owned(),
-            scopes: found.scopes.clone(),
+        // A usable verdict means the grant exists and honours the token.
+        let answer = |token: Secret| match &found.grant {
+            Some(grant) => Ok(RefreshGrant {
+                refresh_token: token,
+                grant: grant.clone(),
+                generation: found.facts.generation,
+                client_id: client_id.to_owned(),
+                scopes: found.scopes.clone(),
+            }),
+            None => Err(RefreshRefusal::Invalid),
         };
         match verdict {
             RefreshVerdict::Invalid(_) => Ok(Err(RefreshRefusal::Invalid)),
-            RefreshVerdict::RepeatSuccessor => Ok(Ok(answer(successor))),
+            RefreshVerdict::RepeatSuccessor => Ok(answer(successor)),
             RefreshVerdict::Rotate => {
                 // Under the lock nothing else can have claimed it; the condition still makes the
                 // claim refuse rather than mint a second successor if that ever changes.
@@ -540,7 +556,7 @@ impl Store {
                 )
                 .await?;
                 self.commit(tx).await?;
-                Ok(Ok(answer(successor)))
+                Ok(answer(successor))
             }
             RefreshVerdict::Reused => {
                 end_reused_family(&mut tx, &ctx, &found).await?;
@@ -572,7 +588,7 @@ impl Store {
                 rotation.grace_seconds,
             ),
             grant_id: found.grant_id,
-            account_id: found.account_id,
+            account_id: found.grant.map(|g| g.account_id),
             client_id: found.facts.client_id,
         }))
     }

@@ -664,14 +664,13 @@ pub fn matching_candidates(
     candidates
         .into_iter()
         .filter_map(|candidate| {
-            let matched = match &candidate.password_hash {
-                Some(phc) => keys.password_matches_in(memory, password, phc),
-                None => {
-                    keys.password_matches_in(memory, password, keys.dummy_password_hash());
-                    false
-                }
-            };
-            matched.then_some(candidate.user)
+            let phc = candidate.password_hash.as_deref();
+            let verified = keys.password_matches_in(
+                memory,
+                password,
+                phc.unwrap_or(keys.dummy_password_hash()),
+            );
+            (verified && phc.is_some()).then_some(candidate.user)
         })
         .collect()
 }

@@ -226,7 +226,10 @@ async fn missing_numbers(pool: &AnyPool, after: i64, upto: i64) -> Result<Vec<i6
     // Each row with its predecessor in the range (the range's start for the first): a step of more
     // than one is a run of missing numbers.
     let runs = sqlx::query(
-        "SELECT previous, seq FROM (              SELECT seq, COALESCE(LAG(seq) OVER (ORDER BY seq), $1) AS previous              FROM view_changes WHERE seq > $1 AND seq <= $2          ) AS steps WHERE seq > previous + 1 ORDER BY seq DESC LIMIT $3",
+        "SELECT previous, seq FROM (\
+             SELECT seq, COALESCE(LAG(seq) OVER (ORDER BY seq), $1) AS previous \
+             FROM view_changes WHERE seq > $1 AND seq <= $2\
+         ) AS steps WHERE seq > previous + 1 ORDER BY seq DESC LIMIT $3",
     )
     .bind(after)
     .bind(upto)

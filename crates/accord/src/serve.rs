@@ -87,7 +87,7 @@ async fn listen(
             anyhow::bail!("--password-check-workers must be 1 or more, not 0");
         }
         config.password_check_workers = workers;
-        config.password_check_queue = 256 * workers;
+        config.password_check_queue = accord_server::password_checks::QUEUE_PER_WORKER * workers;
     }
     Ok((listener, address, config))
 }

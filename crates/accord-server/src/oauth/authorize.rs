@@ -324,7 +324,7 @@ async fn choose_account(
                 &csrf_token,
                 &flow,
                 "",
-                Some("Wrong email or password."),
+                Some(WRONG_EMAIL_OR_PASSWORD),
             );
             return Ok((jar, page).into_response());
         }

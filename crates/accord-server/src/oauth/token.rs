@@ -287,12 +287,11 @@ async fn authorization_code(
     }
     // Refused when the grant no longer honours the code's generation (replayed meanwhile,
     // re-authorized, removed).
-    let refresh = state
+    let (refresh, grant) = state
         .store()
         .start_refresh_family(&redeemed, state.config().refresh_token_seconds)
         .await?
         .ok_or_else(invalid_code)?;
-    let grant = state.store().grant(&redeemed.grant_id).await?;
     issue(
         state,
         &grant,
@@ -323,10 +322,9 @@ async fn refresh_token(
         .rotate_refresh(&presented, &credentials.client_id, rotation(state))
         .await?
         .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
-    let grant = state.store().grant(&rotated.grant_id).await?;
     issue(
         state,
-        &grant,
+        &rotated.grant,
         rotated.generation,
         &credentials.client_id,
         &rotated.scopes,

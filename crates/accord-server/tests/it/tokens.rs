@@ -1367,7 +1367,7 @@ async fn a_re_consent_or_code_replay_between_validation_and_issuing_leaves_no_li
             None,
         )
         .await;
-        let grant = store.grant(&rotated.grant_id).await.unwrap();
+        let grant = store.grant(&rotated.grant.id).await.unwrap();
         let issued = issue(
             &state,
             &grant,

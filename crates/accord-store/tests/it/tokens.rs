@@ -70,7 +70,7 @@ async fn new_family(store: &Store) -> (Grant, Secret) {
     let CodeUse::Fresh(redeemed) = store.take_code(code.expose()).await.unwrap() else {
         panic!("a fresh code");
     };
-    let refresh = store
+    let (refresh, _) = store
         .start_refresh_family(&redeemed, NO_GRACE.refresh_ttl_seconds)
         .await
         .unwrap()
@@ -126,7 +126,7 @@ async fn rotation_racing_reuse_detection_leaves_no_live_token_in_the_family() {
             if let Ok(rotated) = rotation.unwrap() {
                 assert!(
                     !store
-                        .grant_honours(&rotated.grant_id, rotated.generation)
+                        .grant_honours(&rotated.grant.id, rotated.generation)
                         .await
                         .unwrap(),
                     "{:?} trial {trial}: the grant still honours the generation the rotation issued for",
@@ -167,7 +167,7 @@ async fn rotation_racing_grant_revocation_leaves_no_live_token_of_the_grant() {
             if let Ok(rotated) = rotation.unwrap() {
                 assert!(
                     !store
-                        .grant_honours(&rotated.grant_id, rotated.generation)
+                        .grant_honours(&rotated.grant.id, rotated.generation)
                         .await
                         .unwrap(),
                     "{:?} trial {trial}",
