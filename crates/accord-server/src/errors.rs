@@ -87,6 +87,19 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, 429, message)
     }
 
+    /// What a missing object gets — and, identically, another account's (api.md): users 404/1001,
+    /// meetings 404/3001, roles 400/1034, … as the endpoint catalog's [`ObjectKind`] says.
+    ///
+    /// [`ObjectKind`]: accord_core::endpoints::ObjectKind
+    pub fn missing(kind: accord_core::endpoints::ObjectKind, id: &str) -> Self {
+        let answer = kind.not_found(id);
+        Self::new(
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::NOT_FOUND),
+            answer.code,
+            answer.message,
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, 404, message)
     }

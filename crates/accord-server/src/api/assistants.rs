@@ -31,12 +31,7 @@ async fn authorized_user(
 }
 
 fn not_found(id: &str) -> ApiDenial {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        1001,
-        format!("User does not exist: {id}."),
-    )
-    .into()
+    ApiError::missing(accord_core::endpoints::ObjectKind::User, id).into()
 }
 
 /// Ends one assistant pair; a pair that does not exist reads as a missing user.

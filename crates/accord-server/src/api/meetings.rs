@@ -22,12 +22,7 @@ use crate::errors::ApiError;
 use crate::state::AppState;
 
 fn meeting_not_found(id: &str) -> ApiDenial {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        3001,
-        format!("Meeting does not exist: {id}."),
-    )
-    .into()
+    ApiError::missing(accord_core::endpoints::ObjectKind::Meeting, id).into()
 }
 
 /// A store failure on a meeting write, in Zoom's shapes.

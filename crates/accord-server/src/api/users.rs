@@ -1,6 +1,6 @@
 //! `/v2/users…`: Zoom's user objects.
 
-use accord_core::endpoints;
+use accord_core::endpoints::{self, ObjectKind};
 use accord_core::ids::Email;
 use accord_store::users::User;
 use axum::Json;
@@ -107,15 +107,11 @@ pub(crate) async fn account_user(
     account: &str,
     id_or_email: &str,
 ) -> Result<User, ApiDenial> {
-    use crate::errors::ApiError;
     match state.store().find_user_in(account, id_or_email).await {
         Ok(user) => Ok(user),
-        Err(accord_store::StoreError::NotFound { .. }) => Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            1001,
-            format!("User does not exist: {id_or_email}."),
-        )
-        .into()),
+        Err(accord_store::StoreError::NotFound { .. }) => {
+            Err(crate::errors::ApiError::missing(ObjectKind::User, id_or_email).into())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -171,18 +167,10 @@ pub(crate) fn write_error(error: accord_store::StoreError) -> ApiDenial {
             ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
         }
         // A role of another account, or none, reads the same (api.md: 400, code 1034).
-        StoreError::NotFound { what: "role", id } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            1034,
-            format!("Role does not exist: {id}."),
-        )
-        .into(),
-        StoreError::NotFound { id, .. } => ApiError::new(
-            StatusCode::NOT_FOUND,
-            1001,
-            format!("User does not exist: {id}."),
-        )
-        .into(),
+        StoreError::NotFound { what: "role", id } => {
+            ApiError::missing(ObjectKind::Role, &id).into()
+        }
+        StoreError::NotFound { id, .. } => ApiError::missing(ObjectKind::User, &id).into(),
         other => other.into(),
     }
 }
