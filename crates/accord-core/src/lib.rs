@@ -16,6 +16,7 @@
 //!   grant gets.
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
 //!   meeting's time zone, recurrences and their occurrences across daylight-saving changes.
+//! - [`input`]: what every text input obeys on any surface (no NUL character).
 //! - [`clock`]: time, injected.
 
 pub mod apps;
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod endpoints;
 pub mod grants;
 pub mod ids;
+pub mod input;
 pub mod install;
 pub mod meetings;
 pub mod permission;

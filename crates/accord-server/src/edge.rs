@@ -117,30 +117,7 @@ pub fn nul_in_body(body: &Bytes, content_type: &str) -> Option<NulIn> {
         return None;
     }
     let value: Value = serde_json::from_slice(body).ok()?;
-    nul_in_json(&value, &mut String::new())
-}
-
-/// The first string or key holding a NUL, as a dotted path (`user_info.email`, `assistants[0].id`).
-fn nul_in_json(value: &Value, at: &mut String) -> Option<NulIn> {
-    match value {
-        Value::String(text) if text.contains('\0') => Some(NulIn::Body(at.clone())),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            let mut inner = format!("{at}[{i}]");
-            nul_in_json(item, &mut inner)
-        }),
-        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let mut inner = if at.is_empty() {
-                key.clone()
-            } else {
-                format!("{at}.{key}")
-            };
-            if key.contains('\0') {
-                return Some(NulIn::Body(printable(&inner)));
-            }
-            nul_in_json(item, &mut inner)
-        }),
-        _ => None,
-    }
+    accord_core::input::nul_in_json(&value).map(NulIn::Body)
 }
 
 /// A name safe to echo: the NUL itself (and other control characters) shown escaped.

@@ -196,11 +196,11 @@ pub fn parse(file: &str, text: &str) -> Result<SeedFile, SeedError> {
     // PostgreSQL refuses a NUL character in text; say where it is instead of failing mid-apply.
     if text.contains("\\u0000")
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
-        && let Some(path) = nul_at(&value, "$".to_owned())
+        && let Some(path) = accord_core::input::nul_in_json(&value)
     {
         return Err(SeedError {
             file: file.to_owned(),
-            path,
+            path: json_path(&path),
             problem: "must not contain the NUL character (\\u0000)".into(),
         });
     }
@@ -216,25 +216,6 @@ pub fn parse(file: &str, text: &str) -> Result<SeedFile, SeedError> {
             problem,
         }
     })
-}
-
-/// The JSON path of the first string or key holding a NUL character.
-fn nul_at(value: &serde_json::Value, at: String) -> Option<String> {
-    match value {
-        serde_json::Value::String(text) => text.contains('\0').then_some(at),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| nul_at(item, format!("{at}[{i}]"))),
-        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let inner = format!("{at}.{}", key.escape_debug());
-            if key.contains('\0') {
-                return Some(inner);
-            }
-            nul_at(item, inner)
-        }),
-        _ => None,
-    }
 }
 
 fn json_path(serde_path: &str) -> String {
