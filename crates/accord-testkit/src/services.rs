@@ -24,7 +24,7 @@ pub struct Service {
 
 pub static POSTGRES: Service = Service {
     name: "PostgreSQL",
-    url_env: "ACCORD_TEST_POSTGRES_URL",
+    url_env: crate::POSTGRES_ENV,
     require_env: "ACCORD_REQUIRE_POSTGRES",
     skipped: "storage, server and CLI tests run on SQLite ONLY",
     warned: AtomicBool::new(false),
@@ -32,7 +32,7 @@ pub static POSTGRES: Service = Service {
 
 pub static REDIS: Service = Service {
     name: "Redis",
-    url_env: "ACCORD_TEST_REDIS_URL",
+    url_env: crate::REDIS_ENV,
     require_env: "ACCORD_REQUIRE_REDIS",
     skipped: "the cluster-wide (Redis) rate-limit tests do not run",
     warned: AtomicBool::new(false),
