@@ -17,6 +17,8 @@
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
 //!   meeting's time zone, recurrences and their occurrences across daylight-saving changes.
 //! - [`input`]: what every text input obeys on any surface (no NUL character).
+//! - [`webhooks`]: events, their envelope and signatures, and who receives an event (the
+//!   permission rule's answer to reading the object).
 //! - [`clock`]: time, injected.
 
 pub mod apps;
@@ -33,3 +35,4 @@ pub mod refresh;
 pub mod roles;
 pub mod scopes;
 pub mod users;
+pub mod webhooks;

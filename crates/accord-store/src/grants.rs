@@ -1,8 +1,9 @@
 //! Grants: installations, authorizations and server grants — the one object every token hangs
 //! from. Re-authorizing bumps the generation (older tokens stop working); removal revokes.
 //!
-//! This module is the one place grant status changes, so it is where the in-memory views and the
-//! `app_deauthorized` outbox will be fed (later issues).
+//! This module is the one place grant status changes: every removal path ends here, so this is
+//! where each ended grant's tokens die and its `app_deauthorized` is queued (in the same
+//! transaction, [`crate::outbox`]).
 
 use accord_core::clock::Timestamp;
 use accord_core::grants::{GrantKind, GrantStatus};
@@ -329,8 +330,58 @@ pub async fn revoke_matching(
             },
         )
         .await?;
+        queue_deauthorization(conn, ctx, actor, grant).await?;
     }
     Ok(ended)
+}
+
+/// Queues `app_deauthorized` for an ended grant (when the app's endpoint subscribes to it).
+/// `user_id` is the user whose authorization ended; for an installation or a server grant, the
+/// user who removed it, or its creator when the system (or the app itself) removed it.
+async fn queue_deauthorization(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    grant: &Grant,
+) -> Result<()> {
+    let user_id = match (&grant.user_id, actor) {
+        (Some(user), _) => user.clone(),
+        (None, Actor::User(remover)) => remover.clone(),
+        (None, _) => grant.created_by.clone().unwrap_or_default(),
+    };
+    let client_id = client_id_of(conn, &grant.app_id, &grant.account_id).await?;
+    let at = ctx.now;
+    crate::outbox::enqueue(
+        conn,
+        ctx,
+        &grant.app_id,
+        &grant.account_id,
+        accord_core::webhooks::Event::AppDeauthorized,
+        |secret| {
+            accord_core::webhooks::Deauthorization {
+                account_id: &grant.account_id,
+                user_id: &user_id,
+                client_id: &client_id,
+                at,
+            }
+            .payload(secret.expose())
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The client id an app is known by in an account: its development credentials in its developer
+/// account while it is in development, its production credentials otherwise.
+async fn client_id_of(conn: &mut Conn, app_id: &str, account_id: &str) -> Result<String> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT c.client_id FROM app_credentials c JOIN apps a ON a.id = c.app_id WHERE c.app_id = $1          AND c.environment = CASE WHEN a.status = 'development' AND a.developer_account_id = $2          THEN 'development' ELSE 'production' END",
+    )
+    .bind(app_id)
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.unwrap_or_default())
 }
 
 impl Store {

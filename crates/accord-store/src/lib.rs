@@ -3,7 +3,7 @@
 //! Every query is one SQL text that runs on both (`$1…$N` placeholders, portable types: ids and
 //! JSON as TEXT, times as BIGINT milliseconds, flags as BIGINT 0/1, hashes as BLOB/BYTEA).
 //! Each entity module offers connection-level functions that compose inside one transaction (so an
-//! audit entry — and later an outbox event — is written with the change that causes it) and
+//! audit entry and any webhook event ([`outbox`]) are written with the change that causes it) and
 //! `impl Store` methods that wrap one change in its own transaction.
 
 pub mod accounts;
@@ -14,6 +14,7 @@ pub mod database;
 pub mod error;
 pub mod grants;
 pub mod meetings;
+pub mod outbox;
 pub mod roles;
 pub mod secrets;
 pub mod seed;
