@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{AccountId, UserId};
+use crate::privileges::{Privilege, PrivilegeSet};
+
 /// The three kinds of grant, one per app kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,5 +116,81 @@ mod tests {
             installation.honours(3),
             "an installation does not depend on one user"
         );
+    }
+}
+
+/// Who may remove a user's authorization of a user app (model.md, "Removal"): the user herself,
+/// or an admin of her account holding `Marketplace:Edit`. Another account's user may not, even
+/// with the privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationRemover {
+    /// The user removes her own authorization.
+    Herself,
+    /// An admin of her account removes it for her.
+    Admin,
+}
+
+/// Why a user may not remove someone's authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RemovalRefusal {
+    #[error("only the user or an admin of her account may remove her authorization")]
+    OtherAccount,
+    #[error("removing another user's authorization needs the Marketplace:Edit privilege")]
+    MissingPrivilege,
+}
+
+/// Decides whether `remover` may remove `user`'s authorization. Pure: the caller reads the
+/// remover's account and privileges now.
+pub fn check_authorization_removal(
+    remover: &UserId,
+    remover_account: &AccountId,
+    remover_privileges: PrivilegeSet,
+    user: &UserId,
+    user_account: &AccountId,
+) -> Result<AuthorizationRemover, RemovalRefusal> {
+    if remover_account != user_account {
+        return Err(RemovalRefusal::OtherAccount);
+    }
+    if remover == user {
+        return Ok(AuthorizationRemover::Herself);
+    }
+    if remover_privileges.contains(Privilege::MarketplaceEdit) {
+        Ok(AuthorizationRemover::Admin)
+    } else {
+        Err(RemovalRefusal::MissingPrivilege)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> UserId {
+        UserId::parse(s.to_owned()).unwrap()
+    }
+
+    fn account(s: &str) -> AccountId {
+        AccountId::parse(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_user_removes_her_own_and_an_admin_with_marketplace_edit_removes_anyones_in_her_account()
+    {
+        let acme = account("acme");
+        let none = PrivilegeSet::empty();
+        let edit: PrivilegeSet = [Privilege::MarketplaceEdit].into_iter().collect();
+        let cases = [
+            ("ann", &acme, none, Ok(AuthorizationRemover::Herself)),
+            ("ann", &account("globex"), edit, Err(RemovalRefusal::OtherAccount)),
+            ("bob", &acme, none, Err(RemovalRefusal::MissingPrivilege)),
+            ("adam", &acme, edit, Ok(AuthorizationRemover::Admin)),
+        ];
+        for (remover, remover_account, privileges, expected) in cases {
+            assert_eq!(
+                check_authorization_removal(&id(remover), remover_account, privileges, &id("ann"), &acme),
+                expected,
+                "{remover}"
+            );
+        }
     }
 }

@@ -979,6 +979,46 @@ fn finish(found: Vec<Occurrence>) -> Result<Vec<Occurrence>, FieldError> {
     Ok(found)
 }
 
+/// A meeting as the API shows it (`GET /meetings/{meetingId}`) and as webhook events carry it:
+/// one shape for both, so an event's `object` is exactly what the app would read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Meeting))]
+pub struct MeetingObject {
+    /// 22 URL-safe characters, unique in the deployment.
+    pub uuid: String,
+    /// Zoom's meeting number.
+    pub id: i64,
+    pub host_id: String,
+    pub host_email: String,
+    /// Who scheduled the meeting for the host, when an assistant did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
+    pub topic: String,
+    /// 1 instant, 2 scheduled, 3 recurring without a fixed time, 8 recurring at fixed times.
+    #[serde(rename = "type")]
+    pub meeting_type: i64,
+    pub status: String,
+    /// `yyyy-MM-ddTHH:mm:ssZ`; absent for type 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// Minutes.
+    pub duration: u32,
+    /// The IANA time zone the meeting's local times are read in.
+    pub timezone: String,
+    pub agenda: String,
+    pub created_at: String,
+    pub password: String,
+    pub join_url: String,
+    pub start_url: String,
+    pub settings: Settings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<RecurrenceDraft>,
+    /// Every occurrence of a type 8 meeting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<Vec<Occurrence>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,3 +84,31 @@ impl GuardedChange {
         }
     }
 }
+
+/// A user as the API shows it (`GET /users/{userId}`) and as webhook events carry it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = User))]
+pub struct UserObject {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    /// 1 basic, 2 licensed.
+    #[serde(rename = "type")]
+    pub user_type: i64,
+    pub role_id: String,
+    /// `active`, `inactive` or `pending`.
+    pub status: String,
+    pub timezone: String,
+    pub pmi: i64,
+    pub account_id: String,
+    pub created_at: String,
+    pub last_login_time: Option<String>,
+}
+
+/// Zoom's `display_name`: first and last name, trimmed.
+pub fn display_name(first_name: &str, last_name: &str) -> String {
+    format!("{first_name} {last_name}").trim().to_owned()
+}

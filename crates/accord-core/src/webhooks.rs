@@ -27,6 +27,7 @@ use crate::ids::{AccountId, UserId};
 use crate::permission::{self, ActingUser, GrantFacts, Request, Target, TokenCheck, TokenFacts};
 use crate::privileges::PrivilegeSet;
 use crate::scopes::Scope;
+use crate::users::UserStatus;
 
 /// The events an app's endpoint may subscribe to (webhooks.md), plus URL validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -273,6 +274,139 @@ pub fn may_receive(
     permission::decide(&request).is_ok()
 }
 
+/// Who made a change, as an event's payload names them (`operator`, `operator_id`).
+///
+/// A user acting (signed in, or through a user app's token) is that user. An app acting with its
+/// own token (an installation or a server app) is named by the user it acts as — its installer
+/// while still in the account, else the account owner — as Zoom names a server-to-server app's
+/// calls after a user. A change by the operator (command line, seed file) is named by the account
+/// owner: the payload always carries an email and an id, as Zoom's does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub email: String,
+    pub id: String,
+}
+
+/// The payload of a `meeting.*` or `user.*` event (webhooks.md). `object` is the object as the
+/// API shows it; for an update, `previous` is how it was before, and the payload carries, as
+/// Zoom's does, only what changed: `object` the new values and `old_object` the old ones (both
+/// with the object's identity: `id`, and `uuid` for a meeting), plus `time_stamp` (ms).
+pub fn object_payload(
+    account_id: &str,
+    operator: &Operator,
+    object: &serde_json::Value,
+    previous: Option<&serde_json::Value>,
+    at: Timestamp,
+) -> serde_json::Value {
+    let mut payload = serde_json::Map::new();
+    payload.insert("account_id".into(), account_id.into());
+    payload.insert("operator".into(), operator.email.as_str().into());
+    payload.insert("operator_id".into(), operator.id.as_str().into());
+    match previous {
+        Some(previous) => {
+            let (new, old) = changes(previous, object);
+            payload.insert("object".into(), new);
+            payload.insert("old_object".into(), old);
+            payload.insert("time_stamp".into(), at.millis().into());
+        }
+        None => {
+            payload.insert("object".into(), object.clone());
+        }
+    }
+    serde_json::Value::Object(payload)
+}
+
+/// The fields that name an object in an update's `object` and `old_object` even when unchanged.
+const IDENTITY: [&str; 2] = ["id", "uuid"];
+
+/// What changed between two renderings of an object: (new values, old values), each keeping the
+/// identity fields. Nested objects (a meeting's `settings`) are compared field by field and carry
+/// only their changed fields; anything else changed is carried whole. A field present on one
+/// side only is carried on that side.
+pub fn changes(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
+    use serde_json::{Map, Value};
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return (after.clone(), before.clone());
+    };
+    let mut new = Map::new();
+    let mut old = Map::new();
+    for key in IDENTITY {
+        if let Some(value) = after.get(key).or_else(|| before.get(key)) {
+            new.insert(key.into(), value.clone());
+            old.insert(key.into(), before.get(key).unwrap_or(value).clone());
+        }
+    }
+    let keys = after
+        .keys()
+        .chain(before.keys().filter(|k| !after.contains_key(*k)));
+    for key in keys {
+        if IDENTITY.contains(&key.as_str()) {
+            continue;
+        }
+        match (before.get(key), after.get(key)) {
+            (Some(b), Some(a)) if a == b => {}
+            (Some(b @ Value::Object(_)), Some(a @ Value::Object(_))) => {
+                let (a, b) = nested_changes(b, a);
+                new.insert(key.clone(), a);
+                old.insert(key.clone(), b);
+            }
+            (b, a) => {
+                if let Some(a) = a {
+                    new.insert(key.clone(), a.clone());
+                }
+                if let Some(b) = b {
+                    old.insert(key.clone(), b.clone());
+                }
+            }
+        }
+    }
+    (Value::Object(new), Value::Object(old))
+}
+
+/// [`changes`] of a nested object: only the fields that differ, no identity.
+fn nested_changes(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
+    use serde_json::{Map, Value};
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return (after.clone(), before.clone());
+    };
+    let mut new = Map::new();
+    let mut old = Map::new();
+    for (key, a) in after {
+        match before.get(key) {
+            Some(b) if b == a => {}
+            Some(b) => {
+                new.insert(key.clone(), a.clone());
+                old.insert(key.clone(), b.clone());
+            }
+            None => {
+                new.insert(key.clone(), a.clone());
+            }
+        }
+    }
+    for (key, b) in before {
+        if !after.contains_key(key) {
+            old.insert(key.clone(), b.clone());
+        }
+    }
+    (Value::Object(new), Value::Object(old))
+}
+
+/// The event a change of a user raises: leaving `active` for `inactive` is `user.deactivated`,
+/// any other change `user.updated`.
+pub fn user_change_event(before: UserStatus, after: UserStatus) -> Event {
+    if before != UserStatus::Inactive && after == UserStatus::Inactive {
+        Event::UserDeactivated
+    } else {
+        Event::UserUpdated
+    }
+}
+
 /// When a failed delivery is tried again: the delay after each failed attempt, in seconds. After
 /// the last one fails the event is marked failed. Zoom's schedule (webhooks.md) is the default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,5 +493,52 @@ mod tests {
         assert_eq!(schedule.delay_after(1), Some(300));
         assert_eq!(schedule.delay_after(3), Some(3600));
         assert_eq!(schedule.delay_after(4), None);
+    }
+
+    #[test]
+    fn an_update_carries_only_what_changed_with_the_identity_on_both_sides() {
+        let before = serde_json::json!({"uuid": "u1", "id": 7, "topic": "Old", "duration": 30,
+            "settings": {"host_video": false, "waiting_room": true}});
+        let after = serde_json::json!({"uuid": "u1", "id": 7, "topic": "New", "duration": 30,
+            "settings": {"host_video": true, "waiting_room": true}, "agenda": "x"});
+        let (new, old) = changes(&before, &after);
+        assert_eq!(
+            new,
+            serde_json::json!({"uuid": "u1", "id": 7, "topic": "New",
+                "settings": {"host_video": true}, "agenda": "x"})
+        );
+        assert_eq!(
+            old,
+            serde_json::json!({"uuid": "u1", "id": 7, "topic": "Old",
+                "settings": {"host_video": false}})
+        );
+    }
+
+    #[test]
+    fn object_payloads_name_the_operator_and_updates_add_old_object_and_time_stamp() {
+        let operator = Operator {
+            email: "ann@acme.test".into(),
+            id: "ann".into(),
+        };
+        let object = serde_json::json!({"id": "bob", "first_name": "Bob"});
+        let created = object_payload("acme", &operator, &object, None, Timestamp(5));
+        assert_eq!(
+            created,
+            serde_json::json!({"account_id": "acme", "operator": "ann@acme.test",
+                "operator_id": "ann", "object": object})
+        );
+        let before = serde_json::json!({"id": "bob", "first_name": "Robert"});
+        let updated = object_payload("acme", &operator, &object, Some(&before), Timestamp(5));
+        assert_eq!(updated["old_object"], serde_json::json!({"id": "bob", "first_name": "Robert"}));
+        assert_eq!(updated["time_stamp"], 5);
+    }
+
+    #[test]
+    fn leaving_active_for_inactive_is_a_deactivation_and_nothing_else_is() {
+        use UserStatus::*;
+        assert_eq!(user_change_event(Active, Inactive), Event::UserDeactivated);
+        assert_eq!(user_change_event(Pending, Inactive), Event::UserDeactivated);
+        assert_eq!(user_change_event(Inactive, Active), Event::UserUpdated);
+        assert_eq!(user_change_event(Active, Active), Event::UserUpdated);
     }
 }

@@ -90,6 +90,8 @@ impl AppState {
     /// Builds the state: loads the signing keys, creating the first one if the database has none.
     pub async fn new(store: Store, config: ServerConfig) -> Result<Self, accord_store::StoreError> {
         let keys = KeyRing::load(&store, config.access_token_seconds).await?;
+        // Meeting objects in webhook events link to this server, whichever process raises them.
+        store.set_public_url(&config.public_url).await?;
         // Changes made by other processes reach this one's access view (LISTEN/NOTIFY + polling).
         store.spawn_view_watcher();
         let mut limits = crate::api::limits::LimitsConfig::default();

@@ -419,7 +419,9 @@ pub async fn request_preapproval(
     .await
 }
 
-/// An admin's answer: approve (also ahead of any request) or decline.
+/// An admin's answer: approve (also ahead of any request) or decline a request. Declining
+/// needs a request to decline (`NotFound` otherwise); an account app is never pre-approved (its
+/// install is an admin's own act). The audit entry records what it answered.
 pub async fn decide_preapproval(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -428,6 +430,26 @@ pub async fn decide_preapproval(
     app_id: &str,
     approve: bool,
 ) -> Result<()> {
+    require(conn, account_id).await?;
+    let app = crate::apps::require(conn, app_id).await?;
+    if app.kind == accord_core::apps::AppKind::Account {
+        return Err(StoreError::Invalid(format!(
+            "app {app_id} is an account app: an admin installs it, nobody pre-approves it"
+        )));
+    }
+    let before: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, requested_by FROM app_preapprovals WHERE account_id = $1 AND app_id = $2",
+    )
+    .bind(account_id)
+    .bind(app_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if !approve && before.as_ref().is_none_or(|(status, _)| status != "requested") {
+        return Err(StoreError::not_found(
+            "pre-approval request",
+            format!("{app_id} in {account_id}"),
+        ));
+    }
     let status = if approve { "approved" } else { "declined" };
     let decided_by = match actor {
         Actor::User(id) => Some(id.clone()),
@@ -464,7 +486,10 @@ pub async fn decide_preapproval(
             },
             target_kind: "app",
             target_id: app_id,
-            details: serde_json::json!({}),
+            details: serde_json::json!({
+                "previous_status": before.as_ref().map(|(status, _)| status),
+                "requested_by": before.and_then(|(_, by)| by),
+            }),
         },
     )
     .await

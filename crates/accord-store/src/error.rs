@@ -32,6 +32,9 @@ pub enum StoreError {
     /// A change that would break the owner invariants.
     #[error(transparent)]
     OwnerRule(#[from] OwnerRuleViolation),
+    /// A removal the remover may not make ([`accord_core::grants::check_authorization_removal`]).
+    #[error(transparent)]
+    Refused(#[from] accord_core::grants::RemovalRefusal),
     /// Stored data that cannot be read back (wrong master key, edited by hand).
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),

@@ -6,7 +6,10 @@
 //! transaction, [`crate::outbox`]).
 
 use accord_core::clock::Timestamp;
-use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::grants::{
+    AuthorizationRemover, GrantKind, GrantStatus, check_authorization_removal,
+};
+use accord_core::ids::{AccountId, UserId};
 use accord_core::scopes::Scope;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -127,6 +130,25 @@ pub async fn list_for_account(conn: &mut Conn, account_id: &str) -> Result<Vec<G
     let sql = format!("SELECT {COLUMNS} FROM grants WHERE account_id = $1 ORDER BY created_at, id");
     let found = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+/// The active grants in an account of apps whose endpoint may subscribe to `event` (the exact
+/// subscription is checked when the event is queued), by app then id.
+pub async fn active_subscribed(
+    conn: &mut Conn,
+    account_id: &str,
+    event: &str,
+) -> Result<Vec<Grant>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM grants WHERE account_id = $1 AND status = 'active' AND app_id IN \
+         (SELECT id FROM apps WHERE webhook_url IS NOT NULL AND webhook_events LIKE $2) ORDER BY app_id, id"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id)
+        .bind(format!("%\"{event}\"%"))
         .fetch_all(&mut *conn)
         .await?;
     found.iter().map(from_row).collect()
@@ -384,7 +406,96 @@ async fn client_id_of(conn: &mut Conn, app_id: &str, account_id: &str) -> Result
     Ok(found.unwrap_or_default())
 }
 
+/// Ends one user's authorization of a user app in an account (model.md, "Removal"). A user
+/// actor must be the user herself or an admin of her account holding `Marketplace:Edit`
+/// ([`accord_core::grants::check_authorization_removal`], with her privileges read now); an app
+/// actor was let through by the permission rule at the API, and the operator may always.
+/// `NotFound` when the user has no active authorization of the app in the account.
+pub async fn remove_authorization(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    account_id: &str,
+    app_id: &str,
+    user_id: &str,
+) -> Result<Grant> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM grants WHERE kind = 'authorization' AND status = 'active' AND app_id = $1 \
+         AND user_id = $2 AND account_id = $3",
+    )
+    .bind(app_id)
+    .bind(user_id)
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Err(StoreError::not_found(
+            "authorization",
+            format!("{app_id} of {user_id}"),
+        ));
+    };
+    let reason = match actor {
+        Actor::User(remover_id) => {
+            let remover = crate::users::require(conn, remover_id).await?;
+            let privileges = crate::roles::privileges_of_user(conn, remover_id).await?;
+            let user = UserId::parse(user_id.to_owned()).map_err(|e| StoreError::Invalid(e.0))?;
+            let account =
+                AccountId::parse(account_id.to_owned()).map_err(|e| StoreError::Invalid(e.0))?;
+            match check_authorization_removal(
+                &remover.id,
+                &remover.account_id,
+                privileges,
+                &user,
+                &account,
+            )? {
+                AuthorizationRemover::Herself => "removed by the user",
+                AuthorizationRemover::Admin => "removed by an admin",
+            }
+        }
+        Actor::App(_) => "removed by an admin through the API",
+        Actor::System(_) => "removed by the operator",
+    };
+    let ended = revoke_matching(conn, ctx, actor, Matching::One(&id), reason).await?;
+    ended
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::not_found("authorization", format!("{app_id} of {user_id}")))
+}
+
 impl Store {
+    /// Ends one user's authorization of an app ([`remove_authorization`]): an admin removing it
+    /// for her, or the operator.
+    pub async fn remove_authorization(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        app_id: &str,
+        user_id: &str,
+    ) -> Result<Grant> {
+        let mut tx = self.begin().await?;
+        let grant =
+            remove_authorization(&mut tx, &self.ctx(), actor, account_id, app_id, user_id).await?;
+        self.commit(tx).await?;
+        Ok(grant)
+    }
+
+    /// A user removes her own authorization of an app.
+    pub async fn remove_own_authorization(&self, user_id: &str, app_id: &str) -> Result<Grant> {
+        let mut tx = self.begin().await?;
+        let user = crate::users::require(&mut tx, user_id).await?;
+        let grant = remove_authorization(
+            &mut tx,
+            &self.ctx(),
+            &Actor::User(user_id.to_owned()),
+            user.account_id.as_str(),
+            app_id,
+            user_id,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(grant)
+    }
+
     pub async fn grant(&self, id: &str) -> Result<Grant> {
         let mut conn = self.pool().acquire().await?;
         get(&mut conn, id)

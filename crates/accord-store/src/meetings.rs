@@ -13,7 +13,10 @@
 
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, UserId};
-use accord_core::meetings::{Defaults, MeetingDraft, MeetingInput, RecurrenceDraft};
+use accord_core::meetings::{
+    Defaults, MeetingDraft, MeetingInput, MeetingObject, MeetingType, RecurrenceDraft,
+};
+use accord_core::webhooks::Event;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -64,6 +67,34 @@ impl Meeting {
     /// `{base}/s/{id}`: where the host starts the meeting (signing in proves who they are).
     pub fn start_url(&self, base: &str) -> String {
         format!("{}/s/{}", base.trim_end_matches('/'), self.id)
+    }
+
+    /// The meeting as the API shows it and webhook events carry it; `base` is the public URL the
+    /// join and start links start with.
+    pub fn object(&self, base: &str, host_email: &str) -> MeetingObject {
+        let input = &self.input;
+        MeetingObject {
+            uuid: self.uuid.clone(),
+            id: self.id,
+            host_id: self.host_id.as_str().to_owned(),
+            host_email: host_email.to_owned(),
+            assistant_id: self.assistant_id.as_ref().map(|a| a.as_str().to_owned()),
+            topic: input.topic().to_owned(),
+            meeting_type: input.meeting_type().number(),
+            status: self.status.clone(),
+            start_time: input.start_time().map(|t| t.rfc3339()),
+            duration: input.duration(),
+            timezone: input.timezone().to_owned(),
+            agenda: input.agenda().to_owned(),
+            created_at: self.created_at.rfc3339(),
+            password: self.password.clone(),
+            join_url: self.join_url(base),
+            start_url: self.start_url(base),
+            settings: input.settings().clone(),
+            recurrence: input.recurrence().map(|r| r.to_draft()),
+            occurrences: (input.meeting_type() == MeetingType::RecurringFixedTime)
+                .then(|| input.occurrences().to_vec()),
+        }
     }
 }
 
@@ -318,7 +349,9 @@ pub async fn insert(
         },
     )
     .await?;
-    require(conn, id).await
+    let meeting = require(conn, id).await?;
+    queue_event(conn, ctx, actor, Event::MeetingCreated, &meeting, None).await?;
+    Ok(meeting)
 }
 
 /// Applies a partial change: the fields `change` sets replace the meeting's (settings field by
@@ -378,11 +411,22 @@ pub async fn update(
         },
     )
     .await?;
-    require(conn, id).await
+    let meeting = require(conn, id).await?;
+    queue_event(
+        conn,
+        ctx,
+        actor,
+        Event::MeetingUpdated,
+        &meeting,
+        Some(&current),
+    )
+    .await?;
+    Ok(meeting)
 }
 
 pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: i64) -> Result<()> {
     let meeting = require(conn, id).await?;
+    queue_event(conn, ctx, actor, Event::MeetingDeleted, &meeting, None).await?;
     sqlx::query("DELETE FROM meetings WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -403,6 +447,69 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: i64) -> R
         },
     )
     .await
+}
+
+/// Queues a `meeting.*` event for the apps that may read the meeting now ([`crate::outbox`]);
+/// `previous` is the meeting before an update. The object is rendered only when someone receives it.
+async fn queue_event(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    event: Event,
+    meeting: &Meeting,
+    previous: Option<&Meeting>,
+) -> Result<()> {
+    let subject = crate::outbox::Subject {
+        account_id: &meeting.account_id,
+        owner_id: &meeting.host_id,
+        object_id: meeting.id.to_string(),
+    };
+    let apps = crate::outbox::recipients(conn, event, &subject).await?;
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let host_email = crate::users::require(conn, meeting.host_id.as_str())
+        .await?
+        .email
+        .to_string();
+    let base = crate::outbox::public_url(conn).await?;
+    let render = |m: &Meeting| serde_json::to_value(m.object(&base, &host_email));
+    let object = render(meeting).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let previous = previous
+        .map(render)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    crate::outbox::queue_object_event(
+        conn,
+        ctx,
+        actor,
+        event,
+        &subject,
+        &apps,
+        &object,
+        previous.as_ref(),
+    )
+    .await
+}
+
+/// Every meeting a user hosts (when the user is deleted, each raises `meeting.deleted`).
+pub(crate) async fn hosted_by(conn: &mut Conn, host_id: &str) -> Result<Vec<Meeting>> {
+    let sql = format!("SELECT {COLUMNS} FROM meetings WHERE host_id = $1 ORDER BY sort_at, id");
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(host_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    found.iter().map(from_row).collect()
+}
+
+/// Queues `meeting.deleted` for a meeting about to be removed with its host.
+pub(crate) async fn queue_deleted(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    meeting: &Meeting,
+) -> Result<()> {
+    queue_event(conn, ctx, actor, Event::MeetingDeleted, meeting, None).await
 }
 
 /// The WHERE clause of a listing and its integer parameters (`$1` is always the host id).

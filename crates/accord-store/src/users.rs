@@ -12,7 +12,8 @@
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, Email, RoleId, Secret, UserId};
 use accord_core::roles::{self as rules, BuiltinRole, OwnerRuleViolation};
-use accord_core::users::{UserStatus, UserType};
+use accord_core::users::{UserObject, UserStatus, UserType};
+use accord_core::webhooks::{self as hooks, Event};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -42,6 +43,25 @@ pub struct User {
 impl User {
     pub fn is_owner(&self) -> bool {
         self.role_id.as_str() == BuiltinRole::Owner.id()
+    }
+
+    /// The user as the API shows it and webhook events carry it.
+    pub fn object(&self) -> UserObject {
+        UserObject {
+            id: self.id.as_str().to_owned(),
+            email: self.email.as_str().to_owned(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            display_name: accord_core::users::display_name(&self.first_name, &self.last_name),
+            user_type: i64::from(self.user_type),
+            role_id: self.role_id.as_str().to_owned(),
+            status: self.status.as_str().to_owned(),
+            timezone: self.timezone.clone(),
+            pmi: self.pmi,
+            account_id: self.account_id.as_str().to_owned(),
+            created_at: self.created_at.rfc3339(),
+            last_login_time: self.last_login_at.map(|t| t.rfc3339()),
+        }
     }
 }
 
@@ -372,7 +392,51 @@ pub async fn insert(
         details: serde_json::json!({"email": new.email.as_str(), "role_id": new.role_id.as_str(), "status": new.status.as_str()}),
     })
     .await?;
-    Ok((require(conn, id.as_str()).await?, generated))
+    let user = require(conn, id.as_str()).await?;
+    queue_event(conn, ctx, actor, Event::UserCreated, &user, None).await?;
+    Ok((user, generated))
+}
+
+/// Queues a `user.*` event for the apps that may read the user now ([`crate::outbox`]);
+/// `previous` is the user before an update.
+async fn queue_event(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    event: Event,
+    user: &User,
+    previous: Option<&User>,
+) -> Result<()> {
+    let subject = crate::outbox::Subject {
+        account_id: &user.account_id,
+        owner_id: &user.id,
+        object_id: user.id.as_str().to_owned(),
+    };
+    let apps = crate::outbox::recipients(conn, event, &subject).await?;
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let render = |u: &User| serde_json::to_value(u.object());
+    let object = render(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let previous = previous
+        .map(render)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if previous.as_ref() == Some(&object) {
+        // A change the object does not show (a new password) raises no event.
+        return Ok(());
+    }
+    crate::outbox::queue_object_event(
+        conn,
+        ctx,
+        actor,
+        event,
+        &subject,
+        &apps,
+        &object,
+        previous.as_ref(),
+    )
+    .await
 }
 
 /// Applies a change to a user under the owner invariants. Deactivating ends the user's
@@ -506,7 +570,12 @@ pub async fn update(
         )
         .await?;
     }
-    require(conn, id).await
+    // After the user's own authorizations ended: an app whose grant ended with this change hears
+    // `app_deauthorized`, not the change itself.
+    let user = require(conn, id).await?;
+    let event = hooks::user_change_event(current.status, status);
+    queue_event(conn, ctx, actor, event, &user, Some(&current)).await?;
+    Ok(user)
 }
 
 /// Deletes a user (never the owner). Their authorizations end; installations they made stay.
@@ -523,6 +592,11 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
         "user deleted",
     )
     .await?;
+    // Routed while the user and her meetings still exist, to the grants still active.
+    for meeting in crate::meetings::hosted_by(conn, id).await? {
+        crate::meetings::queue_deleted(conn, ctx, actor, &meeting).await?;
+    }
+    queue_event(conn, ctx, actor, Event::UserDeleted, &user, None).await?;
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -584,6 +658,10 @@ pub async fn transfer_ownership(
             .bind(account_id)
             .fetch_optional(&mut *conn)
             .await?;
+    let old_owner_before = match &old_owner {
+        Some(old) => Some(require(conn, old).await?),
+        None => None,
+    };
     // The old owner steps down first: the schema allows one owner per account at any moment.
     if let Some(old) = &old_owner {
         sqlx::query("UPDATE users SET role_id = '1', updated_at = $1 WHERE id = $2")
@@ -610,7 +688,13 @@ pub async fn transfer_ownership(
         },
     )
     .await?;
-    require(conn, new_owner_id).await
+    if let Some(before) = old_owner_before {
+        let after = require(conn, before.id.as_str()).await?;
+        queue_event(conn, ctx, actor, Event::UserUpdated, &after, Some(&before)).await?;
+    }
+    let after = require(conn, new_owner_id).await?;
+    queue_event(conn, ctx, actor, Event::UserUpdated, &after, Some(&new_owner)).await?;
+    Ok(after)
 }
 
 /// A user an email may be signing in as, with the stored password hash to check the password

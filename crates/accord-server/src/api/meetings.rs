@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use accord_core::meetings::{MeetingDraft, MeetingType, Occurrence, RecurrenceDraft, Settings};
+use accord_core::meetings::MeetingDraft;
 use accord_store::meetings::{ListFilter, ListKey, ListType, Meeting, NewMeeting};
 use accord_store::users::User;
 use axum::extract::{Path, RawQuery, State};
@@ -36,72 +36,8 @@ fn meeting_error(error: accord_store::StoreError, id: &str) -> ApiDenial {
     }
 }
 
-/// A meeting in Zoom's shape.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Meeting)]
-pub struct MeetingBody {
-    /// 22 URL-safe characters, unique in the deployment.
-    pub uuid: String,
-    /// Zoom's meeting number.
-    pub id: i64,
-    pub host_id: String,
-    pub host_email: String,
-    /// Who scheduled the meeting for the host, when an assistant did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assistant_id: Option<String>,
-    pub topic: String,
-    /// 1 instant, 2 scheduled, 3 recurring without a fixed time, 8 recurring at fixed times.
-    #[serde(rename = "type")]
-    pub meeting_type: i64,
-    pub status: String,
-    /// `yyyy-MM-ddTHH:mm:ssZ`; absent for type 3.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
-    /// Minutes.
-    pub duration: u32,
-    /// The IANA time zone the meeting's local times are read in.
-    pub timezone: String,
-    pub agenda: String,
-    pub created_at: String,
-    pub password: String,
-    pub join_url: String,
-    pub start_url: String,
-    pub settings: Settings,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recurrence: Option<RecurrenceDraft>,
-    /// Every occurrence of a type 8 meeting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub occurrences: Option<Vec<Occurrence>>,
-}
-
-impl MeetingBody {
-    fn new(state: &AppState, meeting: &Meeting, host_email: &str) -> Self {
-        let base = &state.config().public_url;
-        let input = &meeting.input;
-        MeetingBody {
-            uuid: meeting.uuid.clone(),
-            id: meeting.id,
-            host_id: meeting.host_id.as_str().to_owned(),
-            host_email: host_email.to_owned(),
-            assistant_id: meeting.assistant_id.as_ref().map(|a| a.as_str().to_owned()),
-            topic: input.topic().to_owned(),
-            meeting_type: input.meeting_type().number(),
-            status: meeting.status.clone(),
-            start_time: input.start_time().map(|t| t.rfc3339()),
-            duration: input.duration(),
-            timezone: input.timezone().to_owned(),
-            agenda: input.agenda().to_owned(),
-            created_at: meeting.created_at.rfc3339(),
-            password: meeting.password.clone(),
-            join_url: meeting.join_url(base),
-            start_url: meeting.start_url(base),
-            settings: input.settings().clone(),
-            recurrence: input.recurrence().map(|r| r.to_draft()),
-            occurrences: (input.meeting_type() == MeetingType::RecurringFixedTime)
-                .then(|| input.occurrences().to_vec()),
-        }
-    }
-}
+/// A meeting in Zoom's shape: the one shape the API and webhook events share.
+pub use accord_core::meetings::MeetingObject as MeetingBody;
 
 /// A meeting as `GET /users/{userId}/meetings` lists it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -363,7 +299,7 @@ pub async fn create(
         .map_err(|e| meeting_error(e, ""))?;
     Ok((
         StatusCode::CREATED,
-        Json(MeetingBody::new(&state, &meeting, host.email.as_str())),
+        Json(meeting.object(&state.config().public_url, host.email.as_str())),
     )
         .into_response())
 }
@@ -414,11 +350,9 @@ pub async fn get(
 ) -> Result<Json<MeetingBody>, ApiDenial> {
     let (meeting, host, _) =
         authorized_meeting(&state, &token, "GET", "/meetings/{meetingId}", &meeting_id).await?;
-    Ok(Json(MeetingBody::new(
-        &state,
-        &meeting,
-        host.email.as_str(),
-    )))
+    Ok(Json(
+        meeting.object(&state.config().public_url, host.email.as_str()),
+    ))
 }
 
 /// `PATCH /meetings/{meetingId}` → 204.

@@ -12,53 +12,8 @@ use super::access::{ApiDenial, Located, TokenState, authorize, authorize_with};
 use super::paging::PageFields;
 use crate::state::AppState;
 
-/// A user in Zoom's shape (`GET /users/{userId}`).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = User)]
-pub struct UserBody {
-    pub id: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub display_name: String,
-    /// 1 basic, 2 licensed.
-    #[serde(rename = "type")]
-    pub user_type: i64,
-    pub role_id: String,
-    /// `active`, `inactive` or `pending`.
-    pub status: String,
-    pub timezone: String,
-    pub pmi: i64,
-    pub account_id: String,
-    pub created_at: String,
-    pub last_login_time: Option<String>,
-}
-
-impl UserBody {
-    pub fn new(user: &User) -> Self {
-        UserBody {
-            id: user.id.as_str().to_owned(),
-            email: user.email.as_str().to_owned(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
-            display_name: display_name(user),
-            user_type: i64::from(user.user_type),
-            role_id: user.role_id.as_str().to_owned(),
-            status: user.status.as_str().to_owned(),
-            timezone: user.timezone.clone(),
-            pmi: user.pmi,
-            account_id: user.account_id.as_str().to_owned(),
-            created_at: user.created_at.rfc3339(),
-            last_login_time: user.last_login_at.map(|t| t.rfc3339()),
-        }
-    }
-}
-
-fn display_name(user: &User) -> String {
-    format!("{} {}", user.first_name, user.last_name)
-        .trim()
-        .to_owned()
-}
+/// A user in Zoom's shape (`GET /users/{userId}`): the one shape the API and webhook events share.
+pub use accord_core::users::UserObject as UserBody;
 
 /// The rule's target for a user object: where it lives and who owns it (itself); `None` when no
 /// such user exists anywhere (which reads exactly like another account's user).
@@ -132,7 +87,7 @@ pub async fn get_user(
     let target = located(&user_id, user.as_ref());
     authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Internal)?;
-    Ok(Json(UserBody::new(&user)))
+    Ok(Json(user.object()))
 }
 
 /// The endpoint of the catalog, by its api.md row.
@@ -199,7 +154,7 @@ impl UserListItem {
             id: user.id.as_str().to_owned(),
             first_name: user.first_name.clone(),
             last_name: user.last_name.clone(),
-            display_name: display_name(user),
+            display_name: accord_core::users::display_name(&user.first_name, &user.last_name),
             email: user.email.as_str().to_owned(),
             user_type: i64::from(user.user_type),
             pmi: user.pmi,
