@@ -174,20 +174,30 @@ mod tests {
     }
 
     #[test]
-    fn a_user_removes_her_own_and_an_admin_with_marketplace_edit_removes_anyones_in_her_account()
-    {
+    fn a_user_removes_her_own_and_an_admin_with_marketplace_edit_removes_anyones_in_her_account() {
         let acme = account("acme");
         let none = PrivilegeSet::empty();
         let edit: PrivilegeSet = [Privilege::MarketplaceEdit].into_iter().collect();
         let cases = [
             ("ann", &acme, none, Ok(AuthorizationRemover::Herself)),
-            ("ann", &account("globex"), edit, Err(RemovalRefusal::OtherAccount)),
+            (
+                "ann",
+                &account("globex"),
+                edit,
+                Err(RemovalRefusal::OtherAccount),
+            ),
             ("bob", &acme, none, Err(RemovalRefusal::MissingPrivilege)),
             ("adam", &acme, edit, Ok(AuthorizationRemover::Admin)),
         ];
         for (remover, remover_account, privileges, expected) in cases {
             assert_eq!(
-                check_authorization_removal(&id(remover), remover_account, privileges, &id("ann"), &acme),
+                check_authorization_removal(
+                    &id(remover),
+                    remover_account,
+                    privileges,
+                    &id("ann"),
+                    &acme
+                ),
                 expected,
                 "{remover}"
             );

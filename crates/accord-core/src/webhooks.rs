@@ -529,7 +529,10 @@ mod tests {
         );
         let before = serde_json::json!({"id": "bob", "first_name": "Robert"});
         let updated = object_payload("acme", &operator, &object, Some(&before), Timestamp(5));
-        assert_eq!(updated["old_object"], serde_json::json!({"id": "bob", "first_name": "Robert"}));
+        assert_eq!(
+            updated["old_object"],
+            serde_json::json!({"id": "bob", "first_name": "Robert"})
+        );
         assert_eq!(updated["time_stamp"], 5);
     }
 

@@ -444,7 +444,11 @@ pub async fn decide_preapproval(
     .bind(app_id)
     .fetch_optional(&mut *conn)
     .await?;
-    if !approve && before.as_ref().is_none_or(|(status, _)| status != "requested") {
+    if !approve
+        && before
+            .as_ref()
+            .is_none_or(|(status, _)| status != "requested")
+    {
         return Err(StoreError::not_found(
             "pre-approval request",
             format!("{app_id} in {account_id}"),

@@ -174,7 +174,8 @@ async fn grant_may_read(
         }
         _ => None,
     };
-    let Some(me) = permission::resolve_me(grant.kind, authorized.as_ref(), installer.as_ref(), owner)
+    let Some(me) =
+        permission::resolve_me(grant.kind, authorized.as_ref(), installer.as_ref(), owner)
     else {
         return Ok(false);
     };
@@ -287,7 +288,11 @@ async fn account_owner(conn: &mut Conn, account_id: &str) -> Result<Option<UserI
 }
 
 /// `user_id` when that user is (still) in the account.
-async fn user_in_account(conn: &mut Conn, user_id: &str, account_id: &str) -> Result<Option<UserId>> {
+async fn user_in_account(
+    conn: &mut Conn,
+    user_id: &str,
+    account_id: &str,
+) -> Result<Option<UserId>> {
     let id: Option<String> =
         sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2")
             .bind(user_id)
@@ -301,10 +306,11 @@ async fn user_in_account(conn: &mut Conn, user_id: &str, account_id: &str) -> Re
 
 /// The users who made `assistant_id` their assistant.
 async fn principals(conn: &mut Conn, assistant_id: &str) -> Result<Vec<UserId>> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT user_id FROM assistants WHERE assistant_id = $1")
-        .bind(assistant_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT user_id FROM assistants WHERE assistant_id = $1")
+            .bind(assistant_id)
+            .fetch_all(&mut *conn)
+            .await?;
     ids.into_iter()
         .map(UserId::parse)
         .collect::<std::result::Result<_, _>>()

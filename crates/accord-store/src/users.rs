@@ -693,7 +693,15 @@ pub async fn transfer_ownership(
         queue_event(conn, ctx, actor, Event::UserUpdated, &after, Some(&before)).await?;
     }
     let after = require(conn, new_owner_id).await?;
-    queue_event(conn, ctx, actor, Event::UserUpdated, &after, Some(&new_owner)).await?;
+    queue_event(
+        conn,
+        ctx,
+        actor,
+        Event::UserUpdated,
+        &after,
+        Some(&new_owner),
+    )
+    .await?;
     Ok(after)
 }
 
