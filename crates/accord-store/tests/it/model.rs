@@ -804,3 +804,71 @@ async fn preapproval_requests_are_kept_until_an_admin_answers_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn preapproval_answers_are_audited_a_decline_needs_a_request_and_account_apps_are_never_preapproved()
+ {
+    on_every_backend(|db| async move {
+        let (_, dev) = account(&db.store, "Dev").await;
+        let (acme, owner) = account(&db.store, "Acme").await;
+        let ann = user(&db.store, &acme, "ann@acme.test", "2").await;
+        let admin = Actor::User(owner.id.as_str().into());
+        let (notes, _) = db
+            .store
+            .create_app(&cli(), app(&dev, "Notes", AppKind::User, &["meeting:read"]))
+            .await
+            .unwrap();
+        let (sync, _) = db
+            .store
+            .create_app(&cli(), app(&dev, "Sync", AppKind::Account, &["meeting:read:admin"]))
+            .await
+            .unwrap();
+        let declined = db
+            .store
+            .decide_preapproval(&admin, &acme, notes.id.as_str(), false)
+            .await;
+        assert!(matches!(declined, Err(StoreError::NotFound { .. })), "{declined:?}");
+        let account_app = db
+            .store
+            .decide_preapproval(&admin, &acme, sync.id.as_str(), true)
+            .await;
+        assert!(matches!(account_app, Err(StoreError::Invalid(_))), "{account_app:?}");
+        assert!(db.store.preapprovals(&acme).await.unwrap().is_empty());
+
+        db.store
+            .request_preapproval(&acme, notes.id.as_str(), ann.id.as_str())
+            .await
+            .unwrap();
+        db.store
+            .decide_preapproval(&admin, &acme, notes.id.as_str(), false)
+            .await
+            .unwrap();
+        assert_eq!(db.store.preapprovals(&acme).await.unwrap()[0].status, "declined");
+        // Pre-approving ahead of (another) request, after a decline.
+        db.store
+            .decide_preapproval(&admin, &acme, notes.id.as_str(), true)
+            .await
+            .unwrap();
+        let log = db.store.audit_log(&acme).await.unwrap();
+        let answers: Vec<(String, serde_json::Value)> = log
+            .into_iter()
+            .filter(|e| e.action.starts_with("app.preapprov"))
+            .map(|e| (e.action, e.details))
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                ("app.preapproval_requested".to_owned(), serde_json::json!({})),
+                (
+                    "app.preapproval_declined".to_owned(),
+                    serde_json::json!({"previous_status": "requested", "requested_by": ann.id.as_str()})
+                ),
+                (
+                    "app.preapproved".to_owned(),
+                    serde_json::json!({"previous_status": "declined", "requested_by": ann.id.as_str()})
+                ),
+            ]
+        );
+    })
+    .await;
+}
