@@ -646,6 +646,58 @@ async fn preapproval_is_requested_by_a_member_and_then_lets_them_authorize() {
 }
 
 #[tokio::test]
+async fn under_preapproval_a_forced_approve_or_a_declined_request_makes_no_grant_and_admins_are_not_held_back()
+ {
+    on_every_backend(|db| async move {
+        seeded(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let no_grants = || async {
+            server
+                .store
+                .grants_in_account("globex")
+                .await
+                .unwrap()
+                .is_empty()
+        };
+        let browser = server.browser();
+        let path = authorize("notes", &[]);
+        let page = sign_in(&browser, &path, "gus@globex.test").await;
+        assert!(!page.has_button("decision", "approve"));
+        let forced = decide(&browser, &page, "approve").await;
+        assert!(
+            forced.location().unwrap().starts_with("/oauth/authorize?"),
+            "the page again, no code"
+        );
+        assert!(no_grants().await);
+
+        decide(&browser, &page, "request_preapproval").await;
+        server
+            .store
+            .decide_preapproval(&Actor::User("gina".into()), "globex", "notes", false)
+            .await
+            .unwrap();
+        let again = browser.get(&path).await;
+        assert!(
+            again.html.contains("Globex requires approval"),
+            "{}",
+            again.html
+        );
+        assert!(!again.has_button("decision", "approve"));
+        let forced = decide(&browser, &again, "approve").await;
+        assert!(forced.location().unwrap().starts_with("/oauth/authorize?"));
+        assert!(no_grants().await, "a declined request grants nothing");
+
+        // The owner holds Marketplace:Edit: the policy does not hold her back.
+        let owner = server.browser();
+        let page = sign_in(&owner, &path, "gina@globex.test").await;
+        assert!(page.has_button("decision", "approve"), "{}", page.html);
+        let done = decide(&owner, &page, "approve").await;
+        assert!(done.redirect_param("code").is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_blocked_app_cannot_be_added() {
     on_every_backend(|db| async move {
         seeded(&db.store).await;
