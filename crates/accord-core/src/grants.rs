@@ -83,42 +83,6 @@ impl GrantFacts {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_active_grant_honours_its_current_generation_and_a_user_grant_needs_its_user() {
-        let grant = GrantFacts {
-            kind: GrantKind::Authorization,
-            status: GrantStatus::Active,
-            generation: 3,
-            user_active: true,
-        };
-        assert!(grant.honours(3));
-        assert!(!grant.honours(2), "an earlier authorization");
-        assert!(!grant.honours(4));
-        let revoked = GrantFacts {
-            status: GrantStatus::Revoked,
-            ..grant
-        };
-        assert!(!revoked.honours(3));
-        let user_gone = GrantFacts {
-            user_active: false,
-            ..grant
-        };
-        assert!(!user_gone.honours(3));
-        let installation = GrantFacts {
-            kind: GrantKind::Installation,
-            ..user_gone
-        };
-        assert!(
-            installation.honours(3),
-            "an installation does not depend on one user"
-        );
-    }
-}
-
 /// Who may remove a user's authorization of a user app (model.md, "Removal"): the user herself,
 /// or an admin of her account holding `Marketplace:Edit`. Another account's user may not, even
 /// with the privilege.
@@ -164,6 +128,37 @@ pub fn check_authorization_removal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_active_grant_honours_its_current_generation_and_a_user_grant_needs_its_user() {
+        let grant = GrantFacts {
+            kind: GrantKind::Authorization,
+            status: GrantStatus::Active,
+            generation: 3,
+            user_active: true,
+        };
+        assert!(grant.honours(3));
+        assert!(!grant.honours(2), "an earlier authorization");
+        assert!(!grant.honours(4));
+        let revoked = GrantFacts {
+            status: GrantStatus::Revoked,
+            ..grant
+        };
+        assert!(!revoked.honours(3));
+        let user_gone = GrantFacts {
+            user_active: false,
+            ..grant
+        };
+        assert!(!user_gone.honours(3));
+        let installation = GrantFacts {
+            kind: GrantKind::Installation,
+            ..user_gone
+        };
+        assert!(
+            installation.honours(3),
+            "an installation does not depend on one user"
+        );
+    }
 
     fn id(s: &str) -> UserId {
         UserId::parse(s.to_owned()).unwrap()
