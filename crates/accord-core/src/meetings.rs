@@ -979,8 +979,9 @@ fn finish(found: Vec<Occurrence>) -> Result<Vec<Occurrence>, FieldError> {
     Ok(found)
 }
 
-/// A meeting as the API shows it (`GET /meetings/{meetingId}`) and as webhook events carry it:
-/// one shape for both, so an event's `object` is exactly what the app would read.
+// One shape for the API (`GET /meetings/{meetingId}`) and webhook events, so an event's `object`
+// is exactly what the app would read. (The doc line below is the OpenAPI description.)
+/// A meeting in Zoom's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = Meeting))]

@@ -85,7 +85,8 @@ impl GuardedChange {
     }
 }
 
-/// A user as the API shows it (`GET /users/{userId}`) and as webhook events carry it.
+// One shape for the API and webhook events. (The doc line below is the OpenAPI description.)
+/// A user in Zoom's shape (`GET /users/{userId}`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = User))]
