@@ -719,6 +719,85 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
+/// Replaces an app's webhook secret token with a generated one, returned once. The endpoint must
+/// prove it knows the new token before it receives anything more: it is marked unvalidated and
+/// its URL validation due now (the delivery worker, in whichever process, picks it up). Audited in
+/// the developer account, without the token.
+pub async fn rotate_webhook_secret(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<Secret> {
+    let app = require(conn, id).await?;
+    if app.webhook.is_none() {
+        return Err(StoreError::Invalid(
+            "the app has no webhook endpoint: set one first".into(),
+        ));
+    }
+    let token = secrets::new_secret();
+    sqlx::query(
+        "UPDATE apps SET webhook_secret = $1, webhook_validated_at = NULL,          webhook_validation_due_at = $2, webhook_validation_error = NULL, updated_at = $2 WHERE id = $3",
+    )
+    .bind(ctx.keys.encrypt(token.expose().as_bytes()))
+    .bind(ctx.now.millis())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id: &app.developer_account_id,
+            actor,
+            action: "app.webhook_secret_rotated",
+            target_kind: "app",
+            target_id: id,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Whether an account sees an app at all: a published app is seen everywhere, a development app
+/// only in its developer account (elsewhere it reads as missing).
+pub fn visible_in(app: &App, account_id: &str) -> bool {
+    app.status == AppStatus::Published || app.developer_account_id == account_id
+}
+
+/// Ends one user's authorization of a user app in an account (an admin removing it for them, or
+/// the user removing her own): the grant ends through [`grants::revoke_matching`], so its tokens
+/// die, `app_deauthorized` is queued and the audit entry written. `None` when the user has no
+/// active authorization of the app there.
+pub async fn remove_authorization(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    account_id: &str,
+    app_id: &str,
+    user_id: &str,
+) -> Result<Option<grants::Grant>> {
+    let grant: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM grants WHERE status = 'active' AND kind = 'authorization'          AND account_id = $1 AND app_id = $2 AND user_id = $3",
+    )
+    .bind(account_id)
+    .bind(app_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(grant) = grant else {
+        return Ok(None);
+    };
+    let reason = match actor {
+        Actor::User(id) if id == user_id => "authorization removed by its user",
+        _ => "authorization removed by an admin",
+    };
+    let ended =
+        grants::revoke_matching(conn, ctx, actor, Matching::One(&grant), reason).await?;
+    Ok(ended.into_iter().next())
+}
+
 /// Retires the oldest secret of a credential set once a newer one exists.
 pub async fn retire_oldest_secret(
     conn: &mut Conn,
@@ -882,6 +961,30 @@ impl Store {
         retire_oldest_secret(&mut tx, &self.ctx(), actor, id, environment).await?;
         self.commit(tx).await?;
         Ok(())
+    }
+
+    /// Rotates the webhook secret token (see [`rotate_webhook_secret`]); the new one is returned
+    /// once.
+    pub async fn rotate_webhook_secret(&self, actor: &Actor, id: &str) -> Result<Secret> {
+        let mut tx = self.begin().await?;
+        let token = rotate_webhook_secret(&mut tx, &self.ctx(), actor, id).await?;
+        self.commit(tx).await?;
+        Ok(token)
+    }
+
+    /// Ends one user's authorization of an app (see [`remove_authorization`]).
+    pub async fn remove_authorization(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        app_id: &str,
+        user_id: &str,
+    ) -> Result<Option<grants::Grant>> {
+        let mut tx = self.begin().await?;
+        let ended =
+            remove_authorization(&mut tx, &self.ctx(), actor, account_id, app_id, user_id).await?;
+        self.commit(tx).await?;
+        Ok(ended)
     }
 
     /// Creates or re-activates a server app's grant in its developer account.
