@@ -793,8 +793,7 @@ pub async fn remove_authorization(
         Actor::User(id) if id == user_id => "authorization removed by its user",
         _ => "authorization removed by an admin",
     };
-    let ended =
-        grants::revoke_matching(conn, ctx, actor, Matching::One(&grant), reason).await?;
+    let ended = grants::revoke_matching(conn, ctx, actor, Matching::One(&grant), reason).await?;
     Ok(ended.into_iter().next())
 }
 

@@ -177,6 +177,40 @@ pub async fn validations(conn: &mut Conn, app_id: &str, limit: i64) -> Result<Ve
     found.iter().map(attempt_from).collect()
 }
 
+/// An app's endpoint and where its URL validation stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointState {
+    pub url: String,
+    pub events: Vec<String>,
+    pub validated_at: Option<Timestamp>,
+    /// When the next validation is due (saved, rotated, or 72 hours after the last).
+    pub validation_due_at: Option<Timestamp>,
+    /// Why the last validation failed.
+    pub validation_error: Option<String>,
+}
+
+/// The app's endpoint, `None` when it has none.
+pub async fn endpoint_state(conn: &mut Conn, app_id: &str) -> Result<Option<EndpointState>> {
+    let found = sqlx::query(
+        "SELECT webhook_url, webhook_events, webhook_validated_at, webhook_validation_due_at, \
+         webhook_validation_error FROM apps WHERE id = $1 AND webhook_url IS NOT NULL",
+    )
+    .bind(app_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    found
+        .map(|row| {
+            Ok(EndpointState {
+                url: rows::text(&row, "webhook_url")?,
+                events: rows::json(&row, "webhook_events")?,
+                validated_at: rows::opt_time(&row, "webhook_validated_at")?,
+                validation_due_at: rows::opt_time(&row, "webhook_validation_due_at")?,
+                validation_error: rows::opt_text(&row, "webhook_validation_error")?,
+            })
+        })
+        .transpose()
+}
+
 /// One delivery by its id.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Delivery>> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_events WHERE id = $1");
@@ -272,6 +306,12 @@ impl Store {
     pub async fn webhook_validations(&self, app_id: &str) -> Result<Vec<Attempt>> {
         let mut conn = self.pool().acquire().await?;
         validations(&mut conn, app_id, VALIDATIONS_SHOWN).await
+    }
+
+    /// The app's endpoint and its validation state (see [`endpoint_state`]).
+    pub async fn webhook_endpoint(&self, app_id: &str) -> Result<Option<EndpointState>> {
+        let mut conn = self.pool().acquire().await?;
+        endpoint_state(&mut conn, app_id).await
     }
 
     /// One delivery by its id.
