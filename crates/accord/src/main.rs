@@ -92,6 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&global, None).await?;
             admin::explain(store, &global, &token, issuer, api_url, &method, &path).await
         }
+        Command::Webhook(command) => {
+            admin::webhook(&open_store(&global, None).await?, &global, command).await
+        }
         Command::Keys(command) => {
             admin::keys(&open_store(&global, None).await?, &global, command).await
         }
