@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod demo_receiver;
 mod serve;
 
 use std::process::ExitCode;
