@@ -5,6 +5,7 @@ use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{AccountId, Email, RoleId, Secret};
 use accord_core::roles::BuiltinRole;
 use accord_core::users::{UserStatus, UserType};
+use accord_core::webhooks;
 use accord_store::accounts::{AccountChange, NewAccount};
 use accord_store::apps::{AppChange, NewApp, NewCredentials, NewWebhook, ShownOnce};
 use accord_store::audit::Actor;
@@ -927,6 +928,7 @@ pub async fn webhook(
             );
             Ok(())
         }
+        WebhookCommand::Sign { .. } => sign(command),
         WebhookCommand::RotateSecret { app } => {
             let app = store.find_app(&app).await?;
             let token = store.rotate_webhook_secret(&actor, app.id.as_str()).await?;
@@ -943,4 +945,38 @@ pub async fn webhook(
             Ok(())
         }
     }
+}
+
+/// `accord webhook sign`: the headers of a delivery of the body on standard input, computed by
+/// the same functions the delivery worker signs with. Needs no database.
+pub fn sign(command: WebhookCommand) -> anyhow::Result<()> {
+    let WebhookCommand::Sign {
+        secret_token,
+        id,
+        timestamp,
+    } = command
+    else {
+        bail!("not a sign command");
+    };
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)
+        .context("cannot read the body from standard input")?;
+    let timestamp = match timestamp {
+        Some(timestamp) => timestamp,
+        None => i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?
+                .as_secs(),
+        )?,
+    };
+    print_json(&json!({
+        "content-type": "application/json",
+        "x-zm-request-timestamp": timestamp.to_string(),
+        "x-zm-signature": webhooks::zoom_signature(&secret_token, timestamp, &body),
+        "webhook-id": id,
+        "webhook-timestamp": timestamp.to_string(),
+        "webhook-signature": webhooks::standard_signature(&secret_token, &id, timestamp, &body),
+        "x-accord-event-id": id,
+    }))
 }

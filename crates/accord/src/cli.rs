@@ -169,6 +169,20 @@ pub enum WebhookCommand {
     /// Replace an app's (id or client id) webhook secret token with a new one, printed once. The
     /// endpoint receives nothing until it passes URL validation with the new token.
     RotateSecret { app: String },
+    /// Print, as JSON, the headers Accord sends with a webhook body (read from standard input):
+    /// Zoom's `x-zm-signature` and the Standard Webhooks headers, signed with a secret token —
+    /// for testing a receiver without a running server.
+    Sign {
+        /// The secret token to sign with (prefer the environment variable).
+        #[arg(long, env = "ACCORD_WEBHOOK_SECRET_TOKEN", hide_env_values = true)]
+        secret_token: String,
+        /// The event id (`x-accord-event-id`, `webhook-id`).
+        #[arg(long, default_value = "evt-accord-sign")]
+        id: String,
+        /// The signing time in Unix seconds; default now.
+        #[arg(long, value_name = "SECONDS")]
+        timestamp: Option<i64>,
+    },
 }
 
 /// OAuth lifetimes and URLs shared by `serve` and `demo`.

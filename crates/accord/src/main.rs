@@ -93,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&global, None).await?;
             admin::explain(store, &global, &token, issuer, api_url, &method, &path).await
         }
+        Command::Webhook(command @ cli::WebhookCommand::Sign { .. }) => admin::sign(command),
         Command::Webhook(command) => {
             admin::webhook(&open_store(&global, None).await?, &global, command).await
         }
