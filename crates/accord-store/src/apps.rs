@@ -39,6 +39,12 @@ impl App {
             .find(|c| c.environment == environment)
     }
 
+    /// Whether `account_id` sees the app at all ([`AppStatus::visible_in`]).
+    pub fn visible_in(&self, account_id: &str) -> bool {
+        self.status
+            .visible_in(&self.developer_account_id, account_id)
+    }
+
     /// Every scope the app declares, required first.
     pub fn all_scopes(&self) -> Vec<Scope> {
         self.required_scopes
@@ -758,12 +764,6 @@ pub async fn rotate_webhook_secret(
     )
     .await?;
     Ok(token)
-}
-
-/// Whether an account sees an app at all: a published app is seen everywhere, a development app
-/// only in its developer account (elsewhere it reads as missing).
-pub fn visible_in(app: &App, account_id: &str) -> bool {
-    app.status == AppStatus::Published || app.developer_account_id == account_id
 }
 
 /// Ends one user's authorization of a user app in an account (an admin removing it for them, or

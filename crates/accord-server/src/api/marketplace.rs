@@ -16,7 +16,7 @@ use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
 use accord_store::accounts::Preapproval;
-use accord_store::apps::{App, visible_in};
+use accord_store::apps::App;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -77,7 +77,7 @@ async fn visible_app(
         return Ok((None, None));
     };
     match state.store().app(app_id).await {
-        Ok(app) if visible_in(&app, account.as_str()) => Ok((Some(account), Some(app))),
+        Ok(app) if app.visible_in(account.as_str()) => Ok((Some(account), Some(app))),
         Ok(_) | Err(StoreError::NotFound { .. }) => Ok((None, None)),
         Err(error) => Err(error.into()),
     }
