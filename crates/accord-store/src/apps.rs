@@ -768,8 +768,8 @@ pub async fn rotate_webhook_secret(
 
 /// Ends one user's authorization of a user app in an account (an admin removing it for them, or
 /// the user removing her own): the grant ends through [`grants::revoke_matching`], so its tokens
-/// die, `app_deauthorized` is queued and the audit entry written. `None` when the user has no
-/// active authorization of the app there.
+/// die, `app_deauthorized` is queued and the audit entry written. Returns the ended grant, or
+/// `None` when the user has no active authorization of the app there.
 pub async fn remove_authorization(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -794,7 +794,11 @@ pub async fn remove_authorization(
         _ => "authorization removed by an admin",
     };
     let ended = grants::revoke_matching(conn, ctx, actor, Matching::One(&grant), reason).await?;
-    Ok(ended.into_iter().next())
+    if ended.is_empty() {
+        return Ok(None);
+    }
+    // The grant as it is now (revoked), not as the removal found it.
+    grants::get(conn, &grant).await
 }
 
 /// Retires the oldest secret of a credential set once a newer one exists.
