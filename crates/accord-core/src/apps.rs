@@ -78,6 +78,12 @@ pub enum AppStatus {
 }
 
 impl AppStatus {
+    /// Whether an account sees an app of this status at all: a published app everywhere, a
+    /// development app only in its developer account (anywhere else it reads as missing).
+    pub fn visible_in(self, developer_account: &str, account: &str) -> bool {
+        self == AppStatus::Published || developer_account == account
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AppStatus::Development => "development",
@@ -242,6 +248,13 @@ pub fn check_webhook_url(url: &str) -> Result<(), InvalidValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_development_app_is_seen_only_in_its_developer_account() {
+        assert!(AppStatus::Published.visible_in("devworks", "acme"));
+        assert!(AppStatus::Development.visible_in("devworks", "devworks"));
+        assert!(!AppStatus::Development.visible_in("devworks", "acme"));
+    }
 
     #[test]
     fn asking_for_a_jwt_app_points_to_server_apps() {

@@ -336,13 +336,16 @@ const fn guarded(change: crate::users::GuardedChange, endpoint: Endpoint) -> End
     }
 }
 
+const MARKETPLACE_READ: ScopeRule = ScopeRule::Shared(&["marketplace:read:admin"]);
+const MARKETPLACE_WRITE: ScopeRule = ScopeRule::Shared(&["marketplace:write:admin"]);
+
 const ONE_USER: bool = false;
 const ACCOUNT_WIDE: bool = true;
 
-/// api.md's endpoint table, row by row. `GET /users/me` is `users.get` with `me` as the id.
+/// api.md's endpoint table, row by row, then Accord's extensions. `GET /users/me` is `users.get` with `me` as the id.
 /// One line per row, like the table it mirrors.
 #[rustfmt::skip]
-static ENDPOINTS: [Endpoint; 29] = [
+static ENDPOINTS: [Endpoint; 38] = [
     // Users.
     row("users.get", "GET", "/users/{userId}", user_or_admin("user:read", "user:read:user"), UserRead, User, ONE_USER, Light),
     row("users.list", "GET", "/users", admin_only("user:read:admin", "user:read:list_users:admin"), UserRead, User, ACCOUNT_WIDE, Medium),
@@ -375,8 +378,21 @@ static ENDPOINTS: [Endpoint; 29] = [
     row("role_members.delete", "DELETE", "/roles/{roleId}/members/{userId}", admin_only("role:write:admin", "role:delete:member:admin"), RoleEdit, Role, ACCOUNT_WIDE, Medium),
     // Audit log and granted apps: shared scopes.
     row("report.operationlogs", "GET", "/report/operationlogs", ScopeRule::Shared(&["report:read:admin", "report:read:operation_logs:admin"]), AuditLogRead, AuditLog, ACCOUNT_WIDE, Heavy),
-    row("marketplace.apps.list", "GET", "/marketplace/apps", ScopeRule::Shared(&["marketplace:read:admin"]), MarketplaceRead, App, ACCOUNT_WIDE, Medium),
-    row("marketplace.apps.delete", "DELETE", "/marketplace/apps/{appId}", ScopeRule::Shared(&["marketplace:write:admin"]), MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("marketplace.apps.list", "GET", "/marketplace/apps", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
+    row("marketplace.apps.delete", "DELETE", "/marketplace/apps/{appId}", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    // Accord extensions (webhooks.md, model.md "Removal"): the account's other app controls —
+    // one user's authorization, blocks, pre-approvals — with the marketplace scopes.
+    row("marketplace.authorizations.delete", "DELETE", "/marketplace/apps/{appId}/users/{userId}", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("marketplace.apps.block", "PUT", "/marketplace/apps/{appId}/block", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("marketplace.apps.unblock", "DELETE", "/marketplace/apps/{appId}/block", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("marketplace.app_requests.list", "GET", "/marketplace/app_requests", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
+    row("marketplace.app_requests.decide", "PATCH", "/marketplace/apps/{appId}/requests", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    // A user removing her own authorization of an app (an admin form reaches other users).
+    row("users.apps.delete", "DELETE", "/users/{userId}/apps/{appId}", user_or_admin("user:write", "user:update:user"), MarketplaceEdit, User, ONE_USER, Light),
+    // The developer's webhook tools: only tokens of the app's developer account reach its app.
+    row("apps.webhook_deliveries.list", "GET", "/apps/{appId}/webhook_deliveries", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
+    row("apps.webhook_deliveries.redeliver", "POST", "/apps/{appId}/webhook_deliveries/{deliveryId}/redeliver", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("apps.webhook_secret.rotate", "POST", "/apps/{appId}/webhook/secret", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
 ];
 
 /// Every endpoint, in api.md's order.
@@ -543,6 +559,15 @@ mod tests {
             "GET /report/operationlogs",
             "GET /marketplace/apps",
             "DELETE /marketplace/apps/{appId}",
+            "DELETE /marketplace/apps/{appId}/users/{userId}",
+            "PUT /marketplace/apps/{appId}/block",
+            "DELETE /marketplace/apps/{appId}/block",
+            "GET /marketplace/app_requests",
+            "PATCH /marketplace/apps/{appId}/requests",
+            "DELETE /users/{userId}/apps/{appId}",
+            "GET /apps/{appId}/webhook_deliveries",
+            "POST /apps/{appId}/webhook_deliveries/{deliveryId}/redeliver",
+            "POST /apps/{appId}/webhook/secret",
         ];
         assert_eq!(rows, expected);
         let mut unique_names: Vec<_> = all().iter().map(|e| e.name).collect();

@@ -39,6 +39,12 @@ impl App {
             .find(|c| c.environment == environment)
     }
 
+    /// Whether `account_id` sees the app at all ([`AppStatus::visible_in`]).
+    pub fn visible_in(&self, account_id: &str) -> bool {
+        self.status
+            .visible_in(&self.developer_account_id, account_id)
+    }
+
     /// Every scope the app declares, required first.
     pub fn all_scopes(&self) -> Vec<Scope> {
         self.required_scopes
@@ -719,6 +725,47 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
+/// Replaces an app's webhook secret token with a generated one, returned once. The endpoint must
+/// prove it knows the new token before it receives anything more: it is marked unvalidated and
+/// its URL validation due now (the delivery worker, in whichever process, picks it up). Audited in
+/// the developer account, without the token.
+pub async fn rotate_webhook_secret(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: &str,
+) -> Result<Secret> {
+    let app = require(conn, id).await?;
+    if app.webhook.is_none() {
+        return Err(StoreError::Invalid(
+            "the app has no webhook endpoint: set one first".into(),
+        ));
+    }
+    let token = secrets::new_secret();
+    sqlx::query(
+        "UPDATE apps SET webhook_secret = $1, webhook_validated_at = NULL,          webhook_validation_due_at = $2, webhook_validation_error = NULL, updated_at = $2 WHERE id = $3",
+    )
+    .bind(ctx.keys.encrypt(token.expose().as_bytes()))
+    .bind(ctx.now.millis())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        Entry {
+            account_id: &app.developer_account_id,
+            actor,
+            action: "app.webhook_secret_rotated",
+            target_kind: "app",
+            target_id: id,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
 /// Retires the oldest secret of a credential set once a newer one exists.
 pub async fn retire_oldest_secret(
     conn: &mut Conn,
@@ -883,6 +930,16 @@ impl Store {
         self.commit(tx).await?;
         Ok(())
     }
+
+    /// Rotates the webhook secret token (see [`rotate_webhook_secret`]); the new one is returned
+    /// once.
+    pub async fn rotate_webhook_secret(&self, actor: &Actor, id: &str) -> Result<Secret> {
+        let mut tx = self.begin().await?;
+        let token = rotate_webhook_secret(&mut tx, &self.ctx(), actor, id).await?;
+        self.commit(tx).await?;
+        Ok(token)
+    }
+
 
     /// Creates or re-activates a server app's grant in its developer account.
     pub async fn activate_server_app(&self, actor: &Actor, id: &str) -> Result<grants::Grant> {

@@ -291,7 +291,7 @@ pub enum Matching<'a> {
 }
 
 /// Ends every active grant matching: status revoked, with an audit entry per grant.
-/// Returns the grants ended. On PostgreSQL the grants are locked (in id order, so two removals
+/// Returns the grants ended, as they now are. On PostgreSQL the grants are locked (in id order, so two removals
 /// never deadlock) before their tokens are revoked; see [`lock`].
 pub async fn revoke_matching(
     conn: &mut Conn,
@@ -325,8 +325,8 @@ pub async fn revoke_matching(
         query = query.bind(param.to_owned());
     }
     let found = query.fetch_all(&mut *conn).await?;
-    let ended = found.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    for grant in &ended {
+    let mut ended = found.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    for grant in &mut ended {
         crate::tokens::revoke_for_grant(conn, ctx, &grant.id).await?;
         sqlx::query("UPDATE grants SET status = 'revoked', revoked_at = $1, revoked_reason = $2, updated_at = $1 WHERE id = $3")
             .bind(ctx.now.millis())
@@ -334,6 +334,11 @@ pub async fn revoke_matching(
             .bind(&grant.id)
             .execute(&mut *conn)
             .await?;
+        // Hand back the grant as it now is.
+        grant.status = GrantStatus::Revoked;
+        grant.revoked_at = Some(ctx.now);
+        grant.revoked_reason = Some(reason.to_owned());
+        grant.updated_at = ctx.now;
         audit::record(
             conn,
             ctx,

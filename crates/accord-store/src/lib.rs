@@ -23,6 +23,7 @@ pub mod signing_keys;
 pub mod tokens;
 pub mod users;
 pub mod view;
+pub mod webhook_log;
 
 mod rows;
 

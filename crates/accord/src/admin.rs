@@ -5,6 +5,7 @@ use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{AccountId, Email, RoleId, Secret};
 use accord_core::roles::BuiltinRole;
 use accord_core::users::{UserStatus, UserType};
+use accord_core::webhooks;
 use accord_store::accounts::{AccountChange, NewAccount};
 use accord_store::apps::{AppChange, NewApp, NewCredentials, NewWebhook, ShownOnce};
 use accord_store::audit::Actor;
@@ -14,7 +15,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{AccountCommand, AppCommand, Global, KeysCommand, UserCommand};
+use crate::cli::{AccountCommand, AppCommand, Global, KeysCommand, UserCommand, WebhookCommand};
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -237,6 +238,7 @@ pub async fn account(
             unblock_app,
             preapprove_app,
             decline_app,
+            uninstall_app,
         } => {
             let app_approval = app_approval
                 .map(|a| AppApproval::parse(&a))
@@ -265,6 +267,26 @@ pub async fn account(
                 store
                     .decide_preapproval(&actor, id, store.find_app(&app).await?.id.as_str(), false)
                     .await?;
+            }
+            for app in uninstall_app {
+                let app = store.find_app(&app).await?;
+                let ended = store
+                    .uninstall_app(
+                        &actor,
+                        id,
+                        app.id.as_str(),
+                        "uninstalled from the command line",
+                    )
+                    .await?;
+                if ended == 0 {
+                    bail!(
+                        "--uninstall-app: app {} has no grant in account {id}",
+                        app.id
+                    );
+                }
+                if !global.json {
+                    println!("Uninstalled {} from {id}: {ended} grant(s) ended.", app.id);
+                }
             }
             let account = store.account(id).await?;
             if global.json {
@@ -397,6 +419,7 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
             make_owner,
             add_assistant,
             remove_assistant,
+            remove_app,
         } => {
             let current = named_user(store, account.as_deref(), &user, None).await?;
             let id = current.id.as_str().to_owned();
@@ -442,6 +465,24 @@ pub async fn user(store: &Store, global: &Global, command: UserCommand) -> anyho
                 store
                     .remove_assistant(&actor, &id, Some(assistant.id.as_str()))
                     .await?;
+            }
+            for app in remove_app {
+                let app = store.find_app(&app).await?;
+                match store
+                    .remove_authorization(&actor, account_id, app.id.as_str(), &id)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(accord_store::StoreError::NotFound { .. }) => bail!(
+                        "--remove-app: {} has no active authorization of app {}",
+                        current.email,
+                        app.id
+                    ),
+                    Err(other) => return Err(other.into()),
+                }
+                if !global.json {
+                    println!("Ended {}'s authorization of {}.", current.email, app.id);
+                }
             }
             let updated = store.user(&id).await?;
             if global.json {
@@ -766,4 +807,178 @@ pub async fn explain(
         }
     }
     Ok(())
+}
+
+/// `accord webhook …`: the developer's delivery log, redelivery and secret rotation, the same
+/// store calls the API makes.
+pub async fn webhook(
+    store: &Store,
+    global: &Global,
+    command: WebhookCommand,
+) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    match command {
+        WebhookCommand::Deliveries { app, limit, before } => {
+            let app = store.find_app(&app).await?;
+            let app_id = app.id.as_str();
+            let before = match before {
+                Some(id) => {
+                    let delivery = store.webhook_delivery(&id).await.context("--before")?;
+                    if delivery.app_id != app_id {
+                        bail!("--before: delivery {id} is not one of app {app_id}");
+                    }
+                    Some(delivery.seq)
+                }
+                None => None,
+            };
+            let (deliveries, total) = store.webhook_deliveries(app_id, before, limit).await?;
+            let attempts = store.webhook_attempts(app_id, &deliveries).await?;
+            let endpoint = store.webhook_endpoint(app_id).await?;
+            let validations = store.webhook_validations(app_id).await?;
+            if global.json {
+                let listed: Vec<_> = deliveries
+                    .iter()
+                    .map(|d| {
+                        let mine: Vec<_> = attempts
+                            .iter()
+                            .filter(|a| a.event_id.as_deref() == Some(d.id.as_str()))
+                            .collect();
+                        json!({"delivery": d, "attempts": mine})
+                    })
+                    .collect();
+                return print_json(&json!({
+                    "app_id": app_id,
+                    "endpoint": endpoint,
+                    "validations": validations,
+                    "total_records": total,
+                    "deliveries": listed,
+                }));
+            }
+            match &endpoint {
+                Some(endpoint) => println!(
+                    "App {app_id}: endpoint {} ({}), events {}",
+                    endpoint.url,
+                    match (&endpoint.validated_at, &endpoint.validation_error) {
+                        (Some(at), _) => format!("validated {}", at.rfc3339()),
+                        (None, Some(error)) => format!("not validated: {error}"),
+                        (None, None) => "not validated yet".to_owned(),
+                    },
+                    endpoint.events.join(", ")
+                ),
+                None => println!("App {app_id}: no webhook endpoint now."),
+            }
+            for validation in validations.iter().take(3) {
+                println!(
+                    "  validation {} {} {}",
+                    validation.at.rfc3339(),
+                    validation.outcome,
+                    validation.error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{total} delivery(ies); newest first:");
+            for delivery in &deliveries {
+                println!(
+                    "{} {:24} {:9} attempts {} created {}{}",
+                    delivery.id,
+                    delivery.event,
+                    delivery.status,
+                    delivery.attempts,
+                    delivery.created_at.rfc3339(),
+                    if delivery.status == "pending" {
+                        format!(" next {}", delivery.next_attempt_at.rfc3339())
+                    } else {
+                        String::new()
+                    }
+                );
+                for attempt in attempts
+                    .iter()
+                    .filter(|a| a.event_id.as_deref() == Some(delivery.id.as_str()))
+                {
+                    println!(
+                        "    {} {:9} HTTP {} {} ms {}{}",
+                        attempt.at.rfc3339(),
+                        attempt.outcome,
+                        attempt
+                            .status_code
+                            .map_or_else(|| "-".to_owned(), |code| code.to_string()),
+                        attempt.latency_ms,
+                        attempt.error.as_deref().unwrap_or(""),
+                        attempt
+                            .response_excerpt
+                            .as_deref()
+                            .map(|text| format!(" {text:?}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            if let Some(last) = deliveries
+                .last()
+                .filter(|_| deliveries.len() as i64 == limit)
+            {
+                println!("More: --before {}", last.id);
+            }
+            Ok(())
+        }
+        WebhookCommand::Redeliver { id } => {
+            let delivery = store.redeliver_webhook(&actor, &id, None).await?;
+            if global.json {
+                return print_json(&delivery);
+            }
+            println!(
+                "Delivery {} ({} for app {}) is pending again, due now.",
+                delivery.id, delivery.event, delivery.app_id
+            );
+            Ok(())
+        }
+        WebhookCommand::Sign { .. } => sign(command),
+        WebhookCommand::RotateSecret { app } => {
+            let app = store.find_app(&app).await?;
+            let token = store.rotate_webhook_secret(&actor, app.id.as_str()).await?;
+            if global.json {
+                return print_json(
+                    &json!({"app_id": app.id, "webhook_secret_token": token.expose()}),
+                );
+            }
+            println!("New webhook secret token for app {} (shown once):", app.id);
+            println!("  {}", token.expose());
+            println!(
+                "The endpoint receives nothing until it passes URL validation with this token."
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `accord webhook sign`: the headers of a delivery of the body on standard input, computed by
+/// the same functions the delivery worker signs with. Needs no database.
+pub fn sign(command: WebhookCommand) -> anyhow::Result<()> {
+    let WebhookCommand::Sign {
+        secret_token,
+        id,
+        timestamp,
+    } = command
+    else {
+        bail!("not a sign command");
+    };
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)
+        .context("cannot read the body from standard input")?;
+    let timestamp = match timestamp {
+        Some(timestamp) => timestamp,
+        None => i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?
+                .as_secs(),
+        )?,
+    };
+    print_json(&json!({
+        "content-type": "application/json",
+        "x-zm-request-timestamp": timestamp.to_string(),
+        "x-zm-signature": webhooks::zoom_signature(&secret_token, timestamp, &body),
+        "webhook-id": id,
+        "webhook-timestamp": timestamp.to_string(),
+        "webhook-signature": webhooks::standard_signature(&secret_token, &id, timestamp, &body),
+        "x-accord-event-id": id,
+    }))
 }

@@ -108,6 +108,9 @@ pub enum Command {
     /// Access-token signing keys (Ed25519).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// An app's webhooks: its delivery log, redelivery, and its secret token.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// The permission rule's decision for a token and a request, step by step — the same answer
     /// the API gives, with what would fix a denial.
     Explain {
@@ -144,6 +147,42 @@ pub enum KeysCommand {
     },
     /// List signing keys and their state (announced, signing, retired, expired).
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// An app's (id or client id) delivery log, newest first: each event with its status and
+    /// every attempt (time, HTTP status, latency, response excerpt), and the endpoint's
+    /// validation state.
+    Deliveries {
+        app: String,
+        /// Deliveries to show.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        /// Show only deliveries older than this one (an event id), for the next page.
+        #[arg(long, value_name = "ID")]
+        before: Option<String>,
+    },
+    /// Queue a delivery (an event id, as the log shows it) again, due now, with the same event id
+    /// so receivers de-duplicate it.
+    Redeliver { id: String },
+    /// Replace an app's (id or client id) webhook secret token with a new one, printed once. The
+    /// endpoint receives nothing until it passes URL validation with the new token.
+    RotateSecret { app: String },
+    /// Print, as JSON, the headers Accord sends with a webhook body (read from standard input):
+    /// Zoom's `x-zm-signature` and the Standard Webhooks headers, signed with a secret token —
+    /// for testing a receiver without a running server.
+    Sign {
+        /// The secret token to sign with (prefer the environment variable).
+        #[arg(long, env = "ACCORD_WEBHOOK_SECRET_TOKEN", hide_env_values = true)]
+        secret_token: String,
+        /// The event id (`x-accord-event-id`, `webhook-id`).
+        #[arg(long, default_value = "evt-accord-sign")]
+        id: String,
+        /// The signing time in Unix seconds; default now.
+        #[arg(long, value_name = "SECONDS")]
+        timestamp: Option<i64>,
+    },
 }
 
 /// OAuth lifetimes and URLs shared by `serve` and `demo`.
@@ -326,6 +365,9 @@ pub enum AccountCommand {
         /// Decline a pre-approval request.
         #[arg(long, value_name = "APP")]
         decline_app: Vec<String>,
+        /// Uninstall an app (id or client id) from this account: every grant of it here ends.
+        #[arg(long, value_name = "APP")]
+        uninstall_app: Vec<String>,
     },
     /// Delete an account and everything in it (its audit log stays).
     Delete {
@@ -407,6 +449,9 @@ pub enum UserCommand {
         add_assistant: Vec<String>,
         #[arg(long, value_name = "USER")]
         remove_assistant: Vec<String>,
+        /// End the user's authorization of a user app (id or client id): its tokens stop at once.
+        #[arg(long, value_name = "APP")]
+        remove_app: Vec<String>,
     },
     /// Delete a user (never the owner). Their authorizations end; installations they made stay.
     Delete {

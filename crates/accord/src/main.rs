@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod demo_receiver;
 mod serve;
 
 use std::process::ExitCode;
@@ -91,6 +92,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = open_store(&global, None).await?;
             admin::explain(store, &global, &token, issuer, api_url, &method, &path).await
+        }
+        Command::Webhook(command @ cli::WebhookCommand::Sign { .. }) => admin::sign(command),
+        Command::Webhook(command) => {
+            admin::webhook(&open_store(&global, None).await?, &global, command).await
         }
         Command::Keys(command) => {
             admin::keys(&open_store(&global, None).await?, &global, command).await

@@ -15,6 +15,9 @@ use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs};
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
 
+/// Stands for the demo's public URL in [`DEMO_SEED`] (the apps' webhook endpoints).
+const DEMO_URL: &str = "{DEMO_URL}";
+
 pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     let store = crate::open_store(global, None).await?;
     if let Some(file) = &args.seed {
@@ -189,18 +192,20 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
         .context("cannot create a folder for the demo database")?;
     let fallback = format!("sqlite://{}", dir.path().join("demo.db").display());
     let store = crate::open_store(global, Some(&fallback)).await?;
-    let seed_file = seed::parse("built-in demo seed", DEMO_SEED)?;
-    let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
-
+    // Listening first: the demo apps' webhook endpoints are this server's own receiver.
     let (listener, address, mut config) = listen(args.bind, args.public_url, &args.oauth).await?;
     config.connections = connection_limits(&args.connections);
+    let seed_text = DEMO_SEED.replace(DEMO_URL, &config.public_url);
+    let seed_file = seed::parse("built-in demo seed", &seed_text)?;
+    let report = seed::apply(&store, "built-in demo seed", &seed_file).await?;
+
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     let state = AppState::new(store.clone(), config.clone()).await?;
     let shutdown = accord_server::shutdown_signal();
     announce(&store, &global, &config, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
-    let router = accord_server::router(state);
+    let router = accord_server::router(state).merge(crate::demo_receiver::routes(store.clone()));
     accord_server::serve(listener, router, config.connections, shutdown).await?;
     println!("Accord demo stopped; its database is removed.");
     Ok(())
@@ -219,6 +224,14 @@ fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedR
     println!("            Sam is Ann's assistant: Sam may manage Ann's meetings.");
     println!("Globex    — Gina (owner) and Gus (member): another tenant, invisible from Acme.");
     println!("Devworks  — Dana (owner) builds one app of each kind.");
+    println!(
+        "Acme IT   — Acme's own server app: its admins' tool for Acme's apps (marketplace scopes)."
+    );
+    println!(
+        "Webhooks  — every app's endpoint is this demo's receiver ({url}{}/APP): each delivery is printed here,",
+        crate::demo_receiver::PATH
+    );
+    println!("            with its event, app, and whether its signatures verified.");
     println!();
     println!("Sign in as (email / password):");
     for account in &seed.accounts {
@@ -288,7 +301,8 @@ fn query_encode(value: &str) -> String {
 }
 
 /// The copy-paste walkthrough: a server token, an install, a refused member, a user
-/// authorization and an uninstall, with the demo's own credentials.
+/// authorization and the admin's uninstall (`DELETE /v2/marketplace/apps/{appId}`), with the
+/// demo's own credentials.
 fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
     let production = |kind: AppKind| {
         seed.apps
@@ -343,8 +357,38 @@ fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
         println!(
             "  # A refused member: open the same link signed in as ann@acme.test — \"an account admin must install this app\", no grant."
         );
+        let app_id = seed
+            .apps
+            .iter()
+            .find(|a| a.kind == "account")
+            .and_then(|a| a.id.clone())
+            .unwrap_or_default();
+        if let Some(admin) = seed
+            .apps
+            .iter()
+            .find(|a| a.id.as_deref() == Some("acme-it"))
+        {
+            let set = admin.credentials.production.as_ref();
+            let client = set.and_then(|s| s.client_id.clone()).unwrap_or_default();
+            let admin_secret = set
+                .and_then(|s| s.client_secret.as_ref())
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default();
+            println!(
+                "  # Uninstall, as Acme's admin: Acme IT's token, then DELETE the app; every token of the installation stops at once,"
+            );
+            println!(
+                "  # and this terminal prints the app_deauthorized the app's endpoint receives:"
+            );
+            println!(
+                "  curl -s -u {client}:{admin_secret} -X POST '{url}/oauth/token?grant_type=account_credentials&account_id=acme'"
+            );
+            println!(
+                "  curl -s -X DELETE {url}/v2/marketplace/apps/{app_id} -H 'Authorization: Bearer ADMIN_TOKEN'"
+            );
+        }
         println!(
-            "  # Uninstall: any token of the installation sent to /oauth/revoke ends it; all its tokens stop at once:"
+            "  # The app may also end its own installation: any of its tokens sent to /oauth/revoke:"
         );
         println!("  curl -s -u {id}:{secret} -X POST {url}/oauth/revoke -d token=ACCESS_TOKEN");
     }

@@ -39,6 +39,14 @@ impl From<crate::errors::ApiError> for ApiDenial {
 
 impl From<accord_store::StoreError> for ApiDenial {
     fn from(error: accord_store::StoreError) -> Self {
+        if let accord_store::StoreError::Refused(refusal) = &error {
+            // The store's own check of a removal (a user acting): the same answer as step 4's.
+            return ApiDenial::Error(crate::errors::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                permission::NO_PERMISSION_CODE,
+                refusal.to_string(),
+            ));
+        }
         if error.is_unavailable() {
             tracing::warn!(%error, "the database cannot be reached; answered 503");
             ApiDenial::Unavailable

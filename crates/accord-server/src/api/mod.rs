@@ -7,15 +7,17 @@ pub mod body;
 mod dates;
 pub mod explain;
 pub mod limits;
+pub mod marketplace;
 pub mod meetings;
 pub mod paging;
 pub mod report;
 pub mod roles;
 pub mod shared_limits;
 pub mod users;
+pub mod webhook_deliveries;
 
 use axum::Router;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::state::AppState;
 
@@ -119,6 +121,38 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ("/v2/report/operationlogs", get(report::operation_logs)),
         ("/v2/marketplace/apps", get(report::granted_apps)),
         ("/v2/marketplace/apps/{app_id}", delete(report::uninstall)),
+        (
+            "/v2/marketplace/apps/{app_id}/users/{user_id}",
+            delete(marketplace::remove_authorization),
+        ),
+        (
+            "/v2/marketplace/apps/{app_id}/block",
+            put(marketplace::block).delete(marketplace::unblock),
+        ),
+        (
+            "/v2/marketplace/apps/{app_id}/requests",
+            patch(marketplace::decide_request),
+        ),
+        (
+            "/v2/marketplace/app_requests",
+            get(marketplace::list_requests),
+        ),
+        (
+            "/v2/users/{user_id}/apps/{app_id}",
+            delete(marketplace::remove_own_authorization),
+        ),
+        (
+            "/v2/apps/{app_id}/webhook_deliveries",
+            get(webhook_deliveries::list),
+        ),
+        (
+            "/v2/apps/{app_id}/webhook_deliveries/{delivery_id}/redeliver",
+            post(webhook_deliveries::redeliver),
+        ),
+        (
+            "/v2/apps/{app_id}/webhook/secret",
+            post(webhook_deliveries::rotate_secret),
+        ),
     ] {
         // Real clients send a trailing slash now and then.
         router = router

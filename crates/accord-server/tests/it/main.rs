@@ -22,3 +22,4 @@ mod throttling;
 mod tokens;
 mod users_api;
 mod webhook_events;
+mod webhook_log_api;

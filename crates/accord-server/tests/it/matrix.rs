@@ -158,9 +158,33 @@ fn fixture() -> String {
             app("bystander", "account", olive, CLASSIC_AND_SHARED),
             // The app `DELETE /marketplace/apps/{appId}` uninstalls.
             app("widget", "user", olive, &["user:read"]),
+            // Each account's own app in development (seen only there), with a webhook endpoint:
+            // the object of the developer's webhook tools and of the account's app controls.
+            hooked(ACME, olive),
+            hooked(GLOBEX, "gina@globex.test"),
         ]
     })
     .to_string()
+}
+
+/// The development user app of `account` with a webhook endpoint: `hooked-{account}`.
+fn hooked(account: &str, developer: &str) -> Value {
+    let id = hooked_app(account);
+    json!({
+        "id": id, "name": id, "kind": "user", "developer": developer, "status": "development",
+        "scopes": ["user:read"],
+        "credentials": {"production": {
+            "client_id": format!("{id}-prod"),
+            "client_secret": format!("{id}-prod-secret-0123456789"),
+            "redirect_uris": [REDIRECT],
+        }},
+        "webhook": {"url": "http://127.0.0.1:9/hooks", "secret_token": "hooked-webhook-token-0123456789",
+                    "events": ["app_deauthorized"]},
+    })
+}
+
+fn hooked_app(account: &str) -> String {
+    format!("hooked-{account}")
 }
 
 fn owner_of(account: &str) -> &'static str {
@@ -316,6 +340,20 @@ enum Object {
     RoleAndMember,
     /// `{appId}`: `widget`, granted (to a fresh user) in the target account and no other.
     GrantedApp,
+    /// `{appId}` and `{userId}`: the target account's `hooked` app and a fresh user there who
+    /// authorized it.
+    AuthorizedApp,
+    /// `{userId}` and `{appId}`: the target user, who authorized the target account's `hooked`.
+    UserAndAuthorizedApp,
+    /// `{appId}`: the target account's `hooked` app, not blocked there.
+    UnblockedApp,
+    /// `{appId}`: the target account's `hooked` app, blocked there.
+    BlockedApp,
+    /// `{appId}`: the target account's `hooked` app (developed there).
+    DevelopedApp,
+    /// `{appId}` and `{deliveryId}`: the target account's `hooked` app and a fresh
+    /// `app_deauthorized` queued for it.
+    Delivery,
 }
 
 /// The JSON a write sends.
@@ -340,6 +378,8 @@ enum Body {
     RoleChange,
     /// A fresh user of the target's account as member.
     AddMember,
+    /// `{"action":"approve"}`.
+    Approve,
 }
 
 /// What a successful answer must show.
@@ -403,6 +443,15 @@ const CASES: &[Case] = &[
     case("report.operationlogs",    200, Object::Nothing,          Body::None,          Shows::Field("operation_logs")),
     case("marketplace.apps.list",   200, Object::Nothing,          Body::None,          Shows::Field("apps")),
     case("marketplace.apps.delete", 204, Object::GrantedApp,       Body::None,          Shows::Nothing),
+    case("marketplace.authorizations.delete", 204, Object::AuthorizedApp, Body::None,   Shows::Nothing),
+    case("marketplace.apps.block",  204, Object::UnblockedApp,     Body::None,          Shows::Nothing),
+    case("marketplace.apps.unblock", 204, Object::BlockedApp,      Body::None,          Shows::Nothing),
+    case("marketplace.app_requests.list", 200, Object::Nothing,    Body::None,          Shows::Field("app_requests")),
+    case("marketplace.app_requests.decide", 204, Object::DevelopedApp, Body::Approve,   Shows::Nothing),
+    case("users.apps.delete",       204, Object::UserAndAuthorizedApp, Body::None,      Shows::Nothing),
+    case("apps.webhook_deliveries.list", 200, Object::DevelopedApp, Body::None,         Shows::Field("webhook_deliveries")),
+    case("apps.webhook_deliveries.redeliver", 202, Object::Delivery, Body::None,        Shows::Field("id")),
+    case("apps.webhook_secret.rotate", 201, Object::DevelopedApp,  Body::None,          Shows::Field("secret_token")),
 ];
 
 // The cells ----------------------------------------------------------------------------------
@@ -457,6 +506,15 @@ const EXPECTED: &[(&str, [&str; 9])] = &[
     ("report.operationlogs",     ["ok n/a(noid)", "4711 n/a(noid)",    "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
     ("marketplace.apps.list",    ["ok n/a(noid)", "4711 n/a(noid)",    "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
     ("marketplace.apps.delete",  ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("marketplace.authorizations.delete", ["ok missing", "4711 missing", "4711 missing",   "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("marketplace.apps.block",   ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("marketplace.apps.unblock", ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("marketplace.app_requests.list", ["ok n/a(noid)", "4711 n/a(noid)", "4711 n/a(noid)",  "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
+    ("marketplace.app_requests.decide", ["ok missing", "4711 missing",   "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("users.apps.delete",        ["ok missing",   "ok admin missing",  "ok both missing",   "both both", "ok missing",   "ok priv missing", "ok missing",   "ok missing",   "4711 4711 missing"]),
+    ("apps.webhook_deliveries.list", ["ok missing", "4711 missing",    "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.webhook_deliveries.redeliver", ["ok missing", "4711 missing", "4711 missing",    "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.webhook_secret.rotate", ["ok missing", "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
 ];
 
 /// Why a cell, or one target of it, does not apply.
@@ -576,6 +634,25 @@ impl World {
             .await
             .expect("a fresh user");
         user.id.into_string()
+    }
+
+    /// `user`'s authorization of the user app `app` in `account`, made in the store.
+    async fn authorize(&self, app: &str, account: &str, user: &str) {
+        let scopes = [Scope::parse("user:read").expect("a scope")];
+        let request = GrantRequest {
+            kind: GrantKind::Authorization,
+            app_id: app,
+            account_id: account,
+            user_id: Some(user),
+            created_by: Some(user),
+            scopes: &scopes,
+        };
+        self.live
+            .db
+            .store
+            .upsert_grant(&Actor::cli(), request)
+            .await
+            .expect("an authorization");
     }
 
     /// A grant made as the consent page makes it, then its code redeemed at `/oauth/token`.
@@ -824,6 +901,48 @@ impl World {
                 object_id = "widget".to_owned();
                 params.push(("appId", object_id.clone()));
             }
+            Object::AuthorizedApp => {
+                let hooked = hooked_app(account);
+                let user = self.user(account, MEMBER).await;
+                self.authorize(&hooked, account, &user).await;
+                params.push(("appId", hooked));
+                params.push(("userId", user));
+            }
+            Object::UserAndAuthorizedApp => {
+                let hooked = hooked_app(account);
+                self.authorize(&hooked, account, &user_id).await;
+                params.push(("userId", user_in_path));
+                params.push(("appId", hooked));
+            }
+            Object::UnblockedApp | Object::BlockedApp | Object::DevelopedApp => {
+                let hooked = hooked_app(account);
+                match case.object {
+                    Object::UnblockedApp => store.unblock_app(&cli, account, &hooked).await,
+                    Object::BlockedApp => store.block_app(&cli, account, &hooked).await,
+                    _ => Ok(()),
+                }
+                .expect("a block or unblock");
+                params.push(("appId", hooked));
+            }
+            Object::Delivery => {
+                let hooked = hooked_app(account);
+                let user = self.user(account, MEMBER).await;
+                self.authorize(&hooked, account, &user).await;
+                store
+                    .uninstall_app(&cli, account, &hooked, "queues an app_deauthorized")
+                    .await
+                    .expect("an uninstall");
+                let (queued, _) = store
+                    .webhook_deliveries(&hooked, None, 1)
+                    .await
+                    .expect("the delivery log");
+                let delivery = queued
+                    .into_iter()
+                    .next()
+                    .expect("a queued app_deauthorized");
+                params.push(("appId", hooked));
+                params.push(("deliveryId", delivery.id));
+            }
         }
         let n = self.fresh();
         let body = match case.body {
@@ -844,6 +963,7 @@ impl World {
             }
             Body::RoleChange => Some(json!({"description": format!("Changed {n}")})),
             Body::AddMember => Some(json!({"members": [{"id": self.user(account, MEMBER).await}]})),
+            Body::Approve => Some(json!({"action": "approve"})),
         };
         let names = endpoint.parameters();
         let mut path = format!("/v2{}", endpoint.path);

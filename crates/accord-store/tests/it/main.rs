@@ -10,3 +10,4 @@ mod schema;
 mod seed;
 mod tokens;
 mod view;
+mod webhook_log;

@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod server;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -13,6 +13,8 @@ pub struct Running {
     stopped: bool,
     pub banner: Vec<String>,
     pub address: String,
+    /// What it printed after the banner.
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Running {
@@ -61,14 +63,64 @@ impl Running {
             let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
             panic!("accord did not print {until:?}: {banner:?} {err}");
         };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout so the server never blocks on a full pipe, keeping what it says.
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = printed.clone();
+        std::thread::spawn(move || {
+            for line in lines {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
         Running {
             child,
             stopped: false,
             banner,
             address,
+            printed,
         }
+    }
+
+    /// The first line printed after the banner that contains `needle`; fails after a generous
+    /// deadline (a deadline for failure, not a timing assertion).
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let printed = self.printed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(line) = printed.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "accord never printed {needle:?}: {printed:?}"
+            );
+            drop(printed);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// POSTs a JSON body with extra headers; the status and the body.
+    pub fn post_json(&self, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.address).expect("connect");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, body.to_owned())
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
@@ -208,7 +260,7 @@ fn demo_serves_a_fresh_story_and_prints_what_to_use() {
         );
     }
     assert!(
-        banner.contains("accounts 3, users 8, apps 3, active grants 1"),
+        banner.contains("accounts 3, users 8, apps 4, active grants 2"),
         "{banner}"
     );
     assert!(
@@ -217,6 +269,54 @@ fn demo_serves_a_fresh_story_and_prints_what_to_use() {
     );
     let (status, _, _) = running.get("/readyz");
     assert_eq!(status, 200);
+
+    // The walkthrough's uninstall is the admin's DELETE, and every app's endpoint is the demo's
+    // own receiver, which answers URL validation and prints each delivery with its verdict.
+    assert!(
+        banner.contains("-X DELETE http://")
+            && banner.contains("/v2/marketplace/apps/meeting-sync"),
+        "{banner}"
+    );
+    assert!(banner.contains("/_demo/webhooks"), "{banner}");
+    let token = "notes-webhook-token";
+    let validation =
+        r#"{"event":"endpoint.url_validation","event_ts":1,"payload":{"plainToken":"plain-1"}}"#;
+    let (status, answer) = running.post_json("/_demo/webhooks/notes", &[], validation);
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    assert_eq!(
+        answer["encryptedToken"],
+        accord_core::webhooks::url_validation_answer(token, "plain-1")
+    );
+    let body = r#"{"event":"meeting.created","event_ts":1,"payload":{"account_id":"acme"}}"#;
+    let timestamp = 1_700_000_000;
+    let signed = |body: &str| {
+        vec![
+            ("x-zm-request-timestamp", timestamp.to_string()),
+            (
+                "x-zm-signature",
+                accord_core::webhooks::zoom_signature(token, timestamp, body),
+            ),
+            ("webhook-id", "evt-demo-1".to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            (
+                "webhook-signature",
+                accord_core::webhooks::standard_signature(token, "evt-demo-1", timestamp, body),
+            ),
+            ("x-accord-event-id", "evt-demo-1".to_owned()),
+        ]
+    };
+    let (status, _) = running.post_json("/_demo/webhooks/notes", &signed(body), body);
+    assert_eq!(status, 204);
+    let line = running.wait_for_line("meeting.created");
+    assert!(
+        line.contains("app notes") && line.contains("signature verified"),
+        "{line}"
+    );
+    let forged = body.replace("acme", "evil");
+    let (status, _) = running.post_json("/_demo/webhooks/notes", &signed(body), &forged);
+    assert_eq!(status, 401, "a forged delivery is refused");
+    running.wait_for_line("signature NOT verified");
     running.stop();
     assert!(
         !dir.path().join("accord-data").exists(),
