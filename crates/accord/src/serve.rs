@@ -10,7 +10,9 @@ use accord_store::seed::{self, SeedReport};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs};
+use accord_server::webhooks::{WebhookConfig, Worker};
+
+use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs, WebhookArgs};
 
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
@@ -29,13 +31,72 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     }
     // The state first (keys, Redis): a node that cannot serve never says it is listening.
     let state = AppState::new(store.clone(), config.clone()).await?;
+    let webhooks = webhook_config(&args.webhooks, false);
+    let worker = Worker::new(store.clone(), webhooks.clone())?;
     // Signal handlers before the banner: whoever reads it may stop the server at once.
     let shutdown = accord_server::shutdown_signal();
     announce(&store, global, &config, address).await?;
+    announce_webhooks(&webhooks);
+    let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state);
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    deliveries.stop().await;
     println!("Accord stopped.");
     Ok(())
+}
+
+/// The webhook settings from their flags; `accord demo` always allows private targets (its
+/// receiver is on the loopback).
+fn webhook_config(args: &WebhookArgs, always_allow_private: bool) -> WebhookConfig {
+    let mut config = WebhookConfig::default();
+    config.sender.allow_private = args.webhook_allow_private || always_allow_private;
+    config.sender.timeout = Duration::from_secs(args.webhook_timeout);
+    config.retry.delays = args.webhook_retry_delays.clone();
+    config.concurrency = usize::try_from(args.webhook_concurrency).unwrap_or(1);
+    config
+}
+
+fn announce_webhooks(config: &WebhookConfig) {
+    let delays: Vec<String> = config.retry.delays.iter().map(i64::to_string).collect();
+    println!(
+        "  webhooks:    {} at once, {} s timeout, retries after {} s, then failed; private targets {}",
+        config.concurrency,
+        config.sender.timeout.as_secs(),
+        if delays.is_empty() {
+            "no retry".to_owned()
+        } else {
+            delays.join(", ")
+        },
+        if config.sender.allow_private {
+            "ALLOWED (--webhook-allow-private)"
+        } else {
+            "refused"
+        }
+    );
+}
+
+/// The running delivery worker and how to stop it once the server has drained.
+struct Deliveries {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Deliveries {
+    fn start(worker: Worker) -> Deliveries {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = worker.spawn(async move {
+            let _ = stopped.await;
+        });
+        Deliveries { stop, task }
+    }
+
+    /// Lets requests in flight finish (each bounded by the timeout) and releases this node's claims.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "the webhook worker ended abnormally");
+        }
+    }
 }
 
 /// Binds the listening socket; the public URL defaults to the address actually bound (port 0 picks one).
@@ -197,11 +258,16 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     let state = AppState::new(store.clone(), config.clone()).await?;
+    let webhooks = webhook_config(&args.webhooks, true);
+    let worker = Worker::new(store.clone(), webhooks.clone())?;
     let shutdown = accord_server::shutdown_signal();
     announce(&store, &global, &config, address).await?;
+    announce_webhooks(&webhooks);
     print_demo_guide(&config, &seed_file, &report, dir.path());
+    let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state);
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    deliveries.stop().await;
     println!("Accord demo stopped; its database is removed.");
     Ok(())
 }

@@ -21,3 +21,4 @@ mod support;
 mod throttling;
 mod tokens;
 mod users_api;
+mod webhooks_delivery;
