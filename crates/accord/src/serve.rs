@@ -430,6 +430,50 @@ mod tests {
     use crate::cli::{Cli, Command};
 
     #[test]
+    fn webhook_flags_default_to_zooms_schedule_and_refuse_private_targets_outside_the_demo() {
+        let Command::Serve(args) = Cli::parse_from(["accord", "serve"]).command else {
+            panic!("serve parses as serve");
+        };
+        let config = webhook_config(&args.webhooks, false);
+        assert_eq!(
+            config.retry,
+            accord_core::webhooks::RetrySchedule::default()
+        );
+        assert!(!config.sender.allow_private);
+        assert_eq!(config.sender.timeout, Duration::from_secs(3));
+        assert!(
+            webhook_config(&args.webhooks, true).sender.allow_private,
+            "the demo"
+        );
+
+        let Command::Serve(args) = Cli::parse_from([
+            "accord",
+            "serve",
+            "--webhook-allow-private",
+            "--webhook-retry-delays",
+            "10,60,600,3600,7200",
+            "--webhook-timeout",
+            "5",
+        ])
+        .command
+        else {
+            panic!("serve parses as serve");
+        };
+        let config = webhook_config(&args.webhooks, false);
+        assert!(config.sender.allow_private);
+        assert_eq!(config.retry.delays, [10, 60, 600, 3600, 7200]);
+        assert_eq!(config.retry.attempts(), 6);
+        assert_eq!(config.sender.timeout, Duration::from_secs(5));
+        for bad in ["0", "-5", "300,x", "1,"] {
+            assert!(
+                Cli::try_parse_from(["accord", "serve", "--webhook-retry-delays", bad]).is_err(),
+                "--webhook-retry-delays {bad} is refused"
+            );
+        }
+        assert!(Cli::try_parse_from(["accord", "demo", "--webhook-timeout", "0"]).is_err());
+    }
+
+    #[test]
     fn connection_flags_default_to_the_servers_defaults_and_refuse_zero() {
         let Command::Serve(args) = Cli::parse_from(["accord", "serve"]).command else {
             panic!("serve parses as serve");

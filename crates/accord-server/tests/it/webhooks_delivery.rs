@@ -923,3 +923,84 @@ async fn the_test_servers_worker_delivers_the_deauthorization_of_an_uninstall() 
     })
     .await;
 }
+
+/// Waits (bounded) until `condition` holds: for what a background task does on its own time.
+/// It asserts nothing about how long that took.
+async fn eventually<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let wait = async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never happened"));
+}
+
+#[tokio::test]
+async fn the_running_worker_validates_at_start_delivers_when_woken_and_stops_cleanly() {
+    on_every_backend(|db| async move {
+        let receiver = Receiver::always_ok().await;
+        seed_apps(&db.store, &[("live", &receiver.url)]).await;
+        // As a seeded endpoint whose last validation attempt pushed the next one far out.
+        sqlx::query("UPDATE apps SET webhook_validation_due_at = $1 WHERE id = 'live'")
+            .bind(db.clock_now().plus_seconds(24 * 3600).millis())
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        // On PostgreSQL the idle poll is an hour away: only `NOTIFY accord_webhooks` can wake
+        // the worker for the second event. SQLite has no notifications and polls.
+        let poll = match db.backend {
+            accord_store::Backend::Postgres => Duration::from_secs(3600),
+            accord_store::Backend::Sqlite => Duration::from_millis(20),
+        };
+        let worker = worker(&db, |c| c.poll_interval = poll);
+        let first = raise(&db.store, "live", 1).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = worker.clone().spawn(async move {
+            let _ = stopped.await;
+        });
+
+        receiver.wait_for_deliveries(1).await;
+        assert_eq!(receiver.validations(), 1, "validated at start");
+        assert_eq!(receiver.deliveries()[0].event_id(), first);
+        let store = db.store.clone();
+        let delivered = |id: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .queued_webhook_event(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status
+                    == "delivered"
+            }
+        };
+        eventually("the first delivery recorded", || delivered(first.clone())).await;
+
+        let second = raise(&db.store, "live", 2).await;
+        receiver.wait_for_deliveries(2).await;
+        assert_eq!(receiver.deliveries()[1].event_id(), second);
+        eventually("the second delivery recorded", || delivered(second.clone())).await;
+
+        stop.send(()).expect("the worker is running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the worker stops")
+            .expect("cleanly");
+        assert_eq!(
+            db.store.webhook_outbox_counts().await.unwrap(),
+            accord_store::deliveries::OutboxCounts {
+                pending: 0,
+                delivered: 2,
+                failed: 0
+            }
+        );
+    })
+    .await;
+}
