@@ -445,12 +445,15 @@ pub async fn record_validation(
     Ok(())
 }
 
-/// Whether anything may be worth a claim now: a due pending event or a due validation. A cheap
-/// read, so an idle worker polls without taking SQLite's write lock.
+/// Whether anything may be worth a claim now: a due, unclaimed event of an endpoint that may be
+/// sent to, or a due validation. A cheap read, so an idle worker (or one whose only waiting
+/// events belong to unvalidated endpoints) polls without taking SQLite's write lock.
 pub async fn work_due(conn: &mut Conn, now: Timestamp) -> Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(1 AS BIGINT) FROM webhook_events WHERE status = 'pending' AND next_attempt_at <= $1 \
-         AND (claimed_until IS NULL OR claimed_until <= $1) \
+        "SELECT CAST(1 AS BIGINT) FROM webhook_events e LEFT JOIN apps a ON a.id = e.app_id \
+         WHERE e.status = 'pending' AND e.next_attempt_at <= $1 \
+         AND (e.claimed_until IS NULL OR e.claimed_until <= $1) \
+         AND (a.id IS NULL OR (a.webhook_url IS NOT NULL AND a.webhook_validated_at IS NOT NULL)) \
          UNION ALL SELECT CAST(1 AS BIGINT) FROM apps WHERE webhook_url IS NOT NULL \
          AND (webhook_validation_due_at <= $1 \
               OR (webhook_validation_due_at IS NULL AND webhook_validated_at IS NULL)) \

@@ -53,6 +53,9 @@ fn webhook_config(args: &WebhookArgs, always_allow_private: bool) -> WebhookConf
     config.sender.timeout = Duration::from_secs(args.webhook_timeout);
     config.retry.delays = args.webhook_retry_delays.clone();
     config.concurrency = usize::try_from(args.webhook_concurrency).unwrap_or(1);
+    // A claim must outlive the request it covers, or a slow one could be sent twice at once.
+    let timeout = i64::try_from(args.webhook_timeout).unwrap_or(i64::MAX);
+    config.lease_seconds = config.lease_seconds.max(timeout.saturating_mul(10));
     config
 }
 

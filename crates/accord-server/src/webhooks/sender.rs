@@ -184,7 +184,7 @@ impl Sender {
         }
         let mut response = match builder.body(request.body.to_owned()).send().await {
             Ok(response) => response,
-            Err(error) => return failed(describe(&error, self.config.timeout)),
+            Err(error) => return failed(describe(error, self.config.timeout)),
         };
         let mut answer = Answer {
             status: Some(response.status().as_u16()),
@@ -206,7 +206,7 @@ impl Sender {
                         answer.error = Some(format!(
                             "answered HTTP {}, then {}",
                             response.status().as_u16(),
-                            describe(&error, self.config.timeout)
+                            describe(error, self.config.timeout)
                         ));
                     }
                     break;
@@ -225,30 +225,28 @@ fn failed(error: impl Into<String>) -> Answer {
     }
 }
 
-/// A readable, URL-free account of a failed exchange.
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+/// A readable, URL-free account of a failed exchange (the log has the URL in its own column,
+/// and a developer's URL may carry a token in its query).
+fn describe(error: reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         return format!("no answer within {} ms", timeout.as_millis());
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(current) = source {
         if let Some(refused) = current.downcast_ref::<Refused>() {
             return refused.to_string();
         }
         source = current.source();
     }
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    // reqwest names the URL in its message; the log already has it in its own column.
-    text.replace(
-        &format!(" for url ({})", error.url().map_or("", Url::as_str)),
-        "",
-    )
+    text
 }
 
 /// The host as an IP address, when the URL names one (the URL parser has already normalised
