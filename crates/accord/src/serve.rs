@@ -35,8 +35,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     let worker = Worker::new(store.clone(), webhooks.clone())?;
     // Signal handlers before the banner: whoever reads it may stop the server at once.
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, global, &config, address).await?;
-    announce_webhooks(&webhooks);
+    announce(&store, global, &config, &webhooks, address).await?;
     let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state);
     accord_server::serve(listener, router, config.connections, shutdown).await?;
@@ -171,6 +170,7 @@ async fn announce(
     store: &accord_store::Store,
     global: &Global,
     config: &ServerConfig,
+    webhooks: &WebhookConfig,
     address: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let counts = store.counts().await?;
@@ -214,6 +214,7 @@ async fn announce(
         connections.header_timeout.as_secs(),
         connections.idle_timeout.as_secs()
     );
+    announce_webhooks(webhooks);
     println!(
         "  health:      {}/healthz   readiness: {}/readyz",
         config.public_url, config.public_url
@@ -264,8 +265,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let webhooks = webhook_config(&args.webhooks, true);
     let worker = Worker::new(store.clone(), webhooks.clone())?;
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, &global, &config, address).await?;
-    announce_webhooks(&webhooks);
+    announce(&store, &global, &config, &webhooks, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
     let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state);
