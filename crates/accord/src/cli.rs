@@ -257,6 +257,7 @@ pub struct WebhookArgs {
     pub webhook_allow_private: bool,
     /// Seconds to wait before each retry of a failed webhook delivery, comma-separated: one more
     /// attempt per value, then the event is marked failed. Default: Zoom's 5, 20 and 60 minutes.
+    /// For more attempts with exponential backoff, list them (e.g. 60,120,240,480,960).
     #[arg(
         long,
         env = "ACCORD_WEBHOOK_RETRY_DELAYS",
@@ -266,6 +267,16 @@ pub struct WebhookArgs {
         value_name = "SECONDS,…"
     )]
     pub webhook_retry_delays: Vec<i64>,
+    /// Spread each retry delay by up to ± this percentage, so events that failed together (an
+    /// endpoint that was down) do not all come back at once. 0 keeps the schedule exact.
+    #[arg(
+        long,
+        env = "ACCORD_WEBHOOK_RETRY_JITTER",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=50),
+        value_name = "PERCENT"
+    )]
+    pub webhook_retry_jitter: u8,
     /// Seconds a webhook request may take, from connecting to the answer (success is HTTP 200
     /// or 204 within it).
     #[arg(

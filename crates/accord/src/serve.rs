@@ -51,6 +51,7 @@ fn webhook_config(args: &WebhookArgs, always_allow_private: bool) -> WebhookConf
     config.sender.allow_private = args.webhook_allow_private || always_allow_private;
     config.sender.timeout = Duration::from_secs(args.webhook_timeout);
     config.retry.delays = args.webhook_retry_delays.clone();
+    config.retry_jitter_percent = args.webhook_retry_jitter;
     config.concurrency = usize::try_from(args.webhook_concurrency).unwrap_or(1);
     // A claim must outlive the request it covers, or a slow one could be sent twice at once.
     let timeout = i64::try_from(args.webhook_timeout).unwrap_or(i64::MAX);
@@ -61,13 +62,17 @@ fn webhook_config(args: &WebhookArgs, always_allow_private: bool) -> WebhookConf
 fn announce_webhooks(config: &WebhookConfig) {
     let delays: Vec<String> = config.retry.delays.iter().map(i64::to_string).collect();
     println!(
-        "  webhooks:    {} at once, {} s timeout, retries after {} s, then failed; private targets {}",
+        "  webhooks:    {} at once, {} s timeout, retries after {} s{}, then failed; private targets {}",
         config.concurrency,
         config.sender.timeout.as_secs(),
         if delays.is_empty() {
             "no retry".to_owned()
         } else {
             delays.join(", ")
+        },
+        match config.retry_jitter_percent {
+            0 => String::new(),
+            percent => format!(" (±{percent}%)"),
         },
         if config.sender.allow_private {
             "ALLOWED (--webhook-allow-private)"
@@ -457,6 +462,8 @@ mod tests {
             "10,60,600,3600,7200",
             "--webhook-timeout",
             "5",
+            "--webhook-retry-jitter",
+            "10",
         ])
         .command
         else {
@@ -467,6 +474,7 @@ mod tests {
         assert_eq!(config.retry.delays, [10, 60, 600, 3600, 7200]);
         assert_eq!(config.retry.attempts(), 6);
         assert_eq!(config.sender.timeout, Duration::from_secs(5));
+        assert_eq!(config.retry_jitter_percent, 10);
         for bad in ["0", "-5", "300,x", "1,"] {
             assert!(
                 Cli::try_parse_from(["accord", "serve", "--webhook-retry-delays", bad]).is_err(),

@@ -36,6 +36,9 @@ pub const REVALIDATE_SECONDS: i64 = 72 * 3600;
 pub struct WebhookConfig {
     pub sender: SenderConfig,
     pub retry: RetrySchedule,
+    /// Spreads each retry delay by up to ± this percentage ([`jittered`]); 0 keeps the schedule
+    /// exact.
+    pub retry_jitter_percent: u8,
     /// Requests in flight at once on this node.
     pub concurrency: usize,
     /// How long a claim holds an event or a validation.
@@ -52,6 +55,7 @@ impl Default for WebhookConfig {
         WebhookConfig {
             sender: SenderConfig::default(),
             retry: RetrySchedule::default(),
+            retry_jitter_percent: 0,
             concurrency: 16,
             lease_seconds: 30,
             poll_interval: Duration::from_millis(250),
@@ -273,8 +277,12 @@ impl Worker {
             .await;
         let delivered = answer.succeeded();
         let attempts = usize::try_from(delivery.attempts.saturating_add(1)).unwrap_or(usize::MAX);
-        let after_failure = match self.inner.config.retry.delay_after(attempts) {
-            Some(delay) => AfterFailure::RetryAt(store.now().plus_seconds(delay)),
+        let config = &self.inner.config;
+        let after_failure = match config.retry.delay_after(attempts) {
+            Some(delay) => {
+                let delay = jittered(delay, config.retry_jitter_percent, &delivery.id, attempts);
+                AfterFailure::RetryAt(store.now().plus_seconds(delay))
+            }
             None => AfterFailure::GiveUp,
         };
         let report = answer.report();
@@ -352,8 +360,58 @@ impl Worker {
     }
 }
 
+/// A retry delay spread by up to ±`percent` (at most 100), the same for the same event and
+/// attempt: events that failed together (an endpoint that was down) do not all come back at the
+/// same second, and the spread stays predictable for tests. Never less than one second.
+pub fn jittered(delay: i64, percent: u8, event_id: &str, attempt: usize) -> i64 {
+    if percent == 0 || delay <= 0 {
+        return delay;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(event_id.as_bytes())
+        .chain_update(attempt.to_le_bytes())
+        .finalize();
+    // A point in [-1, 1] from the digest's first two bytes.
+    let unit = f64::from(u16::from_le_bytes([digest[0], digest[1]])) / f64::from(u16::MAX);
+    let spread = delay as f64 * f64::from(percent.min(100)) / 100.0;
+    ((delay as f64) + (unit * 2.0 - 1.0) * spread)
+        .round()
+        .max(1.0) as i64
+}
+
 fn log_task(done: Result<PassReport, tokio::task::JoinError>) {
     if let Err(error) = done {
         tracing::error!(%error, "a webhook task ended abnormally");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_delays_within_the_percentage_and_repeats_for_the_same_attempt() {
+        assert_eq!(
+            jittered(300, 0, "evt", 1),
+            300,
+            "no jitter: the exact schedule"
+        );
+        let spread: Vec<i64> = (0..200)
+            .map(|i| jittered(1000, 20, &format!("evt-{i}"), 1))
+            .collect();
+        assert!(
+            spread.iter().all(|d| (800..=1200).contains(d)),
+            "{spread:?}"
+        );
+        assert!(spread.iter().any(|d| *d < 950) && spread.iter().any(|d| *d > 1050));
+        assert_eq!(
+            jittered(1000, 20, "evt-1", 2),
+            jittered(1000, 20, "evt-1", 2)
+        );
+        assert_eq!(
+            jittered(1, 100, "evt", 1).max(1),
+            jittered(1, 100, "evt", 1)
+        );
     }
 }
