@@ -407,11 +407,19 @@ mod tests {
         assert!(spread.iter().any(|d| *d < 950) && spread.iter().any(|d| *d > 1050));
         assert_eq!(
             jittered(1000, 20, "evt-1", 2),
-            jittered(1000, 20, "evt-1", 2)
+            jittered(1000, 20, "evt-1", 2),
+            "the same event and attempt, the same delay"
         );
-        assert_eq!(
-            jittered(1, 100, "evt", 1).max(1),
-            jittered(1, 100, "evt", 1)
+        assert_ne!(
+            (1..=8)
+                .map(|a| jittered(1000, 20, "evt-1", a))
+                .collect::<Vec<_>>(),
+            vec![jittered(1000, 20, "evt-1", 1); 8],
+            "another attempt, another spread"
+        );
+        assert!(
+            (0..50).all(|i| jittered(1, 100, &format!("evt-{i}"), 1) >= 1),
+            "never under a second"
         );
     }
 }
