@@ -2,8 +2,9 @@
 //! through the [`Sender`], records every attempt, and validates endpoints when they are due.
 //!
 //! - **Wake-ups.** On PostgreSQL `LISTEN accord_webhooks` wakes the worker the moment any node
-//!   commits an event; a poll (250 ms by default, a cheap read that takes no lock) covers SQLite,
-//!   lost notifications and retries coming due. Waiting events whose schedule ran out are failed
+//!   commits an event; a poll (a cheap read that takes no lock: every 50 ms on SQLite, which has
+//!   no notifications, every 250 ms on PostgreSQL) covers SQLite, lost notifications and retries
+//!   coming due. Waiting events whose schedule ran out are failed
 //!   every few seconds.
 //! - **Bounded concurrency.** At most `concurrency` requests are in flight per node; a slot freed
 //!   by one request is refilled at once, so a hanging endpoint holds one slot for at most the
@@ -43,8 +44,9 @@ pub struct WebhookConfig {
     pub concurrency: usize,
     /// How long a claim holds an event or a validation.
     pub lease_seconds: i64,
-    /// How often an idle worker looks for due work (besides PostgreSQL notifications).
-    pub poll_interval: Duration,
+    /// How often an idle worker looks for due work (besides PostgreSQL notifications); `None`:
+    /// the backend's default ([`default_poll_interval`]).
+    pub poll_interval: Option<Duration>,
     /// How often waiting events whose schedule ran out are marked failed.
     pub expire_interval: Duration,
     pub revalidate_seconds: i64,
@@ -58,7 +60,7 @@ impl Default for WebhookConfig {
             retry_jitter_percent: 0,
             concurrency: 16,
             lease_seconds: 30,
-            poll_interval: Duration::from_millis(250),
+            poll_interval: None,
             expire_interval: Duration::from_secs(5),
             revalidate_seconds: REVALIDATE_SECONDS,
         }
@@ -69,6 +71,16 @@ impl WebhookConfig {
     /// Every retry delay added up: how long after its creation an event's last attempt is due.
     pub fn schedule_seconds(&self) -> i64 {
         self.retry.delays.iter().sum()
+    }
+}
+
+/// How often an idle worker polls: SQLite has no notifications, so the poll is what a new event
+/// waits for (measured: p50 commit-to-delivery ≈ half of it); PostgreSQL's `NOTIFY` wakes the
+/// worker at once and the poll only covers lost notifications and retries coming due.
+pub fn default_poll_interval(backend: accord_store::Backend) -> Duration {
+    match backend {
+        accord_store::Backend::Sqlite => Duration::from_millis(50),
+        accord_store::Backend::Postgres => Duration::from_millis(250),
     }
 }
 
@@ -166,7 +178,9 @@ impl Worker {
             tracing::warn!(%error, "cannot mark endpoints for validation at start");
         }
         let mut listener = self.inner.store.listen_for_webhooks().await;
-        let mut poll = tokio::time::interval(self.inner.config.poll_interval);
+        let every = (self.inner.config.poll_interval)
+            .unwrap_or_else(|| default_poll_interval(self.inner.store.backend()));
+        let mut poll = tokio::time::interval(every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut expire = tokio::time::interval(self.inner.config.expire_interval);
         expire.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

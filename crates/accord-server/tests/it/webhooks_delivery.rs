@@ -962,7 +962,7 @@ async fn the_running_worker_validates_at_start_delivers_when_woken_and_stops_cle
             accord_store::Backend::Postgres => Duration::from_secs(3600),
             accord_store::Backend::Sqlite => Duration::from_millis(20),
         };
-        let worker = worker(&db, |c| c.poll_interval = poll);
+        let worker = worker(&db, |c| c.poll_interval = Some(poll));
         let first = raise(&db.store, "live", 1).await;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = worker.clone().spawn(async move {
