@@ -17,8 +17,9 @@
 //! - **Which endpoint.** While the app exists, its *current* endpoint (URL and secret token) is
 //!   used, and only once validated; an event of a deleted app goes to the snapshot taken when it
 //!   was raised (its own `app_deauthorized` must still be sent).
-//! - **Unvalidated endpoints.** Their events wait; one whose own schedule has run out (its
-//!   creation plus every retry delay) is marked failed, with a log line saying why.
+//! - **Unvalidated endpoints.** Their events wait; once the endpoint has failed a validation, an
+//!   event whose own schedule has run out (its creation plus every retry delay) is marked failed,
+//!   with a log line saying why.
 //! - **Validation state** lives on `apps`: `webhook_validation_due_at` (saving an endpoint sets
 //!   it to now, so a worker in another process picks it up), `webhook_validated_at`,
 //!   `webhook_validation_error`. A due validation is claimed by pushing its due time one lease
@@ -270,9 +271,10 @@ async fn insert_attempt(
 }
 
 /// Marks failed the pending events of endpoints that cannot be sent to (an app whose endpoint
-/// is unvalidated or removed) once their own schedule has run out: created more than
-/// `schedule_seconds` (the sum of every retry delay) ago. Each gets a log line saying why.
-/// Returns how many failed.
+/// failed its last validation, or was removed) once their own schedule has run out: created more
+/// than `schedule_seconds` (the sum of every retry delay) ago. An endpoint not tried yet (saved
+/// while no worker ran) keeps its events until its first validation says otherwise. Each failed
+/// event gets a log line saying why. Returns how many failed.
 pub async fn expire_waiting(conn: &mut Conn, ctx: &Ctx<'_>, schedule_seconds: i64) -> Result<u64> {
     let cutoff = ctx.now.plus_seconds(-schedule_seconds.max(0)).millis();
     let mut sql = String::from(
@@ -280,7 +282,8 @@ pub async fn expire_waiting(conn: &mut Conn, ctx: &Ctx<'_>, schedule_seconds: i6
          a.webhook_validation_error FROM webhook_events e JOIN apps a ON a.id = e.app_id \
          WHERE e.status = 'pending' AND e.created_at <= $1 \
          AND (e.claimed_until IS NULL OR e.claimed_until <= $2) \
-         AND (a.webhook_url IS NULL OR a.webhook_secret IS NULL OR a.webhook_validated_at IS NULL) \
+         AND (a.webhook_url IS NULL OR a.webhook_secret IS NULL \
+              OR (a.webhook_validated_at IS NULL AND a.webhook_validation_error IS NOT NULL)) \
          ORDER BY e.seq",
     );
     if is_postgres(conn) {

@@ -313,3 +313,37 @@ async fn a_failed_validation_keeps_the_endpoint_unvalidated_until_it_passes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn waiting_events_fail_after_their_schedule_only_once_their_endpoint_failed_a_validation() {
+    on_every_backend(|db| async move {
+        let store = &db.store;
+        seed_apps(store, &["a"]).await;
+        let event = raise(store, "a").await;
+        // Saved while no worker ran: never tried, so its events keep waiting past the schedule.
+        db.clock.advance_seconds(10_000);
+        assert_eq!(store.expire_waiting_webhooks(5_100).await.unwrap(), 0);
+        let checks = store.claim_webhook_validations(30, 10).await.unwrap();
+        let failure = AttemptReport {
+            error: Some("answered HTTP 404".into()),
+            ..AttemptReport::default()
+        };
+        let next = store.now().plus_seconds(300);
+        store
+            .record_webhook_validation(&checks[0], &failure, false, next)
+            .await
+            .unwrap();
+        assert_eq!(store.expire_waiting_webhooks(5_100).await.unwrap(), 1);
+        let queued = store.queued_webhook_event(&event).await.unwrap().unwrap();
+        assert_eq!(queued.status, "failed");
+        let why: String = sqlx::query_scalar(
+            "SELECT error FROM webhook_attempts WHERE event_id = $1 AND outcome = 'failed'",
+        )
+        .bind(&event)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(why.contains("answered HTTP 404"), "{why}");
+    })
+    .await;
+}
