@@ -17,6 +17,7 @@ pub mod pages;
 pub mod password_checks;
 pub mod state;
 pub mod throttle;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::get;

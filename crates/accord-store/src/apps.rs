@@ -421,7 +421,8 @@ async fn set_webhook(
                     token
                 }
             };
-            sqlx::query("UPDATE apps SET webhook_url = $1, webhook_secret = $2, webhook_events = $3, webhook_validated_at = NULL, updated_at = $4 WHERE id = $5")
+            sqlx::query("UPDATE apps SET webhook_url = $1, webhook_secret = $2, webhook_events = $3, webhook_validated_at = NULL, \
+                 webhook_validation_due_at = $4, webhook_validation_error = NULL, updated_at = $4 WHERE id = $5")
                 .bind(&webhook.url)
                 .bind(ctx.keys.encrypt(token.expose().as_bytes()))
                 .bind(rows::to_json(&webhook.events))
@@ -431,7 +432,8 @@ async fn set_webhook(
                 .await?;
         }
         None => {
-            sqlx::query("UPDATE apps SET webhook_url = NULL, webhook_secret = NULL, webhook_events = '[]', webhook_validated_at = NULL, updated_at = $1 WHERE id = $2")
+            sqlx::query("UPDATE apps SET webhook_url = NULL, webhook_secret = NULL, webhook_events = '[]', webhook_validated_at = NULL, \
+                 webhook_validation_due_at = NULL, webhook_validation_error = NULL, updated_at = $1 WHERE id = $2")
                 .bind(ctx.now.millis())
                 .bind(app_id)
                 .execute(&mut *conn)

@@ -11,6 +11,7 @@ pub mod apps;
 pub mod assistants;
 pub mod audit;
 pub mod database;
+pub mod deliveries;
 pub mod error;
 pub mod grants;
 pub mod meetings;

@@ -286,6 +286,57 @@ pub struct ConnectionArgs {
     pub max_connections_per_address: u32,
 }
 
+/// Webhook delivery (webhooks.md), shared by `serve` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct WebhookArgs {
+    /// Let webhooks go to loopback, private, link-local and other non-public addresses. Off by
+    /// default (SSRF protection: an app's endpoint URL must not reach into your network); always
+    /// on in `accord demo`.
+    #[arg(long, env = "ACCORD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Seconds to wait before each retry of a failed webhook delivery, comma-separated: one more
+    /// attempt per value, then the event is marked failed. Default: Zoom's 5, 20 and 60 minutes.
+    /// For more attempts with exponential backoff, list them (e.g. 60,120,240,480,960).
+    #[arg(
+        long,
+        env = "ACCORD_WEBHOOK_RETRY_DELAYS",
+        value_delimiter = ',',
+        default_value = "300,1200,3600",
+        value_parser = clap::value_parser!(i64).range(1..=7 * 24 * 3600),
+        value_name = "SECONDS,…"
+    )]
+    pub webhook_retry_delays: Vec<i64>,
+    /// Spread each retry delay by up to ± this percentage, so events that failed together (an
+    /// endpoint that was down) do not all come back at once. 0 keeps the schedule exact.
+    #[arg(
+        long,
+        env = "ACCORD_WEBHOOK_RETRY_JITTER",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=50),
+        value_name = "PERCENT"
+    )]
+    pub webhook_retry_jitter: u8,
+    /// Seconds a webhook request may take, from connecting to the answer (success is HTTP 200
+    /// or 204 within it).
+    #[arg(
+        long,
+        env = "ACCORD_WEBHOOK_TIMEOUT",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u64).range(1..=60),
+        value_name = "SECONDS"
+    )]
+    pub webhook_timeout: u64,
+    /// Webhook requests this node sends at once (at most one per app at a time).
+    #[arg(
+        long,
+        env = "ACCORD_WEBHOOK_CONCURRENCY",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=1024),
+        value_name = "N"
+    )]
+    pub webhook_concurrency: u32,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
@@ -304,6 +355,8 @@ pub struct ServeArgs {
     pub oauth: OAuthArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +371,8 @@ pub struct DemoArgs {
     pub oauth: OAuthArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,9 @@ use accord_store::seed::{self, SeedReport};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs};
+use accord_server::webhooks::{WebhookConfig, Worker};
+
+use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs, WebhookArgs};
 
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
@@ -32,13 +34,79 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     }
     // The state first (keys, Redis): a node that cannot serve never says it is listening.
     let state = AppState::new(store.clone(), config.clone()).await?;
+    let webhooks = webhook_config(&args.webhooks, false);
+    let worker = Worker::new(store.clone(), webhooks.clone())?;
     // Signal handlers before the banner: whoever reads it may stop the server at once.
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, global, &config, address).await?;
+    announce(&store, global, &config, &webhooks, address).await?;
+    let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state);
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    deliveries.stop().await;
     println!("Accord stopped.");
     Ok(())
+}
+
+/// The webhook settings from their flags; `accord demo` always allows private targets (its
+/// receiver is on the loopback).
+fn webhook_config(args: &WebhookArgs, always_allow_private: bool) -> WebhookConfig {
+    let mut config = WebhookConfig::default();
+    config.sender.allow_private = args.webhook_allow_private || always_allow_private;
+    config.sender.timeout = Duration::from_secs(args.webhook_timeout);
+    config.retry.delays = args.webhook_retry_delays.clone();
+    config.retry_jitter_percent = args.webhook_retry_jitter;
+    config.concurrency = usize::try_from(args.webhook_concurrency).unwrap_or(1);
+    // A claim must outlive the request it covers, or a slow one could be sent twice at once.
+    let timeout = i64::try_from(args.webhook_timeout).unwrap_or(i64::MAX);
+    config.lease_seconds = config.lease_seconds.max(timeout.saturating_mul(10));
+    config
+}
+
+fn announce_webhooks(config: &WebhookConfig) {
+    let delays: Vec<String> = config.retry.delays.iter().map(i64::to_string).collect();
+    println!(
+        "  webhooks:    {} at once, {} s timeout, retries after {} s{}, then failed; private targets {}",
+        config.concurrency,
+        config.sender.timeout.as_secs(),
+        if delays.is_empty() {
+            "no retry".to_owned()
+        } else {
+            delays.join(", ")
+        },
+        match config.retry_jitter_percent {
+            0 => String::new(),
+            percent => format!(" (±{percent}%)"),
+        },
+        if config.sender.allow_private {
+            "ALLOWED (--webhook-allow-private)"
+        } else {
+            "refused"
+        }
+    );
+}
+
+/// The running delivery worker and how to stop it once the server has drained.
+struct Deliveries {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Deliveries {
+    fn start(worker: Worker) -> Deliveries {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = worker.spawn(async move {
+            let _ = stopped.await;
+        });
+        Deliveries { stop, task }
+    }
+
+    /// Lets requests in flight finish (each bounded by the timeout) and releases this node's claims.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "the webhook worker ended abnormally");
+        }
+    }
 }
 
 /// Binds the listening socket; the public URL defaults to the address actually bound (port 0 picks one).
@@ -110,6 +178,7 @@ async fn announce(
     store: &accord_store::Store,
     global: &Global,
     config: &ServerConfig,
+    webhooks: &WebhookConfig,
     address: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let counts = store.counts().await?;
@@ -153,6 +222,7 @@ async fn announce(
         connections.header_timeout.as_secs(),
         connections.idle_timeout.as_secs()
     );
+    announce_webhooks(webhooks);
     println!(
         "  health:      {}/healthz   readiness: {}/readyz",
         config.public_url, config.public_url
@@ -202,11 +272,15 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
     let state = AppState::new(store.clone(), config.clone()).await?;
+    let webhooks = webhook_config(&args.webhooks, true);
+    let worker = Worker::new(store.clone(), webhooks.clone())?;
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, &global, &config, address).await?;
+    announce(&store, &global, &config, &webhooks, address).await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
+    let deliveries = Deliveries::start(worker);
     let router = accord_server::router(state).merge(crate::demo_receiver::routes(store.clone()));
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    deliveries.stop().await;
     println!("Accord demo stopped; its database is removed.");
     Ok(())
 }
@@ -406,6 +480,53 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
+
+    #[test]
+    fn webhook_flags_default_to_zooms_schedule_and_refuse_private_targets_outside_the_demo() {
+        let Command::Serve(args) = Cli::parse_from(["accord", "serve"]).command else {
+            panic!("serve parses as serve");
+        };
+        let config = webhook_config(&args.webhooks, false);
+        assert_eq!(
+            config.retry,
+            accord_core::webhooks::RetrySchedule::default()
+        );
+        assert!(!config.sender.allow_private);
+        assert_eq!(config.sender.timeout, Duration::from_secs(3));
+        assert!(
+            webhook_config(&args.webhooks, true).sender.allow_private,
+            "the demo"
+        );
+
+        let Command::Serve(args) = Cli::parse_from([
+            "accord",
+            "serve",
+            "--webhook-allow-private",
+            "--webhook-retry-delays",
+            "10,60,600,3600,7200",
+            "--webhook-timeout",
+            "5",
+            "--webhook-retry-jitter",
+            "10",
+        ])
+        .command
+        else {
+            panic!("serve parses as serve");
+        };
+        let config = webhook_config(&args.webhooks, false);
+        assert!(config.sender.allow_private);
+        assert_eq!(config.retry.delays, [10, 60, 600, 3600, 7200]);
+        assert_eq!(config.retry.attempts(), 6);
+        assert_eq!(config.sender.timeout, Duration::from_secs(5));
+        assert_eq!(config.retry_jitter_percent, 10);
+        for bad in ["0", "-5", "300,x", "1,"] {
+            assert!(
+                Cli::try_parse_from(["accord", "serve", "--webhook-retry-delays", bad]).is_err(),
+                "--webhook-retry-delays {bad} is refused"
+            );
+        }
+        assert!(Cli::try_parse_from(["accord", "demo", "--webhook-timeout", "0"]).is_err());
+    }
 
     #[test]
     fn connection_flags_default_to_the_servers_defaults_and_refuse_zero() {

@@ -23,3 +23,4 @@ mod tokens;
 mod users_api;
 mod webhook_events;
 mod webhook_log_api;
+mod webhooks_delivery;

@@ -2,6 +2,7 @@
 //! keeps cookies and does not follow redirects (tests look at every 303). Plus a tiny reader for
 //! the forms of a page, which posts back exactly what the form contract allows.
 
+use accord_server::webhooks::{PassReport, WebhookConfig, Worker};
 use accord_server::{AppState, ConnectionLimits, ServerConfig, router, serve};
 use accord_store::Store;
 use accord_testkit::TestDbRef;
@@ -17,7 +18,18 @@ pub struct TestServer {
     pub store: Store,
     /// The server's state (its key ring, limits, configuration).
     pub state: AppState,
+    /// The webhook delivery worker over the same store ([`test_webhook_config`]), not running on
+    /// its own: a test sends what is due with [`TestServer::deliver_webhooks`] after moving the
+    /// clock, so nothing happens behind its back.
+    pub webhooks: Worker,
     task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Webhook settings for tests: private (loopback) targets allowed, everything else as deployed.
+pub fn test_webhook_config() -> WebhookConfig {
+    let mut config = WebhookConfig::default();
+    config.sender.allow_private = true;
+    config
 }
 
 impl TestServer {
@@ -63,12 +75,21 @@ impl TestServer {
             limits,
             std::future::pending(),
         ));
+        let webhooks =
+            Worker::new(db.store.clone(), test_webhook_config()).expect("a webhook worker");
         TestServer {
             base,
             store: db.store.clone(),
             state,
+            webhooks,
             task,
         }
+    }
+
+    /// Sends every webhook due at the test clock's now (validations first) and returns when
+    /// nothing more is due: what the running worker of `accord serve` would have done by then.
+    pub async fn deliver_webhooks(&self) -> PassReport {
+        self.webhooks.run_once().await.expect("a webhook pass")
     }
 
     /// A new browser: its own cookie jar, redirects not followed.

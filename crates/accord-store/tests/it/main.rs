@@ -1,6 +1,7 @@
 //! Storage integration tests. Every test runs on a fresh SQLite database and, when
 //! `ACCORD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database too.
 
+mod deliveries;
 mod events;
 mod meetings;
 mod migrations;

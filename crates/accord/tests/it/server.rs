@@ -323,3 +323,142 @@ fn demo_serves_a_fresh_story_and_prints_what_to_use() {
         "the demo never touches ./accord-data"
     );
 }
+
+/// A bare HTTP/1.1 webhook receiver on the loopback: answers URL validations for `secret`, takes
+/// every other POST with 200 and hands its body to the test.
+async fn webhook_receiver(
+    secret: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let (deliveries, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let deliveries = deliveries.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while request.len() < head_end + length {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&request[head_end..]).to_string();
+                let envelope: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let answer = if envelope["event"] == accord_core::webhooks::URL_VALIDATION {
+                    let plain = envelope["payload"]["plainToken"].as_str().unwrap_or("");
+                    serde_json::json!({
+                        "plainToken": plain,
+                        "encryptedToken": accord_core::webhooks::url_validation_answer(secret, plain),
+                    })
+                    .to_string()
+                } else {
+                    let _ = deliveries.send(body);
+                    String::new()
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn serve_validates_seeded_endpoints_and_delivers_the_outbox_with_the_private_flag() {
+    on_every_backend(|db| async move {
+        const SECRET: &str = "serve-hooks-token-0123456789";
+        let (url, mut received) = webhook_receiver(SECRET).await;
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed.json");
+        let file = serde_json::json!({
+            "accounts": [{"id": "acme", "name": "Acme", "users": [
+                {"id": "acme-olive", "email": "olive@acme.test", "password": "olive-password-1", "role": "owner"}]}],
+            "apps": [{"id": "hooked", "name": "Hooked", "kind": "account", "developer": "olive@acme.test",
+                      "status": "published", "scopes": ["user:read:admin"],
+                      "credentials": {"production": {"redirect_uris": ["http://127.0.0.1:9/cb"]}},
+                      "webhook": {"url": url, "secret_token": SECRET, "events": ["user.updated"]}}]
+        });
+        std::fs::write(&seed, file.to_string()).unwrap();
+        let running = Running::start(
+            accord_on(&db)
+                .env("ACCORD_LOG", "info,sqlx=warn")
+                // A loaded test machine may answer slowly: a long timeout, and a quick retry.
+                .args(["serve", "--bind", "127.0.0.1:0", "--webhook-allow-private"])
+                .args(["--webhook-timeout", "30", "--webhook-retry-delays", "1,1,1"])
+                .arg("--seed")
+                .arg(&seed),
+            "readiness",
+        );
+        let banner = running.banner.join("\n");
+        assert!(
+            banner.contains("retries after 1, 1, 1 s") && banner.contains("ALLOWED"),
+            "{banner}"
+        );
+
+        // An event committed by another process (this test) reaches the receiver.
+        db.store.sync_view().await;
+        let mut tx = db.store.begin().await.unwrap();
+        let ctx = accord_store::Ctx {
+            now: db.store.now(),
+            keys: db.store.keys(),
+        };
+        let id = accord_store::outbox::enqueue(
+            &mut tx,
+            &ctx,
+            "hooked",
+            "acme",
+            accord_core::webhooks::Event::UserUpdated,
+            |_| serde_json::json!({"account_id": "acme"}),
+        )
+        .await
+        .unwrap()
+        .expect("the endpoint subscribes");
+        db.store.commit(tx).await.unwrap();
+        // A deadline for failure only (the worker polls every 250 ms, or is notified).
+        let Ok(Some(body)) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), received.recv()).await
+        else {
+            let log = running.stop();
+            panic!("the event did not arrive; the server's log:\n{log}");
+        };
+        let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(envelope["event"], "user.updated");
+        let stderr = running.stop();
+        assert!(!stderr.contains(SECRET), "the secret token is never logged");
+        let app = db.store.app("hooked").await.unwrap();
+        assert!(app.webhook.unwrap().validated_at.is_some(), "validated at start");
+        let event = db.store.queued_webhook_event(&id).await.unwrap().unwrap();
+        assert_eq!(event.status, "delivered");
+    })
+    .await;
+}
