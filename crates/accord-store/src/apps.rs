@@ -942,7 +942,6 @@ impl Store {
         Ok(token)
     }
 
-
     /// Creates or re-activates a server app's grant in its developer account.
     pub async fn activate_server_app(&self, actor: &Actor, id: &str) -> Result<grants::Grant> {
         let mut tx = self.begin().await?;

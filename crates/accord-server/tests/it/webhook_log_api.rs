@@ -113,7 +113,11 @@ async fn queue_deauthorization(live: &Live, app: &str) -> String {
         .remove_authorization(&Actor::User("acme-ann".into()), "acme", app, "acme-ann")
         .await
         .expect("a removal");
-    assert_eq!(ended.status, GrantStatus::Revoked, "the authorization ended");
+    assert_eq!(
+        ended.status,
+        GrantStatus::Revoked,
+        "the authorization ended"
+    );
     let (queued, _) = store
         .webhook_deliveries(app, None, 1)
         .await

@@ -43,10 +43,7 @@ async fn queued(store: &Store) -> String {
         .remove_authorization(&ann, "acme", "hooked", "acme-ann")
         .await
         .expect("a removal");
-    assert_eq!(
-        ended.status.as_str(),
-        "revoked"
-    );
+    assert_eq!(ended.status.as_str(), "revoked");
     let (page, _) = store
         .webhook_deliveries("hooked", None, 1)
         .await

@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod server;
+mod webhook_outbox;
 mod webhooks;
 
 use std::path::{Path, PathBuf};

@@ -142,6 +142,13 @@ impl Running {
         (status, head.to_lowercase(), body.to_owned())
     }
 
+    /// Kills the process with SIGKILL (no draining, no cleanup), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stopped = true;
+    }
+
     /// Sends SIGTERM and checks the server drains and exits cleanly; returns its log.
     pub fn stop(mut self) -> String {
         #[cfg(unix)]
