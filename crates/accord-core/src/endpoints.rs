@@ -387,8 +387,9 @@ static ENDPOINTS: [Endpoint; 38] = [
     row("marketplace.apps.unblock", "DELETE", "/marketplace/apps/{appId}/block", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
     row("marketplace.app_requests.list", "GET", "/marketplace/app_requests", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
     row("marketplace.app_requests.decide", "PATCH", "/marketplace/apps/{appId}/requests", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
-    // A user removing her own authorization of an app (an admin form reaches other users).
-    row("users.apps.delete", "DELETE", "/users/{userId}/apps/{appId}", user_or_admin("user:write", "user:update:user"), MarketplaceEdit, User, ONE_USER, Light),
+    // A user removing her own authorization of an app (an admin form reaches other users; the
+    // store then also asks for Marketplace:Edit, `accord_core::grants::check_authorization_removal`).
+    row("users.apps.delete", "DELETE", "/users/{userId}/apps/{appId}", user_or_admin("user:write", "user:update:user"), UserEdit, User, ONE_USER, Light),
     // The developer's webhook tools: only tokens of the app's developer account reach its app.
     row("apps.webhook_deliveries.list", "GET", "/apps/{appId}/webhook_deliveries", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
     row("apps.webhook_deliveries.redeliver", "POST", "/apps/{appId}/webhook_deliveries/{deliveryId}/redeliver", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),

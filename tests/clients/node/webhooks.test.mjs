@@ -333,6 +333,40 @@ test(
     assert.equal(atRivet[0].payload.object.id, created.data.id);
     const atStandard = standard.verified.filter((v) => v.event?.payload?.object?.topic === topic);
     assert.equal(atStandard.length >= 1, true, "the Standard Webhooks receiver verified the meeting");
+
+    // Ending each app's own grant (its token sent to /oauth/revoke, Zoom's behaviour) queues
+    // app_deauthorized: both receivers verify it, and its inner signature checks out too.
+    for (const [app, token] of [
+      [rivetApp, rivetToken],
+      [standardApp, standardToken],
+    ]) {
+      const revoked = await fetch(`${accordUrl}/oauth/revoke`, {
+        method: "POST",
+        headers: {
+          Authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString("base64")}`,
+          "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({ token }),
+      });
+      assert.equal(revoked.status, 200, await revoked.text());
+    }
+    const deauthorized = {
+      [rivetApp.id]: await eventually("rivet's listener got app_deauthorized", async () =>
+        rivet.events.find((e) => e.event === "app_deauthorized"),
+      ),
+      [standardApp.id]: await eventually("the Standard Webhooks receiver verified app_deauthorized", async () =>
+        standard.verified.find((v) => v.event?.event === "app_deauthorized")?.event,
+      ),
+    };
+    for (const app of [rivetApp, standardApp]) {
+      const { account_id, user_id, client_id, deauthorization_time, signature } = deauthorized[app.id].payload;
+      assert.equal(account_id, "clients-hooks");
+      assert.equal(client_id, app.clientId);
+      const expected = createHmac("sha256", secrets[app.id])
+        .update(`${account_id}:${user_id}:${client_id}:${deauthorization_time}`)
+        .digest("hex");
+      assert.equal(signature, expected, `${app.id}: app_deauthorized's inner signature`);
+    }
     assert.deepEqual(standard.refused, [], "every request Accord sent verified");
   },
 );
