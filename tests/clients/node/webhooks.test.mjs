@@ -131,6 +131,32 @@ async function standardReceiver(token, port = 0) {
   };
 }
 
+/**
+ * Listens on `port` at once and forwards every request, unchanged, to the receiver given later by
+ * `open(baseUrl)`; requests that come before it wait. Resolves to { open, stop }.
+ */
+async function frontDoor(port) {
+  let open;
+  const target = new Promise((resolve) => (open = resolve));
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (chunk) => chunks.push(chunk));
+    req.on("end", async () => {
+      const headers = { ...req.headers };
+      for (const hop of ["host", "connection", "content-length", "transfer-encoding"]) delete headers[hop];
+      const answer = await fetch(`${await target}${req.url}`, {
+        method: req.method,
+        headers,
+        body: Buffer.concat(chunks),
+      });
+      res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/plain" });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+  });
+  await new Promise((ready) => server.listen(port, "127.0.0.1", ready));
+  return { open, stop: () => new Promise((done) => server.close(done)) };
+}
+
 async function post(url, headers, body) {
   const response = await fetch(url, { method: "POST", headers, body });
   const text = await response.text();
@@ -273,7 +299,7 @@ async function eventually(what, check, seconds = 60) {
 }
 
 test(
-  "a running Accord delivers meeting.created to both receivers, every request verified",
+  "a running Accord delivers meeting.created and app_deauthorized to both receivers, every request verified",
   { skip: live ? false : "ACCORD_WEBHOOKS_LIVE is not 1: needs the delivery worker (serve --webhook-allow-private)" },
   async (t) => {
     assert.ok(accordUrl, "ACCORD_URL is not set: run this through scripts/client-tests");
@@ -281,6 +307,14 @@ test(
     const standardApp = hooksApp("clients-hooks-standard");
     const rivetToken = await accordToken(rivetApp);
     const standardToken = await accordToken(standardApp);
+
+    // Each endpoint listens before its token exists: rotating makes URL validation due at once,
+    // and the validation request must find someone at the door (it waits there, well inside
+    // Accord's 3 s, until the receiver with the new token is up).
+    const rivetDoor = await frontDoor(rivetApp.port);
+    t.after(rivetDoor.stop);
+    const standardDoor = await frontDoor(standardApp.port);
+    t.after(standardDoor.stop);
 
     // Rotating hands each receiver its token and makes URL validation due now.
     const secrets = {};
@@ -293,10 +327,12 @@ test(
       secrets[app.id] = rotated.data.secret_token;
       remember(secrets[app.id]);
     }
-    const rivet = await rivetReceiver(secrets[rivetApp.id], rivetApp.port);
+    const rivet = await rivetReceiver(secrets[rivetApp.id]);
     t.after(rivet.stop);
-    const standard = await standardReceiver(secrets[standardApp.id], standardApp.port);
+    rivetDoor.open(`http://127.0.0.1:${rivet.port}`);
+    const standard = await standardReceiver(secrets[standardApp.id]);
     t.after(standard.stop);
+    standardDoor.open(`http://127.0.0.1:${standard.port}`);
 
     for (const [app, token] of [
       [rivetApp, rivetToken],
