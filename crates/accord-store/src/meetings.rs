@@ -473,12 +473,8 @@ async fn queue_event(
         .email
         .to_string();
     let base = crate::outbox::public_url(conn).await?;
-    let render = |m: &Meeting| serde_json::to_value(m.object(&base, &host_email));
-    let object = render(meeting).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let previous = previous
-        .map(render)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let object = meeting.object(&base, &host_email);
+    let previous = previous.map(|m| m.object(&base, &host_email));
     crate::outbox::queue_object_event(
         conn,
         ctx,

@@ -206,24 +206,33 @@ async fn grant_may_read(
 }
 
 /// Queues `event` about `subject` for each app of `apps` ([`recipients`]), the payload naming
-/// `actor` as the operator; `previous` is the object before an update.
+/// `actor` as the operator; `previous` is the object before an update. An update the object does
+/// not show (a new password) raises nothing.
 #[allow(clippy::too_many_arguments)]
-pub async fn queue_object_event(
+pub async fn queue_object_event<T: serde::Serialize>(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
     actor: &Actor,
     event: Event,
     subject: &Subject<'_>,
     apps: &[String],
-    object: &serde_json::Value,
-    previous: Option<&serde_json::Value>,
+    object: &T,
+    previous: Option<&T>,
 ) -> Result<()> {
     if apps.is_empty() {
         return Ok(());
     }
+    let render =
+        |object: &T| serde_json::to_value(object).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let object = render(object)?;
+    let previous = previous.map(render).transpose()?;
+    if previous.as_ref() == Some(&object) {
+        return Ok(());
+    }
     let account_id = subject.account_id.as_str();
     let operator = operator(conn, actor, account_id).await?;
-    let payload = webhooks::object_payload(account_id, &operator, object, previous, ctx.now);
+    let payload =
+        webhooks::object_payload(account_id, &operator, &object, previous.as_ref(), ctx.now);
     for app_id in apps {
         enqueue(conn, ctx, app_id, account_id, event, |_| payload.clone()).await?;
     }

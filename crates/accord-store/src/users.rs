@@ -416,16 +416,8 @@ async fn queue_event(
     if apps.is_empty() {
         return Ok(());
     }
-    let render = |u: &User| serde_json::to_value(u.object());
-    let object = render(user).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let previous = previous
-        .map(render)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if previous.as_ref() == Some(&object) {
-        // A change the object does not show (a new password) raises no event.
-        return Ok(());
-    }
+    let object = user.object();
+    let previous = previous.map(User::object);
     crate::outbox::queue_object_event(
         conn,
         ctx,
