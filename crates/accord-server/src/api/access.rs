@@ -47,6 +47,12 @@ impl From<accord_store::StoreError> for ApiDenial {
                 refusal.to_string(),
             ));
         }
+        if let accord_store::StoreError::NotFound { .. } = &error {
+            // Looked up before the change, gone by the time it was made: a removal in between.
+            return ApiDenial::Error(crate::errors::ApiError::not_found(
+                "The object no longer exists: it was removed while this request ran.",
+            ));
+        }
         if error.is_unavailable() {
             tracing::warn!(%error, "the database cannot be reached; answered 503");
             ApiDenial::Unavailable

@@ -326,10 +326,21 @@ pub async fn decide_request(
         .into());
     }
     let approve = matches!(decision.action, RequestAction::Approve);
-    state
+    match state
         .store()
         .decide_preapproval(&actor(&caller), &caller.grant.account_id, &app_id, approve)
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        // Only a pending request can be declined (approving needs none: it pre-approves ahead).
+        Err(accord_store::StoreError::NotFound { .. }) => {
+            return Err(ApiError::not_found(format!(
+                "There is no pending pre-approval request for app {app_id} to decline."
+            ))
+            .into());
+        }
+        Err(other) => return Err(other.into()),
+    }
     tracing::info!(app = %app_id, approve, "pre-approval answered through the API");
     Ok(StatusCode::NO_CONTENT)
 }

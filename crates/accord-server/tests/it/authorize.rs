@@ -1190,3 +1190,167 @@ async fn a_storage_failure_shows_a_503_page() {
     })
     .await;
 }
+
+/// Globex's own admin tool: a server app with the marketplace scopes (added only where used, so
+/// the other tests see Globex without grants).
+const GLOBEX_IT: &str = r#"{"apps": [
+  {"id": "globex-it", "name": "Globex IT", "kind": "server", "developer": "gina@globex.test",
+   "scopes": ["marketplace:read:admin", "marketplace:write:admin"],
+   "credentials": {"production": {"client_id": "globex-it", "client_secret": "globex-it-secret-0123456789"}}}
+]}"#;
+
+#[tokio::test]
+async fn preapproval_runs_end_to_end_through_the_api_requested_listed_approved_and_ahead_of_any_request()
+ {
+    on_every_backend(|db| async move {
+        seeded(&db.store).await;
+        let extra = accord_store::seed::parse("globex-it.json", GLOBEX_IT).unwrap();
+        accord_store::seed::apply(&db.store, "globex-it.json", &extra)
+            .await
+            .unwrap();
+        let server = TestServer::start(&db).await;
+        let http = reqwest::Client::new();
+        let secret = crate::live::remember("globex-it-secret-0123456789".to_owned());
+        let answer: serde_json::Value = http
+            .post(format!(
+                "{}/oauth/token?grant_type=account_credentials&account_id=globex",
+                server.base
+            ))
+            .basic_auth("globex-it", Some(secret))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = answer["access_token"].as_str().expect("a token").to_owned();
+        let api = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+            let request = http
+                .request(method, format!("{}/v2{path}", server.base))
+                .bearer_auth(&token);
+            let request = match body {
+                Some(body) => request.json(&body),
+                None => request,
+            };
+            async move {
+                let answer = request.send().await.unwrap();
+                let status = answer.status();
+                let text = answer.text().await.unwrap();
+                (
+                    status,
+                    serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+                )
+            }
+        };
+
+        // Gus, a member, asks from the consent page; nothing is granted yet.
+        let browser = server.browser();
+        let path = authorize("notes", &[]);
+        let page = sign_in(&browser, &path, "gus@globex.test").await;
+        assert!(!page.has_button("decision", "approve"), "{}", page.html);
+        decide(&browser, &page, "request_preapproval").await;
+
+        // The admin's tool lists the request and approves it.
+        let (status, listed) = api(
+            reqwest::Method::GET,
+            "/marketplace/app_requests?status=requested",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        let requests = listed["app_requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 1, "{listed}");
+        assert_eq!(
+            (
+                &requests[0]["app_id"],
+                &requests[0]["status"],
+                &requests[0]["requested_by"]
+            ),
+            (
+                &serde_json::json!("notes"),
+                &serde_json::json!("requested"),
+                &serde_json::json!("gus")
+            )
+        );
+        let approve = Some(serde_json::json!({"action": "approve"}));
+        let (status, body) = api(
+            reqwest::Method::PATCH,
+            "/marketplace/apps/notes/requests",
+            approve.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let consent = browser.get(&path).await;
+        assert!(
+            consent.has_button("decision", "approve"),
+            "{}",
+            consent.html
+        );
+        let done = decide(&browser, &consent, "approve").await;
+        assert!(
+            done.redirect_param("code").is_some(),
+            "Gus authorizes Notes"
+        );
+
+        // Declining needs a request; approving does not: Mobile is pre-approved before anyone asks.
+        let decline = Some(serde_json::json!({"action": "decline"}));
+        let (status, _) = api(
+            reqwest::Method::PATCH,
+            "/marketplace/apps/mobile/requests",
+            decline,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "nothing to decline");
+        let (status, body) = api(
+            reqwest::Method::PATCH,
+            "/marketplace/apps/mobile/requests",
+            approve,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let mobile = authorize(
+            "mobile",
+            &[
+                ("redirect_uri", "com.example.mobile:/cb"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let consent = browser.get(&mobile).await;
+        assert!(
+            consent.has_button("decision", "approve"),
+            "{}",
+            consent.html
+        );
+        let (_, listed) = api(reqwest::Method::GET, "/marketplace/app_requests", None).await;
+        let statuses: Vec<(&str, &str)> = listed["app_requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["app_id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(statuses.len(), 2, "{listed}");
+        assert!(
+            statuses.contains(&("notes", "approved")) && statuses.contains(&("mobile", "approved"))
+        );
+
+        // Each answer is in Globex's audit log.
+        let answered = db
+            .store
+            .audit_log("globex")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action.starts_with("app.preapproval") || e.action == "app.preapproved")
+            .map(|e| (e.action, e.target_id))
+            .collect::<Vec<_>>();
+        let expected = [
+            ("app.preapproval_requested", "notes"),
+            ("app.preapproved", "notes"),
+            ("app.preapproved", "mobile"),
+        ]
+        .map(|(action, app)| (action.to_owned(), app.to_owned()));
+        assert_eq!(answered, expected, "the request and both answers, in order");
+    })
+    .await;
+}

@@ -227,3 +227,109 @@ async fn a_users_authorization_is_removed_from_the_shell() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn preapproval_from_the_shell_policy_a_members_request_approved_declined_and_ahead() {
+    on_every_backend(|db| async move {
+        installed_meeting_sync(&db).await;
+        let created = json_of(&run(accord_on(&db).args([
+            "--json",
+            "app",
+            "create",
+            "--developer",
+            "owner@acme.test",
+            "--name",
+            "Notes",
+            "--kind",
+            "user",
+            "--scopes",
+            "user:read",
+            "--status",
+            "published",
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+        ])));
+        let notes = created["app"]["id"].as_str().expect("an app id").to_owned();
+        let policy = run(accord_on(&db).args([
+            "account",
+            "change",
+            "acme",
+            "--app-approval",
+            "preapproval",
+        ]));
+        assert!(policy.status.success(), "{}", stderr(&policy));
+
+        // Nothing to decline yet: the shell says so and changes nothing.
+        let declined =
+            run(accord_on(&db).args(["account", "change", "acme", "--decline-app", &notes]));
+        assert!(!declined.status.success(), "{}", stdout(&declined));
+        assert!(
+            stderr(&declined).contains("does not exist"),
+            "{}",
+            stderr(&declined)
+        );
+
+        // Ann asks (the consent page's button calls this store function); the shell lists,
+        // declines, then approves.
+        let ann = db.store.find_user("ann@acme.test").await.expect("Ann");
+        db.store
+            .request_preapproval("acme", &notes, ann.id.as_str())
+            .await
+            .expect("a request");
+        let shown = json_of(&run(
+            accord_on(&db).args(["--json", "account", "show", "acme"])
+        ));
+        assert_eq!(shown["account"]["app_approval"], "preapproval", "{shown}");
+        let statuses = |shown: &Value| -> Vec<(String, String)> {
+            shown["preapprovals"]
+                .as_array()
+                .expect("pre-approvals")
+                .iter()
+                .map(|p| {
+                    (
+                        p["app_id"].as_str().unwrap().to_owned(),
+                        p["status"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(statuses(&shown), [(notes.clone(), "requested".to_owned())]);
+        let declined =
+            run(accord_on(&db).args(["account", "change", "acme", "--decline-app", &notes]));
+        assert!(declined.status.success(), "{}", stderr(&declined));
+        let shown = json_of(&run(
+            accord_on(&db).args(["--json", "account", "show", "acme"])
+        ));
+        assert_eq!(statuses(&shown), [(notes.clone(), "declined".to_owned())]);
+        let approved =
+            run(accord_on(&db).args(["account", "change", "acme", "--preapprove-app", &notes]));
+        assert!(approved.status.success(), "{}", stderr(&approved));
+        let shown = json_of(&run(
+            accord_on(&db).args(["--json", "account", "show", "acme"])
+        ));
+        assert_eq!(statuses(&shown), [(notes.clone(), "approved".to_owned())]);
+
+        // Ahead of any request, and refused for an account app (an admin installs those).
+        let ahead =
+            run(accord_on(&db).args(["account", "change", "acme", "--preapprove-app", "ms-prod"]));
+        assert!(
+            !ahead.status.success(),
+            "an account app is never pre-approved"
+        );
+        let log = db.store.audit_log("acme").await.expect("the log");
+        let actions: Vec<&str> = log
+            .iter()
+            .filter(|e| e.target_id == notes && e.action.starts_with("app.preap"))
+            .map(|e| e.action.as_str())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "app.preapproval_requested",
+                "app.preapproval_declined",
+                "app.preapproved"
+            ]
+        );
+    })
+    .await;
+}
