@@ -12,6 +12,8 @@
 //! - [`refresh`]: whether a presented refresh token is usable now, and how (rotate, repeat the
 //!   successor within the grace window, or reuse) — one decision for the token endpoint and
 //!   introspection.
+//! - [`rules`]: step 5, the business rules of single endpoints (the owner and built-in roles),
+//!   each answering the `Violation` a request breaks, for the API and the console alike.
 //! - [`install`]: who may install an account app or authorize a user app, and which scopes the
 //!   grant gets.
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
@@ -33,6 +35,7 @@ pub mod permission;
 pub mod privileges;
 pub mod refresh;
 pub mod roles;
+pub mod rules;
 pub mod scopes;
 pub mod users;
 pub mod webhooks;

@@ -71,6 +71,18 @@ impl BuiltinRole {
     }
 }
 
+impl RoleId {
+    /// The built-in role this id names, if any ("0" Owner, "1" Admin, "2" Member).
+    pub fn builtin(&self) -> Option<BuiltinRole> {
+        BuiltinRole::from_id(self.as_str())
+    }
+
+    /// Whether this is the Owner role's id.
+    pub fn is_owner(&self) -> bool {
+        self.builtin() == Some(BuiltinRole::Owner)
+    }
+}
+
 /// A change to roles that would break the owner invariants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OwnerRuleViolation {
@@ -128,6 +140,21 @@ mod tests {
                 .contains(Privilege::MarketplaceEdit)
         );
         assert!(BuiltinRole::Member.default_privileges().is_empty());
+    }
+
+    #[test]
+    fn role_ids_name_their_builtin() {
+        assert_eq!(
+            BuiltinRole::Owner.role_id().builtin(),
+            Some(BuiltinRole::Owner)
+        );
+        assert!(BuiltinRole::Owner.role_id().is_owner());
+        assert!(!BuiltinRole::Admin.role_id().is_owner());
+        assert_eq!(
+            RoleId::parse("1").unwrap().builtin(),
+            Some(BuiltinRole::Admin)
+        );
+        assert_eq!(RoleId::parse("scheduler").unwrap().builtin(), None);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub struct User {
 
 impl User {
     pub fn is_owner(&self) -> bool {
-        self.role_id.as_str() == BuiltinRole::Owner.id()
+        self.role_id.is_owner()
     }
 
     /// The user as the API shows it and webhook events carry it.
