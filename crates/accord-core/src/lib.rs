@@ -18,6 +18,8 @@
 //!   grant gets.
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
 //!   meeting's time zone, recurrences and their occurrences across daylight-saving changes.
+//! - [`names`]: the names people type, one parsed type each — a user's first or last name, a
+//!   role's name, a time zone's IANA name — for the store, the API, the seed file and the console.
 //! - [`input`]: what every text input obeys on any surface (no NUL character).
 //! - [`webhooks`]: events, their envelope and signatures, and who receives an event (the
 //!   permission rule's answer to reading the object).
@@ -31,6 +33,7 @@ pub mod ids;
 pub mod input;
 pub mod install;
 pub mod meetings;
+pub mod names;
 pub mod permission;
 pub mod privileges;
 pub mod refresh;

@@ -1,6 +1,7 @@
 //! Roles: the three built-ins every account has, custom roles, and the owner invariants.
 
 use crate::ids::RoleId;
+use crate::names::RoleName;
 use crate::privileges::PrivilegeSet;
 
 /// The built-in roles, with the ids Zoom gives them.
@@ -68,6 +69,11 @@ impl BuiltinRole {
 
     pub fn role_id(self) -> RoleId {
         RoleId::parse(self.id()).expect("built-in role ids are valid")
+    }
+
+    /// [`BuiltinRole::name`] as a role's name.
+    pub fn role_name(self) -> RoleName {
+        RoleName::parse(self.name()).expect("built-in role names are valid")
     }
 }
 
@@ -140,6 +146,9 @@ mod tests {
                 .contains(Privilege::MarketplaceEdit)
         );
         assert!(BuiltinRole::Member.default_privileges().is_empty());
+        for role in BuiltinRole::ALL {
+            assert_eq!(role.role_name(), role.name());
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{
     AccountId, AppId, ClientId, Email, RoleId, Secret, UserId, check_credential,
 };
+use accord_core::names::TimeZoneName;
 use accord_core::privileges::{Privilege, PrivilegeSet};
 use accord_core::roles::BuiltinRole;
 use accord_core::scopes::check_app_scopes;
@@ -336,7 +337,7 @@ fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
                 UserType::try_from(t).map_err(|e| errors.at(format!("{uat}.type"), e))?;
             }
             if let Some(tz) = &user.timezone {
-                users::check_timezone(tz).map_err(|e| errors.at(format!("{uat}.timezone"), e))?;
+                TimeZoneName::parse(tz).map_err(|e| errors.at(format!("{uat}.timezone"), e))?;
             }
             if let Some(status) = &user.status
                 && UserStatus::parse(status).is_none()

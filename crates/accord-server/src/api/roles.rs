@@ -43,7 +43,7 @@ impl RoleBody {
     fn new(role: &Role, with_privileges: bool) -> Self {
         RoleBody {
             id: role.id.as_str().to_owned(),
-            name: role.name.clone(),
+            name: role.name.to_string(),
             description: role.description.clone(),
             total_members: role.total_members,
             role_type: role.role_type.to_owned(),
@@ -336,8 +336,8 @@ impl RoleMember {
         RoleMember {
             id: user.id.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
+            first_name: user.first_name.to_string(),
+            last_name: user.last_name.to_string(),
             user_type: i64::from(user.user_type),
         }
     }

@@ -152,13 +152,13 @@ impl UserListItem {
     fn new(user: &User) -> Self {
         UserListItem {
             id: user.id.as_str().to_owned(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
+            first_name: user.first_name.to_string(),
+            last_name: user.last_name.to_string(),
             display_name: accord_core::users::display_name(&user.first_name, &user.last_name),
             email: user.email.as_str().to_owned(),
             user_type: i64::from(user.user_type),
             pmi: user.pmi,
-            timezone: user.timezone.clone(),
+            timezone: user.timezone.to_string(),
             status: user.status.as_str().to_owned(),
             role_id: user.role_id.as_str().to_owned(),
             created_at: user.created_at.rfc3339(),
@@ -407,8 +407,8 @@ pub async fn create_user(
         .map_err(write_error)?;
     let created = CreatedUser {
         id: user.id.as_str().to_owned(),
-        first_name: user.first_name,
-        last_name: user.last_name,
+        first_name: user.first_name.into_string(),
+        last_name: user.last_name.into_string(),
         email: user.email.as_str().to_owned(),
         user_type: i64::from(user.user_type),
     };
