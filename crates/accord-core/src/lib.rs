@@ -12,10 +12,14 @@
 //! - [`refresh`]: whether a presented refresh token is usable now, and how (rotate, repeat the
 //!   successor within the grace window, or reuse) — one decision for the token endpoint and
 //!   introspection.
+//! - [`rules`]: step 5, the business rules of single endpoints (the owner and built-in roles),
+//!   each answering the `Violation` a request breaks, for the API and the console alike.
 //! - [`install`]: who may install an account app or authorize a user app, and which scopes the
 //!   grant gets.
 //! - [`meetings`]: Zoom's meeting object: validation with per-field errors, start times in the
 //!   meeting's time zone, recurrences and their occurrences across daylight-saving changes.
+//! - [`names`]: the names people type, one parsed type each — a user's first or last name, a
+//!   role's name, a time zone's IANA name — for the store, the API, the seed file and the console.
 //! - [`input`]: what every text input obeys on any surface (no NUL character).
 //! - [`webhooks`]: events, their envelope and signatures, and who receives an event (the
 //!   permission rule's answer to reading the object).
@@ -29,10 +33,12 @@ pub mod ids;
 pub mod input;
 pub mod install;
 pub mod meetings;
+pub mod names;
 pub mod permission;
 pub mod privileges;
 pub mod refresh;
 pub mod roles;
+pub mod rules;
 pub mod scopes;
 pub mod users;
 pub mod webhooks;

@@ -817,11 +817,6 @@ impl MeetingInput {
     }
 }
 
-/// Whether the bundled tz database knows this IANA name.
-pub fn is_known_timezone(name: &str) -> bool {
-    TimeZone::get(name).is_ok()
-}
-
 /// Checks a meeting passcode: 1–10 characters from `A–Z a–z 0–9 @ - _ *`.
 pub fn check_password(password: &str) -> Result<(), FieldError> {
     let ok = (1..=10).contains(&password.chars().count())

@@ -1,6 +1,7 @@
 //! Roles: the three built-ins every account has, custom roles, and the owner invariants.
 
 use crate::ids::RoleId;
+use crate::names::RoleName;
 use crate::privileges::PrivilegeSet;
 
 /// The built-in roles, with the ids Zoom gives them.
@@ -69,6 +70,23 @@ impl BuiltinRole {
     pub fn role_id(self) -> RoleId {
         RoleId::parse(self.id()).expect("built-in role ids are valid")
     }
+
+    /// [`BuiltinRole::name`] as a role's name.
+    pub fn role_name(self) -> RoleName {
+        RoleName::parse(self.name()).expect("built-in role names are valid")
+    }
+}
+
+impl RoleId {
+    /// The built-in role this id names, if any ("0" Owner, "1" Admin, "2" Member).
+    pub fn builtin(&self) -> Option<BuiltinRole> {
+        BuiltinRole::from_id(self.as_str())
+    }
+
+    /// Whether this is the Owner role's id.
+    pub fn is_owner(&self) -> bool {
+        self.builtin() == Some(BuiltinRole::Owner)
+    }
 }
 
 /// A change to roles that would break the owner invariants.
@@ -128,6 +146,24 @@ mod tests {
                 .contains(Privilege::MarketplaceEdit)
         );
         assert!(BuiltinRole::Member.default_privileges().is_empty());
+        for role in BuiltinRole::ALL {
+            assert_eq!(role.role_name(), role.name());
+        }
+    }
+
+    #[test]
+    fn role_ids_name_their_builtin() {
+        assert_eq!(
+            BuiltinRole::Owner.role_id().builtin(),
+            Some(BuiltinRole::Owner)
+        );
+        assert!(BuiltinRole::Owner.role_id().is_owner());
+        assert!(!BuiltinRole::Admin.role_id().is_owner());
+        assert_eq!(
+            RoleId::parse("1").unwrap().builtin(),
+            Some(BuiltinRole::Admin)
+        );
+        assert_eq!(RoleId::parse("scheduler").unwrap().builtin(), None);
     }
 
     #[test]

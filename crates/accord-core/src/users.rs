@@ -110,6 +110,7 @@ pub struct UserObject {
 }
 
 /// Zoom's `display_name`: first and last name, trimmed.
-pub fn display_name(first_name: &str, last_name: &str) -> String {
+pub fn display_name(first_name: impl AsRef<str>, last_name: impl AsRef<str>) -> String {
+    let (first_name, last_name) = (first_name.as_ref(), last_name.as_ref());
     format!("{first_name} {last_name}").trim().to_owned()
 }

@@ -275,7 +275,7 @@ pub async fn insert(
             )));
         }
     }
-    let host_timezone = if accord_core::meetings::is_known_timezone(&host.timezone) {
+    let host_timezone = if host.timezone.is_known() {
         host.timezone.as_str()
     } else {
         "UTC"

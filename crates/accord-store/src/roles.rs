@@ -2,6 +2,7 @@
 
 use accord_core::clock::Timestamp;
 use accord_core::ids::RoleId;
+use accord_core::names::RoleName;
 use accord_core::privileges::{Privilege, PrivilegeSet};
 use accord_core::roles::{self as rules, BuiltinRole};
 use serde::Serialize;
@@ -17,7 +18,7 @@ use crate::{Conn, Ctx, Store};
 pub struct Role {
     pub account_id: String,
     pub id: RoleId,
-    pub name: String,
+    pub name: RoleName,
     pub description: String,
     pub privileges: PrivilegeSet,
     /// "builtin" or "custom".
@@ -50,6 +51,8 @@ const COLUMNS: &str = "r.account_id, r.id, r.name, r.description, r.privileges, 
 
 fn from_row(row: &AnyRow) -> Result<Role> {
     let id = rows::parsed(row, "id", RoleId::parse)?;
+    let name = RoleName::parse(&rows::text(row, "name")?)
+        .map_err(|e| StoreError::Corrupt(format!("role {id}: {e}")))?;
     let names: Vec<String> = rows::json(row, "privileges")?;
     let privileges = names
         .iter()
@@ -64,7 +67,7 @@ fn from_row(row: &AnyRow) -> Result<Role> {
             "custom"
         },
         id,
-        name: rows::text(row, "name")?,
+        name,
         description: rows::text(row, "description")?,
         privileges,
         total_members: row.try_get("total_members")?,
@@ -73,14 +76,9 @@ fn from_row(row: &AnyRow) -> Result<Role> {
     })
 }
 
-fn check_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(StoreError::Invalid(
-            "a role name must be 1-64 characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
+/// A role name given to the store: [`RoleName`]'s rule, refused as [`StoreError::Invalid`].
+fn parse_name(name: &str) -> Result<RoleName> {
+    RoleName::parse(name).map_err(|e| StoreError::Invalid(e.0))
 }
 
 async fn insert_row(
@@ -88,7 +86,7 @@ async fn insert_row(
     ctx: &Ctx<'_>,
     account_id: &str,
     id: &str,
-    name: &str,
+    name: &RoleName,
     description: &str,
     privileges: PrivilegeSet,
 ) -> Result<()> {
@@ -98,8 +96,8 @@ async fn insert_row(
     )
     .bind(account_id)
     .bind(id)
-    .bind(name)
-    .bind(name.to_lowercase())
+    .bind(name.as_str())
+    .bind(name.key())
     .bind(description)
     .bind(rows::to_json(&privileges.names()))
     .bind(ctx.now.millis())
@@ -120,7 +118,7 @@ pub(crate) async fn insert_builtins(
             ctx,
             account_id,
             role.id(),
-            role.name(),
+            &role.role_name(),
             role.description(),
             role.default_privileges(),
         )
@@ -159,13 +157,13 @@ pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<Role>> {
 async fn name_taken(
     conn: &mut Conn,
     account_id: &str,
-    name: &str,
+    name: &RoleName,
     except: Option<&str>,
 ) -> Result<bool> {
     let other: Option<String> =
         sqlx::query_scalar("SELECT id FROM roles WHERE account_id = $1 AND name_key = $2")
             .bind(account_id)
-            .bind(name.to_lowercase())
+            .bind(name.key())
             .fetch_optional(&mut *conn)
             .await?;
     Ok(other.is_some_and(|id| Some(id.as_str()) != except))
@@ -179,7 +177,7 @@ pub async fn create(
     account_id: &str,
     new: NewRole,
 ) -> Result<Role> {
-    let name = check_name(&new.name)?;
+    let name = parse_name(&new.name)?;
     let id = match new.id {
         Some(id) if BuiltinRole::from_id(id.as_str()).is_some() => {
             return Err(StoreError::Invalid(format!(
@@ -196,7 +194,8 @@ pub async fn create(
     }
     if name_taken(conn, account_id, &name, None).await? {
         return Err(StoreError::Conflict(format!(
-            "a role named {name:?} already exists in this account"
+            "a role named {:?} already exists in this account",
+            name.as_str()
         )));
     }
     insert_row(
@@ -236,7 +235,7 @@ pub async fn update(
 ) -> Result<Role> {
     let current = require(conn, account_id, role_id).await?;
     let name = match &change.name {
-        Some(name) => check_name(name)?,
+        Some(name) => parse_name(name)?,
         None => current.name.clone(),
     };
     let description = change
@@ -266,15 +265,16 @@ pub async fn update(
     }
     if name_taken(conn, account_id, &name, Some(role_id)).await? {
         return Err(StoreError::Conflict(format!(
-            "a role named {name:?} already exists in this account"
+            "a role named {:?} already exists in this account",
+            name.as_str()
         )));
     }
     sqlx::query(
         "UPDATE roles SET name = $1, name_key = $2, description = $3, privileges = $4, updated_at = $5 \
          WHERE account_id = $6 AND id = $7",
     )
-    .bind(&name)
-    .bind(name.to_lowercase())
+    .bind(name.as_str())
+    .bind(name.key())
     .bind(&description)
     .bind(rows::to_json(&privileges.names()))
     .bind(ctx.now.millis())

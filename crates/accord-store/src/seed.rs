@@ -17,6 +17,7 @@ use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{
     AccountId, AppId, ClientId, Email, RoleId, Secret, UserId, check_credential,
 };
+use accord_core::names::TimeZoneName;
 use accord_core::privileges::{Privilege, PrivilegeSet};
 use accord_core::roles::BuiltinRole;
 use accord_core::scopes::check_app_scopes;
@@ -326,7 +327,7 @@ fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
                     format!("unknown role {keyword:?}: use one of {}", known.join(", ")),
                 )
             })?;
-            if role.as_str() == BuiltinRole::Owner.id() {
+            if role.is_owner() {
                 owners += 1;
                 if owners > 1 {
                     return Err(errors.at(format!("{uat}.role"), "an account has exactly one owner, and another user here is already \"owner\""));
@@ -336,7 +337,7 @@ fn validate(errors: &Errors<'_>, seed: &SeedFile) -> Result<(), SeedError> {
                 UserType::try_from(t).map_err(|e| errors.at(format!("{uat}.type"), e))?;
             }
             if let Some(tz) = &user.timezone {
-                users::check_timezone(tz).map_err(|e| errors.at(format!("{uat}.timezone"), e))?;
+                TimeZoneName::parse(tz).map_err(|e| errors.at(format!("{uat}.timezone"), e))?;
             }
             if let Some(status) = &user.status
                 && UserStatus::parse(status).is_none()
@@ -566,58 +567,60 @@ async fn apply_account(
         .collect();
     let role_of = |user: &SeedUser| role_id_for(user.role.as_deref().unwrap_or("member"), &custom);
 
-    let account_id =
-        match existing {
-            Some(account) => {
-                let change = accounts::AccountChange {
-                    name: Some(seed.name.clone()),
-                    app_approval: approval,
-                };
-                let updated = accounts::update(conn, ctx, actor, account.id.as_str(), change)
+    let account_id = match existing {
+        Some(account) => {
+            let change = accounts::AccountChange {
+                name: Some(seed.name.clone()),
+                app_approval: approval,
+            };
+            let updated = accounts::update(conn, ctx, actor, account.id.as_str(), change)
+                .await
+                .map_err(fail(format!("{at}.name")))?;
+            if updated != account {
+                report.updated.push(format!("account {}", account.name));
+            }
+            account.id.into_string()
+        }
+        None => {
+            let Some((u, owner)) = seed
+                .users
+                .iter()
+                .enumerate()
+                .find(|(_, u)| role_of(u).is_some_and(|r| r.is_owner()))
+            else {
+                return Err(errors.at(
+                    format!("{at}.users"),
+                    "a new account needs one user with \"role\": \"owner\"",
+                ));
+            };
+            let uat = format!("{at}.users[{u}]");
+            let owner_new = new_user_from(owner, BuiltinRole::Owner.role_id(), errors, &uat)?;
+            let new = accounts::NewAccount {
+                id: seed
+                    .id
+                    .clone()
+                    .map(AccountId::parse)
+                    .transpose()
+                    .map_err(|e| errors.at(format!("{at}.id"), e))?,
+                name: seed.name.clone(),
+                app_approval: approval.unwrap_or_default(),
+            };
+            let (account, owner_user, generated) =
+                accounts::create(conn, ctx, actor, new, owner_new)
                     .await
-                    .map_err(fail(format!("{at}.name")))?;
-                if updated != account {
-                    report.updated.push(format!("account {}", account.name));
-                }
-                account.id.into_string()
-            }
-            None => {
-                let Some((u, owner)) = seed.users.iter().enumerate().find(|(_, u)| {
-                    role_of(u).is_some_and(|r| r.as_str() == BuiltinRole::Owner.id())
-                }) else {
-                    return Err(errors.at(
-                        format!("{at}.users"),
-                        "a new account needs one user with \"role\": \"owner\"",
-                    ));
-                };
-                let uat = format!("{at}.users[{u}]");
-                let owner_new = new_user_from(owner, BuiltinRole::Owner.role_id(), errors, &uat)?;
-                let new = accounts::NewAccount {
-                    id: seed
-                        .id
-                        .clone()
-                        .map(AccountId::parse)
-                        .transpose()
-                        .map_err(|e| errors.at(format!("{at}.id"), e))?,
-                    name: seed.name.clone(),
-                    app_approval: approval.unwrap_or_default(),
-                };
-                let (account, owner_user, generated) =
-                    accounts::create(conn, ctx, actor, new, owner_new)
-                        .await
-                        .map_err(fail(uat))?;
+                    .map_err(fail(uat))?;
+            report
+                .created
+                .push(format!("account {} ({})", account.name, account.id));
+            report.created.push(format!("user {}", owner_user.email));
+            if let Some(password) = generated {
                 report
-                    .created
-                    .push(format!("account {} ({})", account.name, account.id));
-                report.created.push(format!("user {}", owner_user.email));
-                if let Some(password) = generated {
-                    report
-                        .shown_once
-                        .push((format!("password for {}", owner_user.email), password));
-                }
-                account.id.into_string()
+                    .shown_once
+                    .push((format!("password for {}", owner_user.email), password));
             }
-        };
+            account.id.into_string()
+        }
+    };
 
     for (r, role) in seed.roles.iter().enumerate() {
         let rat = format!("{at}.roles[{r}]");
@@ -686,7 +689,7 @@ async fn apply_account(
                     ));
                 }
                 let mut after = current.clone();
-                if role_id.as_str() == BuiltinRole::Owner.id() && !current.is_owner() {
+                if role_id.is_owner() && !current.is_owner() {
                     after = users::transfer_ownership(conn, ctx, actor, current.id.as_str())
                         .await
                         .map_err(fail(format!("{uat}.role")))?;

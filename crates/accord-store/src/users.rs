@@ -11,6 +11,7 @@
 
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, Email, RoleId, Secret, UserId};
+use accord_core::names::{PersonName, TimeZoneName};
 use accord_core::roles::{self as rules, BuiltinRole, OwnerRuleViolation};
 use accord_core::users::{UserObject, UserStatus, UserType};
 use accord_core::webhooks::{self as hooks, Event};
@@ -27,12 +28,12 @@ pub struct User {
     pub id: UserId,
     pub account_id: AccountId,
     pub email: Email,
-    pub first_name: String,
-    pub last_name: String,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
     #[serde(rename = "type")]
     pub user_type: UserType,
     pub status: UserStatus,
-    pub timezone: String,
+    pub timezone: TimeZoneName,
     pub pmi: i64,
     pub role_id: RoleId,
     pub created_at: Timestamp,
@@ -42,7 +43,7 @@ pub struct User {
 
 impl User {
     pub fn is_owner(&self) -> bool {
-        self.role_id.as_str() == BuiltinRole::Owner.id()
+        self.role_id.is_owner()
     }
 
     /// The user as the API shows it and webhook events carry it.
@@ -50,13 +51,13 @@ impl User {
         UserObject {
             id: self.id.as_str().to_owned(),
             email: self.email.as_str().to_owned(),
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
+            first_name: self.first_name.to_string(),
+            last_name: self.last_name.to_string(),
             display_name: accord_core::users::display_name(&self.first_name, &self.last_name),
             user_type: i64::from(self.user_type),
             role_id: self.role_id.as_str().to_owned(),
             status: self.status.as_str().to_owned(),
-            timezone: self.timezone.clone(),
+            timezone: self.timezone.to_string(),
             pmi: self.pmi,
             account_id: self.account_id.as_str().to_owned(),
             created_at: self.created_at.rfc3339(),
@@ -126,13 +127,13 @@ fn from_row(row: &AnyRow) -> Result<User> {
         id: UserId::parse(rows::text(row, "id")?).map_err(corrupt)?,
         account_id: AccountId::parse(rows::text(row, "account_id")?).map_err(corrupt)?,
         email: Email::parse(rows::text(row, "email")?).map_err(corrupt)?,
-        first_name: rows::text(row, "first_name")?,
-        last_name: rows::text(row, "last_name")?,
+        first_name: PersonName::parse(&rows::text(row, "first_name")?).map_err(corrupt)?,
+        last_name: PersonName::parse(&rows::text(row, "last_name")?).map_err(corrupt)?,
         user_type: UserType::try_from(rows::int(row, "user_type")?).map_err(StoreError::Corrupt)?,
         status: rows::parsed(row, "status", |s| {
             UserStatus::parse(&s).ok_or(format!("unknown status {s}"))
         })?,
-        timezone: rows::text(row, "timezone")?,
+        timezone: TimeZoneName::parse(&rows::text(row, "timezone")?).map_err(corrupt)?,
         pmi: rows::int(row, "pmi")?,
         role_id: RoleId::parse(rows::text(row, "role_id")?).map_err(corrupt)?,
         created_at: rows::time(row, "created_at")?,
@@ -141,34 +142,15 @@ fn from_row(row: &AnyRow) -> Result<User> {
     })
 }
 
-/// Checks an IANA time-zone name's shape (`UTC`, `Europe/Berlin`, `America/Argentina/Buenos_Aires`).
-pub fn check_timezone(tz: &str) -> Result<()> {
-    let ok = !tz.is_empty()
-        && tz.len() <= 64
-        && tz.split('/').all(|part| {
-            !part.is_empty()
-                && part.starts_with(|c: char| c.is_ascii_alphabetic())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "timezone {tz:?} is not an IANA time-zone name such as Europe/Berlin"
-        )))
-    }
+/// A time zone given to the store: [`TimeZoneName`]'s rule, refused as [`StoreError::Invalid`].
+pub fn parse_timezone(tz: &str) -> Result<TimeZoneName> {
+    TimeZoneName::parse(tz).map_err(|e| StoreError::Invalid(e.0))
 }
 
-fn check_person_name(what: &str, value: &str) -> Result<String> {
-    let value = value.trim();
-    if value.chars().count() > 64 || value.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!(
-            "{what} must be at most 64 printable characters"
-        )));
-    }
-    Ok(value.to_owned())
+/// A first or last name given to the store: [`PersonName`]'s rule, refused as
+/// [`StoreError::Invalid`] naming the field.
+fn parse_person_name(what: &str, value: &str) -> Result<PersonName> {
+    PersonName::parse(value).map_err(|e| StoreError::Invalid(format!("{what} {e}")))
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<User>> {
@@ -348,9 +330,9 @@ pub async fn insert(
         }
         None => UserId::parse(secrets::new_id()).map_err(|e| StoreError::Invalid(e.0))?,
     };
-    check_timezone(&new.timezone)?;
-    let first_name = check_person_name("first_name", &new.first_name)?;
-    let last_name = check_person_name("last_name", &new.last_name)?;
+    let timezone = parse_timezone(&new.timezone)?;
+    let first_name = parse_person_name("first_name", &new.first_name)?;
+    let last_name = parse_person_name("last_name", &new.last_name)?;
     let (password, generated) = match new.password {
         Some(given) => (Some(given), None),
         None if new.status == UserStatus::Active => {
@@ -372,11 +354,11 @@ pub async fn insert(
     .bind(account_id)
     .bind(new.email.as_str())
     .bind(new.email.key())
-    .bind(&first_name)
-    .bind(&last_name)
+    .bind(first_name.as_str())
+    .bind(last_name.as_str())
     .bind(i64::from(new.user_type))
     .bind(new.status.as_str())
-    .bind(&new.timezone)
+    .bind(timezone.as_str())
     .bind(pmi)
     .bind(new.role_id.as_str())
     .bind(password_hash)
@@ -459,11 +441,11 @@ pub async fn update(
         _ => current.email.clone(),
     };
     let first_name = match change.first_name {
-        Some(v) => check_person_name("first_name", &v)?,
+        Some(v) => parse_person_name("first_name", &v)?,
         None => current.first_name.clone(),
     };
     let last_name = match change.last_name {
-        Some(v) => check_person_name("last_name", &v)?,
+        Some(v) => parse_person_name("last_name", &v)?,
         None => current.last_name.clone(),
     };
     if first_name != current.first_name {
@@ -476,11 +458,13 @@ pub async fn update(
     if user_type != current.user_type {
         changed.push("type");
     }
-    let timezone = change.timezone.unwrap_or_else(|| current.timezone.clone());
-    if timezone != current.timezone {
-        check_timezone(&timezone)?;
-        changed.push("timezone");
-    }
+    let timezone = match change.timezone {
+        Some(tz) if current.timezone != tz.as_str() => {
+            changed.push("timezone");
+            parse_timezone(&tz)?
+        }
+        _ => current.timezone.clone(),
+    };
     let role_id = change.role_id.unwrap_or_else(|| current.role_id.clone());
     if role_id != current.role_id {
         rules::check_role_assignment(current.is_owner(), role_id.as_str())?;
@@ -511,10 +495,10 @@ pub async fn update(
     )
     .bind(email.as_str())
     .bind(email.key())
-    .bind(&first_name)
-    .bind(&last_name)
+    .bind(first_name.as_str())
+    .bind(last_name.as_str())
     .bind(i64::from(user_type))
-    .bind(&timezone)
+    .bind(timezone.as_str())
     .bind(role_id.as_str())
     .bind(status.as_str())
     .bind(ctx.now.millis())

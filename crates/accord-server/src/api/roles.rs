@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use accord_core::privileges::{Privilege, PrivilegeSet};
 use accord_core::roles::BuiltinRole;
+use accord_core::rules;
 use accord_store::roles::{NewRole, Role, RoleChange};
 use accord_store::users::{User, UserChange, UserFilter};
 use axum::extract::{Path, RawQuery, State};
@@ -42,7 +43,7 @@ impl RoleBody {
     fn new(role: &Role, with_privileges: bool) -> Self {
         RoleBody {
             id: role.id.as_str().to_owned(),
-            name: role.name.clone(),
+            name: role.name.to_string(),
             description: role.description.clone(),
             total_members: role.total_members,
             role_type: role.role_type.to_owned(),
@@ -89,18 +90,6 @@ pub struct Added {
     /// Comma-separated ids.
     pub ids: String,
     pub add_at: String,
-}
-
-fn violation(
-    code: u32,
-    message: impl Into<String>,
-    fix: impl Into<String>,
-) -> accord_core::permission::Violation {
-    accord_core::permission::Violation {
-        code,
-        message: message.into(),
-        fix: fix.into(),
-    }
 }
 
 /// A store failure on a role write, in Zoom's shapes.
@@ -171,7 +160,7 @@ fn acts_as_owner(state: &AppState, caller_me: &str) -> bool {
         .store()
         .view()
         .user(caller_me)
-        .is_some_and(|u| u.role_id == BuiltinRole::Owner.id())
+        .is_some_and(|u| BuiltinRole::from_id(&u.role_id) == Some(BuiltinRole::Owner))
 }
 
 /// `GET /roles`.
@@ -289,19 +278,7 @@ pub async fn update(
         .as_ref()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
-    let rule = match role.as_ref().map(|r| r.id.as_str()) {
-        Some("0") => Some(violation(
-            200,
-            "The Owner role holds every privilege and cannot be changed.",
-            "Change another role.",
-        )),
-        Some("1") if !acts_as_owner(&state, &me) => Some(violation(
-            200,
-            "Only the account owner can change the Admin role.",
-            "Ask the account owner.",
-        )),
-        _ => None,
-    };
+    let rule = rules::role_change(role.as_ref().map(|r| &r.id), acts_as_owner(&state, &me));
     let caller = authorize_with(
         &state,
         &token,
@@ -359,8 +336,8 @@ impl RoleMember {
         RoleMember {
             id: user.id.as_str().to_owned(),
             email: user.email.as_str().to_owned(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
+            first_name: user.first_name.to_string(),
+            last_name: user.last_name.to_string(),
             user_type: i64::from(user.user_type),
         }
     }
@@ -429,23 +406,6 @@ pub async fn members(
     }))
 }
 
-/// Owner and Member membership is not edited directly (api.md: 400, code 300).
-fn membership_violation(role_id: &str) -> Option<accord_core::permission::Violation> {
-    match BuiltinRole::from_id(role_id) {
-        Some(BuiltinRole::Owner) => Some(violation(
-            300,
-            "The Owner role's membership cannot be edited directly.",
-            "Transfer ownership instead.",
-        )),
-        Some(BuiltinRole::Member) => Some(violation(
-            300,
-            "The Member role's membership cannot be edited directly.",
-            "Assign the user another role; unassigned users are Members.",
-        )),
-        _ => None,
-    }
-}
-
 /// The body of `POST /roles/{roleId}/members`.
 #[derive(serde::Deserialize, ToSchema)]
 pub struct MembersRequest {
@@ -480,7 +440,7 @@ pub async fn add_members(
         &token,
         endpoint("POST", "/roles/{roleId}/members")?,
         target,
-        membership_violation(&role_id),
+        rules::role_membership_change(&role_id),
     )?;
     if body.members.is_empty() || body.members.len() > 30 {
         return Err(ApiError::validation("members", "Give 1 to 30 members.").into());
@@ -534,7 +494,7 @@ pub async fn remove_member(
         &token,
         endpoint("DELETE", "/roles/{roleId}/members/{userId}")?,
         target,
-        membership_violation(&role_id),
+        rules::role_membership_change(&role_id),
     )?;
     let user = account_user(&state, &caller.grant.account_id, &user_id).await?;
     if user.role_id.as_str() != role_id {

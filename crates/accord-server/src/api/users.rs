@@ -152,13 +152,13 @@ impl UserListItem {
     fn new(user: &User) -> Self {
         UserListItem {
             id: user.id.as_str().to_owned(),
-            first_name: user.first_name.clone(),
-            last_name: user.last_name.clone(),
+            first_name: user.first_name.to_string(),
+            last_name: user.last_name.to_string(),
             display_name: accord_core::users::display_name(&user.first_name, &user.last_name),
             email: user.email.as_str().to_owned(),
             user_type: i64::from(user.user_type),
             pmi: user.pmi,
-            timezone: user.timezone.clone(),
+            timezone: user.timezone.to_string(),
             status: user.status.as_str().to_owned(),
             role_id: user.role_id.as_str().to_owned(),
             created_at: user.created_at.rfc3339(),
@@ -407,8 +407,8 @@ pub async fn create_user(
         .map_err(write_error)?;
     let created = CreatedUser {
         id: user.id.as_str().to_owned(),
-        first_name: user.first_name,
-        last_name: user.last_name,
+        first_name: user.first_name.into_string(),
+        last_name: user.last_name.into_string(),
         email: user.email.as_str().to_owned(),
         user_type: i64::from(user.user_type),
     };
@@ -445,23 +445,13 @@ pub async fn update_user(
     let user = find_user(&state, &token, &user_id).await?;
     let body: UpdateUserRequest = super::body::json(&body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
-    let needs_role_edit = body.role_id.is_some()
-        && token
-            .grant
-            .as_ref()
-            .is_some_and(|g| g.kind == accord_core::grants::GrantKind::Authorization)
-        && token.me.as_ref().is_some_and(|me| {
-            !state
-                .store()
-                .view()
-                .privileges(me.as_str())
-                .contains(accord_core::privileges::Privilege::RoleEdit)
-        });
-    let violation = needs_role_edit.then(|| accord_core::permission::Violation {
-        code: 200,
-        message: "Only a user with the Role:Edit privilege can change a user's role.".into(),
-        fix: "Ask an admin to give your role Role:Edit, or change the role in the console.".into(),
-    });
+    let acting_user = token
+        .grant
+        .as_ref()
+        .filter(|g| g.kind == accord_core::grants::GrantKind::Authorization)
+        .and(token.me.as_ref())
+        .map(|me| state.store().view().privileges(me.as_str()));
+    let violation = accord_core::rules::user_role_assignment(body.role_id.is_some(), acting_user);
     let user_type = body
         .user_type
         .map(accord_core::users::UserType::try_from)
@@ -503,16 +493,6 @@ pub struct UserStatusRequest {
     action: String,
 }
 
-/// The owner can be neither deactivated nor deleted (step 5).
-fn owner_violation(user: Option<&User>, what: &str) -> Option<accord_core::permission::Violation> {
-    user.filter(|u| u.is_owner())
-        .map(|_| accord_core::permission::Violation {
-            code: 200,
-            message: format!("The account owner cannot be {what}."),
-            fix: "Transfer ownership to another user first.".into(),
-        })
-}
-
 /// `PUT /v2/users/{userId}/status` (`activate` | `deactivate`).
 #[utoipa::path(
     put, path = "/v2/users/{userId}/status", tag = "Users",
@@ -542,11 +522,8 @@ pub async fn update_status(
             .into());
         }
     };
-    let violation = if status == UserStatus::Inactive {
-        owner_violation(user.as_ref(), "deactivated")
-    } else {
-        None
-    };
+    let violation =
+        accord_core::rules::user_status_change(user.as_ref().is_some_and(User::is_owner), status);
     let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
     let user = user.ok_or(ApiDenial::Internal)?;
@@ -590,7 +567,7 @@ pub async fn delete_user(
             ApiError::validation("action", "action must be disassociate or delete.").into(),
         );
     }
-    let violation = owner_violation(user.as_ref(), "deleted");
+    let violation = accord_core::rules::user_deletion(user.as_ref().is_some_and(User::is_owner));
     let target = located(&user_id, user.as_ref());
     let caller = authorize_with(&state, &token, endpoint, target, violation)?;
     let user = user.ok_or(ApiDenial::Internal)?;
