@@ -6,6 +6,7 @@ pub mod assistants;
 pub mod body;
 mod dates;
 pub mod explain;
+pub mod handler;
 pub mod limits;
 pub mod marketplace;
 pub mod meetings;
@@ -26,7 +27,7 @@ use crate::state::AppState;
 /// extension). A token the rule's step 1 does not honour is answered here (401, code 124), before
 /// any body is read or object looked up. Then the account's rate limit for the endpoint's
 /// category is applied — the `X-RateLimit-*` headers go on every answer, a refusal is a 429 with
-/// `Retry-After`.
+/// `Retry-After`. The catalog endpoint the request resolves to is handed on as [`handler::Call`].
 async fn gate(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
@@ -41,11 +42,11 @@ async fn gate(
         return access::ApiDenial::Denied(Box::new(denial)).into_response();
     }
     let path = request.uri().path().trim_end_matches('/');
-    let endpoint = accord_core::endpoints::route(
+    let call = handler::Call::resolve(
         request.method().as_str(),
         path.strip_prefix("/v2").unwrap_or(path),
-    )
-    .map(|r| r.endpoint);
+    );
+    let endpoint = call.as_ref().map(|call| call.endpoint);
     let decision = match (&token.account, endpoint) {
         (Some(account), Some(endpoint)) => Some(
             state
@@ -59,6 +60,10 @@ async fn gate(
         return refusal;
     }
     request.extensions_mut().insert(std::sync::Arc::new(token));
+    // The handler takes its endpoint from here ([`handler::Call`]) instead of spelling its path.
+    if let Some(call) = call {
+        request.extensions_mut().insert(call);
+    }
     let mut response = next.run(request).await;
     if let Some(decision) = decision {
         decision.apply(&mut response);
