@@ -103,6 +103,8 @@ pub enum Writing<'a> {
     Role,
     /// A meeting write, on the meeting the request named.
     Meeting(&'a str),
+    /// A write on an app's grants or webhook, on the app the request named.
+    App(&'a str),
 }
 
 /// A store failure as an API answer — the one mapping every handler uses (`?` on a store call
@@ -135,6 +137,9 @@ pub fn store_error(error: StoreError, writing: Option<Writing<'_>>) -> ApiDenial
         }
         (StoreError::NotFound { .. }, Some(Writing::Meeting(id))) => {
             answer(ApiError::missing(ObjectKind::Meeting, id))
+        }
+        (StoreError::NotFound { .. }, Some(Writing::App(id))) => {
+            answer(ApiError::missing(ObjectKind::App, id))
         }
         (StoreError::Conflict(message), Some(Writing::Role)) => {
             answer(ApiError::new(StatusCode::BAD_REQUEST, 1224, message))
@@ -261,6 +266,7 @@ mod tests {
             (missing("role"), Some(Writing::User), (400, 1034)),
             (missing("user"), Some(Writing::Role), (400, 1034)),
             (missing("meeting"), Some(Writing::Meeting("7")), (404, 3001)),
+            (missing("grant"), Some(Writing::App("a")), (404, 404)),
             (
                 StoreError::Conflict("c".into()),
                 Some(Writing::User),

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use accord_core::apps::AppKind;
-use accord_core::endpoints::ObjectKind;
 use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
-use super::handler::{Call, Located, actor, json};
+use super::handler::{Call, Located, Writing, actor, json, store_error};
 use super::users::{find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -110,17 +109,12 @@ async fn end_authorization(
     user_id: &str,
 ) -> Result<(), ApiDenial> {
     let account = &caller.grant.account_id;
-    match state
+    state
         .store()
         .remove_authorization(&actor(caller), account, app_id, user_id)
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(accord_store::StoreError::NotFound { .. }) => {
-            Err(ApiError::missing(ObjectKind::App, app_id).into())
-        }
-        Err(other) => Err(other.into()),
-    }
+        .map_err(|e| store_error(e, Some(Writing::App(app_id))))?;
+    Ok(())
 }
 
 /// `DELETE /marketplace/apps/{appId}/users/{userId}` → 204: an admin removes one user's

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use accord_core::endpoints::ObjectKind;
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
 use accord_store::webhook_log::{Attempt, Delivery, EndpointState};
@@ -20,7 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
-use super::handler::{Call, Located, Pages, actor};
+use super::handler::{Call, Located, Pages, Writing, actor, store_error};
 use super::paging::{Binding, KeyPart, PageFields, split_page};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -292,10 +291,7 @@ pub async fn rotate_secret(
         Err(StoreError::Invalid(message)) => {
             return Err(ApiError::validation("webhook", message).into());
         }
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::missing(ObjectKind::App, &app_id).into());
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(store_error(error, Some(Writing::App(&app_id)))),
     };
     tracing::info!(app = %app_id, "webhook secret token rotated through the API");
     Ok((
