@@ -14,6 +14,7 @@ use accord_store::view::GrantState;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+use super::handler::Located;
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::state::AppState;
 
@@ -38,28 +39,9 @@ impl From<crate::errors::ApiError> for ApiDenial {
 }
 
 impl From<accord_store::StoreError> for ApiDenial {
+    /// A store failure on a read: [`super::handler::store_error`], the one mapping.
     fn from(error: accord_store::StoreError) -> Self {
-        if let accord_store::StoreError::Refused(refusal) = &error {
-            // The store's own check of a removal (a user acting): the same answer as step 4's.
-            return ApiDenial::Error(crate::errors::ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                permission::NO_PERMISSION_CODE,
-                refusal.to_string(),
-            ));
-        }
-        if let accord_store::StoreError::NotFound { .. } = &error {
-            // Looked up before the change, gone by the time it was made: a removal in between.
-            return ApiDenial::Error(crate::errors::ApiError::not_found(
-                "The object no longer exists: it was removed while this request ran.",
-            ));
-        }
-        if error.is_unavailable() {
-            tracing::warn!(%error, "the database cannot be reached; answered 503");
-            ApiDenial::Unavailable
-        } else {
-            tracing::error!(%error, "storage refused a request it should have been able to serve; answered 500");
-            ApiDenial::Internal
-        }
+        super::handler::store_error(error, None)
     }
 }
 
@@ -182,16 +164,6 @@ pub async fn token_state_of(
         me,
         account,
     })
-}
-
-/// Where the target object lives, as found by the endpoint.
-pub struct Located<'a> {
-    /// The id as the request gave it.
-    pub id: &'a str,
-    /// `None` when the object does not exist anywhere.
-    pub account: Option<AccountId>,
-    /// The user who owns the object; `None` for account-wide requests.
-    pub owner: Option<UserId>,
 }
 
 /// Gathers the rule's facts for one request (token, grant, acting user, target) — all from the

@@ -11,8 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
+use super::handler::{Call, Writing, actor, json, store_error};
 use super::roles::{Added, UserRef};
-use super::users::{account_user, endpoint, find_user, located, write_error};
+use super::users::{account_user, find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -20,11 +21,9 @@ use crate::state::AppState;
 async fn authorized_user(
     state: &AppState,
     token: &TokenState,
-    method: &str,
-    path: &str,
+    endpoint: &'static accord_core::endpoints::Endpoint,
     user_id: &str,
 ) -> Result<(User, Caller), ApiDenial> {
-    let endpoint = endpoint(method, path)?;
     let user = find_user(state, token, user_id).await?;
     let caller = authorize(state, token, endpoint, located(user_id, user.as_ref())).await?;
     Ok((user.ok_or(ApiDenial::Internal)?, caller))
@@ -45,12 +44,12 @@ async fn remove_pair(
     let removed = state
         .store()
         .remove_assistant(
-            &super::users::actor(caller),
+            &actor(caller),
             principal.id.as_str(),
             Some(assistant.id.as_str()),
         )
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     if removed == 0 {
         return Err(not_found(asked_for));
     }
@@ -93,17 +92,11 @@ pub struct SchedulerList {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<Json<AssistantList>, ApiDenial> {
-    let (user, _) = authorized_user(
-        &state,
-        &token,
-        "GET",
-        "/users/{userId}/assistants",
-        &user_id,
-    )
-    .await?;
+    let (user, _) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     let assistants = state.store().assistants(user.id.as_str()).await?;
     Ok(Json(AssistantList {
         assistants: assistants
@@ -132,19 +125,13 @@ pub struct AssistantsRequest {
 )]
 pub async fn add(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Added>), ApiDenial> {
-    let (user, caller) = authorized_user(
-        &state,
-        &token,
-        "POST",
-        "/users/{userId}/assistants",
-        &user_id,
-    )
-    .await?;
-    let body: AssistantsRequest = super::body::json(&body)?;
+    let (user, caller) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
+    let body: AssistantsRequest = json(&body)?;
     if body.assistants.is_empty() || body.assistants.len() > 30 {
         return Err(ApiError::validation("assistants", "Give 1 to 30 assistants.").into());
     }
@@ -171,9 +158,9 @@ pub async fn add(
     let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
     state
         .store()
-        .add_assistants(&super::users::actor(&caller), user.id.as_str(), &ids)
+        .add_assistants(&actor(&caller), user.id.as_str(), &ids)
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok((
         StatusCode::CREATED,
         Json(Added {
@@ -191,22 +178,16 @@ pub async fn add(
 )]
 pub async fn delete_all(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
-    let (user, caller) = authorized_user(
-        &state,
-        &token,
-        "DELETE",
-        "/users/{userId}/assistants",
-        &user_id,
-    )
-    .await?;
+    let (user, caller) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     state
         .store()
-        .remove_assistant(&super::users::actor(&caller), user.id.as_str(), None)
+        .remove_assistant(&actor(&caller), user.id.as_str(), None)
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,17 +199,11 @@ pub async fn delete_all(
 )]
 pub async fn delete_one(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((user_id, assistant_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiDenial> {
-    let (user, caller) = authorized_user(
-        &state,
-        &token,
-        "DELETE",
-        "/users/{userId}/assistants/{assistantId}",
-        &user_id,
-    )
-    .await?;
+    let (user, caller) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     let assistant = account_user(&state, user.account_id.as_str(), &assistant_id).await?;
     remove_pair(&state, &caller, &user, &assistant, &assistant_id).await
 }
@@ -241,17 +216,11 @@ pub async fn delete_one(
 )]
 pub async fn schedulers(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<Json<SchedulerList>, ApiDenial> {
-    let (user, _) = authorized_user(
-        &state,
-        &token,
-        "GET",
-        "/users/{userId}/schedulers",
-        &user_id,
-    )
-    .await?;
+    let (user, _) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     let principals = state.store().schedulers(user.id.as_str()).await?;
     let schedulers: Vec<Scheduler> = principals
         .iter()
@@ -275,22 +244,16 @@ pub async fn schedulers(
 )]
 pub async fn delete_schedulers(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
-    let (user, caller) = authorized_user(
-        &state,
-        &token,
-        "DELETE",
-        "/users/{userId}/schedulers",
-        &user_id,
-    )
-    .await?;
+    let (user, caller) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     state
         .store()
-        .remove_from_every_principal(&super::users::actor(&caller), user.id.as_str())
+        .remove_from_every_principal(&actor(&caller), user.id.as_str())
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,17 +265,11 @@ pub async fn delete_schedulers(
 )]
 pub async fn delete_scheduler(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((user_id, scheduler_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiDenial> {
-    let (user, caller) = authorized_user(
-        &state,
-        &token,
-        "DELETE",
-        "/users/{userId}/schedulers/{schedulerId}",
-        &user_id,
-    )
-    .await?;
+    let (user, caller) = authorized_user(&state, &token, call.endpoint, &user_id).await?;
     let principal = account_user(&state, user.account_id.as_str(), &scheduler_id).await?;
     remove_pair(&state, &caller, &principal, &user, &scheduler_id).await
 }

@@ -6,7 +6,8 @@ use accord_core::endpoints::{self, ObjectKind};
 use accord_core::permission::{StepOutcome, StepResult};
 use serde::Serialize;
 
-use super::access::{Located, explain as explain_steps, token_state_of};
+use super::access::{explain as explain_steps, token_state_of};
+use super::handler::Located;
 use super::users::find_user;
 use crate::state::AppState;
 

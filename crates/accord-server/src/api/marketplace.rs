@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use accord_core::apps::AppKind;
-use accord_core::endpoints::ObjectKind;
 use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
@@ -23,8 +22,9 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
-use super::users::{actor, endpoint, find_user, located};
+use super::access::{ApiDenial, Caller, TokenState, authorize};
+use super::handler::{Call, Located, Writing, actor, json, store_error};
+use super::users::{find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -86,8 +86,7 @@ async fn visible_app(
 async fn authorize_on_app(
     state: &AppState,
     token: &TokenState,
-    method: &str,
-    path: &str,
+    endpoint: &'static accord_core::endpoints::Endpoint,
     app_id: &str,
 ) -> Result<(Caller, App), ApiDenial> {
     let (account, app) = visible_app(state, token, app_id).await?;
@@ -96,7 +95,7 @@ async fn authorize_on_app(
         account,
         owner: None,
     };
-    let caller = authorize(state, token, endpoint(method, path)?, target).await?;
+    let caller = authorize(state, token, endpoint, target).await?;
     Ok((caller, app.ok_or(ApiDenial::Internal)?))
 }
 
@@ -110,17 +109,12 @@ async fn end_authorization(
     user_id: &str,
 ) -> Result<(), ApiDenial> {
     let account = &caller.grant.account_id;
-    match state
+    state
         .store()
         .remove_authorization(&actor(caller), account, app_id, user_id)
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(accord_store::StoreError::NotFound { .. }) => {
-            Err(ApiError::missing(ObjectKind::App, app_id).into())
-        }
-        Err(other) => Err(other.into()),
-    }
+        .map_err(|e| store_error(e, Some(Writing::App(app_id))))?;
+    Ok(())
 }
 
 /// `DELETE /marketplace/apps/{appId}/users/{userId}` → 204: an admin removes one user's
@@ -136,6 +130,7 @@ async fn end_authorization(
 )]
 pub async fn remove_authorization(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((app_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiDenial> {
@@ -159,8 +154,7 @@ pub async fn remove_authorization(
         account: token.account.clone().filter(|_| authorized),
         owner: None,
     };
-    let path = "/marketplace/apps/{appId}/users/{userId}";
-    let caller = authorize(&state, &token, endpoint("DELETE", path)?, target).await?;
+    let caller = authorize(&state, &token, call.endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Internal)?;
     end_authorization(&state, &caller, &app_id, user.id.as_str()).await?;
     tracing::info!(app = %app_id, "a user's authorization removed through the API");
@@ -180,12 +174,13 @@ pub async fn remove_authorization(
 )]
 pub async fn remove_own_authorization(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((user_id, app_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiDenial> {
     let user = find_user(&state, &token, &user_id).await?;
     let target = located(&user_id, user.as_ref());
-    let endpoint = endpoint("DELETE", "/users/{userId}/apps/{appId}")?;
+    let endpoint = call.endpoint;
     let caller = authorize(&state, &token, endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Internal)?;
     end_authorization(&state, &caller, &app_id, user.id.as_str()).await?;
@@ -202,11 +197,11 @@ pub async fn remove_own_authorization(
 )]
 pub async fn block(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
-    let path = "/marketplace/apps/{appId}/block";
-    let (caller, _) = authorize_on_app(&state, &token, "PUT", path, &app_id).await?;
+    let (caller, _) = authorize_on_app(&state, &token, call.endpoint, &app_id).await?;
     state
         .store()
         .block_app(&actor(&caller), &caller.grant.account_id, &app_id)
@@ -225,11 +220,11 @@ pub async fn block(
 )]
 pub async fn unblock(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
-    let path = "/marketplace/apps/{appId}/block";
-    let (caller, _) = authorize_on_app(&state, &token, "DELETE", path, &app_id).await?;
+    let (caller, _) = authorize_on_app(&state, &token, call.endpoint, &app_id).await?;
     state
         .store()
         .unblock_app(&actor(&caller), &caller.grant.account_id, &app_id)
@@ -247,15 +242,12 @@ pub async fn unblock(
 )]
 pub async fn list_requests(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AppRequests>, ApiDenial> {
-    let target = Located {
-        id: "",
-        account: token.account.clone(),
-        owner: None,
-    };
-    let endpoint = endpoint("GET", "/marketplace/app_requests")?;
+    let target = Located::account_wide(&token);
+    let endpoint = call.endpoint;
     let caller = authorize(&state, &token, endpoint, target).await?;
     let status = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(name, _)| name == "status")
@@ -311,13 +303,13 @@ fn app_request(found: Preapproval, app_name: String) -> AppRequest {
 )]
 pub async fn decide_request(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiDenial> {
-    let path = "/marketplace/apps/{appId}/requests";
-    let (caller, app) = authorize_on_app(&state, &token, "PATCH", path, &app_id).await?;
-    let decision: RequestDecision = super::body::json(&body)?;
+    let (caller, app) = authorize_on_app(&state, &token, call.endpoint, &app_id).await?;
+    let decision: RequestDecision = json(&body)?;
     if app.kind != AppKind::User {
         return Err(ApiError::validation(
             "appId",

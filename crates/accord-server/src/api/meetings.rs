@@ -14,26 +14,16 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
+use super::access::{ApiDenial, Caller, TokenState, authorize};
 use super::dates::day;
-use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, endpoint, find_user, located};
+use super::handler::{Call, Located, Pages, Writing, actor, json, store_error};
+use super::paging::{Binding, KeyPart, PageFields, split_page};
+use super::users::{find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
 fn meeting_not_found(id: &str) -> ApiDenial {
     ApiError::missing(accord_core::endpoints::ObjectKind::Meeting, id).into()
-}
-
-/// A store failure on a meeting write, in Zoom's shapes.
-fn meeting_error(error: accord_store::StoreError, id: &str) -> ApiDenial {
-    use accord_store::StoreError;
-    match error {
-        StoreError::Field(field) => ApiError::validation(field.field(), field.message()).into(),
-        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
-        StoreError::NotFound { .. } => meeting_not_found(id),
-        other => other.into(),
-    }
 }
 
 /// A meeting in Zoom's shape: the one shape the API and webhook events share.
@@ -127,11 +117,12 @@ async fn daily_refusal(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<MeetingList>, ApiDenial> {
-    let endpoint = endpoint("GET", "/users/{userId}/meetings")?;
+    let endpoint = call.endpoint;
     let host = find_user(&state, &token, &user_id).await?;
     let caller = authorize(&state, &token, endpoint, located(&user_id, host.as_ref())).await?;
     let host = host.ok_or(ApiDenial::Internal)?;
@@ -168,47 +159,32 @@ pub async fn list(
         from,
         to,
     };
-    let page = PageQuery::from_query(query.as_deref())?;
     let binding = Binding::new(caller.grant.account_id.clone(), endpoint.name)
         .filter("host", host.id.as_str())
         .filter("type", params.get("type").cloned().unwrap_or_default())
         .filter("from", params.get("from").cloned().unwrap_or_default())
         .filter("to", params.get("to").cloned().unwrap_or_default());
-    let now = state.store().now();
-    let after = match page
-        .position(state.store().keys(), &binding, now)
-        .map_err(ApiError::from)?
-        .as_deref()
-    {
-        Some([KeyPart::Int(sort_at), KeyPart::Int(id)]) => Some(ListKey {
+    let pages = Pages::read(&state, query.as_deref(), binding)?;
+    let after = pages.after(|parts| match parts {
+        [KeyPart::Int(sort_at), KeyPart::Int(id)] => Some(ListKey {
             sort_at: *sort_at,
             id: *id,
         }),
-        Some(_) => {
-            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
-        }
-        None => None,
-    };
+        _ => None,
+    })?;
     let (rows, _) = state
         .store()
-        .meetings(host.id.as_str(), &filter, after, page.fetch_limit())
+        .meetings(host.id.as_str(), &filter, after, pages.query.fetch_limit())
         .await?;
     let total = state
         .store()
         .count_meetings(host.id.as_str(), &filter)
         .await?;
-    let (meetings, next) = split_page(rows, page.page_size, |m: &Meeting| {
+    let (meetings, next) = split_page(rows, pages.query.page_size, |m: &Meeting| {
         let key = m.sort_key();
         vec![KeyPart::Int(key.sort_at), KeyPart::Int(key.id)]
     });
-    let fields = PageFields::new(
-        state.store().keys(),
-        &binding,
-        page.page_size,
-        u64::try_from(total).unwrap_or(0),
-        next.as_deref(),
-        now,
-    );
+    let fields = pages.fields(u64::try_from(total).unwrap_or(0), next.as_deref());
     Ok(Json(MeetingList {
         page: fields,
         meetings: meetings
@@ -239,8 +215,8 @@ impl CreateMeetingRequest {
     /// flattened fields from a buffer of its own, past the strict reading of `body::json` that
     /// refuses, say, `"recurrence": []`.
     fn read(body: &[u8]) -> Result<Self, ApiDenial> {
-        let draft: MeetingDraft = super::body::json(body)?;
-        let ScheduleFor { schedule_for } = super::body::json(body)?;
+        let draft: MeetingDraft = json(body)?;
+        let ScheduleFor { schedule_for } = json(body)?;
         Ok(CreateMeetingRequest {
             draft,
             schedule_for,
@@ -259,12 +235,13 @@ impl CreateMeetingRequest {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiDenial> {
     use axum::response::IntoResponse;
-    let endpoint = endpoint("POST", "/users/{userId}/meetings")?;
+    let endpoint = call.endpoint;
     let body = CreateMeetingRequest::read(&body)?;
     // With `schedule_for`, the meeting's host — and the user the rule judges reach on — is that user.
     let host_ref = body
@@ -296,7 +273,7 @@ pub async fn create(
         .store()
         .create_meeting(&actor(&caller), new)
         .await
-        .map_err(|e| meeting_error(e, ""))?;
+        .map_err(|e| store_error(e, Some(Writing::Meeting(""))))?;
     Ok((
         StatusCode::CREATED,
         Json(meeting.object(&state.config().public_url, host.email.as_str())),
@@ -308,11 +285,9 @@ pub async fn create(
 async fn authorized_meeting(
     state: &AppState,
     token: &TokenState,
-    method: &str,
-    path: &str,
+    endpoint: &'static accord_core::endpoints::Endpoint,
     meeting_id: &str,
 ) -> Result<(Meeting, User, Caller), ApiDenial> {
-    let endpoint = endpoint(method, path)?;
     let id: i64 = meeting_id
         .parse()
         .map_err(|_| ApiError::validation("meetingId", "Invalid meeting id."))?;
@@ -345,11 +320,11 @@ async fn authorized_meeting(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(meeting_id): Path<String>,
 ) -> Result<Json<MeetingBody>, ApiDenial> {
-    let (meeting, host, _) =
-        authorized_meeting(&state, &token, "GET", "/meetings/{meetingId}", &meeting_id).await?;
+    let (meeting, host, _) = authorized_meeting(&state, &token, call.endpoint, &meeting_id).await?;
     Ok(Json(
         meeting.object(&state.config().public_url, host.email.as_str()),
     ))
@@ -364,21 +339,16 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(meeting_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::response::Response, ApiDenial> {
     use axum::response::IntoResponse;
-    let change: MeetingDraft = super::body::json(&body)?;
-    let (meeting, host, caller) = authorized_meeting(
-        &state,
-        &token,
-        "PATCH",
-        "/meetings/{meetingId}",
-        &meeting_id,
-    )
-    .await?;
-    let endpoint = endpoint("PATCH", "/meetings/{meetingId}")?;
+    let change: MeetingDraft = json(&body)?;
+    let (meeting, host, caller) =
+        authorized_meeting(&state, &token, call.endpoint, &meeting_id).await?;
+    let endpoint = call.endpoint;
     if let Some(refusal) = daily_refusal(&state, &caller, host.id.as_str(), endpoint).await {
         return Ok(refusal);
     }
@@ -386,7 +356,7 @@ pub async fn update(
         .store()
         .update_meeting(&actor(&caller), meeting.id, &change)
         .await
-        .map_err(|e| meeting_error(e, &meeting_id))?;
+        .map_err(|e| store_error(e, Some(Writing::Meeting(&meeting_id))))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -398,21 +368,16 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(meeting_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
-    let (meeting, _, caller) = authorized_meeting(
-        &state,
-        &token,
-        "DELETE",
-        "/meetings/{meetingId}",
-        &meeting_id,
-    )
-    .await?;
+    let (meeting, _, caller) =
+        authorized_meeting(&state, &token, call.endpoint, &meeting_id).await?;
     state
         .store()
         .delete_meeting(&actor(&caller), meeting.id)
         .await
-        .map_err(|e| meeting_error(e, &meeting_id))?;
+        .map_err(|e| store_error(e, Some(Writing::Meeting(&meeting_id))))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@ pub mod assistants;
 pub mod body;
 mod dates;
 pub mod explain;
+pub mod handler;
 pub mod limits;
 pub mod marketplace;
 pub mod meetings;
@@ -17,7 +18,7 @@ pub mod users;
 pub mod webhook_deliveries;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{MethodFilter, MethodRouter};
 
 use crate::state::AppState;
 
@@ -26,7 +27,7 @@ use crate::state::AppState;
 /// extension). A token the rule's step 1 does not honour is answered here (401, code 124), before
 /// any body is read or object looked up. Then the account's rate limit for the endpoint's
 /// category is applied — the `X-RateLimit-*` headers go on every answer, a refusal is a 429 with
-/// `Retry-After`.
+/// `Retry-After`. The catalog endpoint the request resolves to is handed on as [`handler::Call`].
 async fn gate(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
@@ -41,11 +42,11 @@ async fn gate(
         return access::ApiDenial::Denied(Box::new(denial)).into_response();
     }
     let path = request.uri().path().trim_end_matches('/');
-    let endpoint = accord_core::endpoints::route(
+    let call = handler::Call::resolve(
         request.method().as_str(),
         path.strip_prefix("/v2").unwrap_or(path),
-    )
-    .map(|r| r.endpoint);
+    );
+    let endpoint = call.as_ref().map(|call| call.endpoint);
     let decision = match (&token.account, endpoint) {
         (Some(account), Some(endpoint)) => Some(
             state
@@ -59,6 +60,10 @@ async fn gate(
         return refusal;
     }
     request.extensions_mut().insert(std::sync::Arc::new(token));
+    // The handler takes its endpoint from here ([`handler::Call`]) instead of spelling its path.
+    if let Some(call) = call {
+        request.extensions_mut().insert(call);
+    }
     let mut response = next.run(request).await;
     if let Some(decision) = decision {
         decision.apply(&mut response);
@@ -66,97 +71,82 @@ async fn gate(
     response
 }
 
+/// The handler of each catalog endpoint, by the endpoint's name: its method and path are the
+/// catalog's (`accord_core::endpoints`), written nowhere else.
+fn at<H, T>(name: &str, handler: H) -> (String, MethodRouter<AppState>)
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let endpoint = accord_core::endpoints::by_name(name)
+        .unwrap_or_else(|| panic!("{name} is not an endpoint of the catalog"));
+    let method = axum::http::Method::from_bytes(endpoint.method.as_bytes())
+        .ok()
+        .and_then(|method| MethodFilter::try_from(method).ok())
+        .unwrap_or_else(|| panic!("{name}: {} is not a method", endpoint.method));
+    (
+        format!("/v2{}", endpoint.path),
+        axum::routing::on(method, handler),
+    )
+}
+
 pub fn routes(state: AppState) -> Router<AppState> {
     let mut router = Router::new();
     for (path, route) in [
-        ("/v2/users", get(users::list_users).post(users::create_user)),
-        (
-            "/v2/users/{user_id}",
-            get(users::get_user)
-                .patch(users::update_user)
-                .delete(users::delete_user),
+        at("users.list", users::list_users),
+        at("users.create", users::create_user),
+        at("users.get", users::get_user),
+        at("users.update", users::update_user),
+        at("users.delete", users::delete_user),
+        at("users.status", users::update_status),
+        at("assistants.list", assistants::list),
+        at("assistants.add", assistants::add),
+        at("assistants.delete_all", assistants::delete_all),
+        at("assistants.delete", assistants::delete_one),
+        at("schedulers.list", assistants::schedulers),
+        at("schedulers.delete_all", assistants::delete_schedulers),
+        at("schedulers.delete", assistants::delete_scheduler),
+        at("meetings.list", meetings::list),
+        at("meetings.create", meetings::create),
+        at("meetings.get", meetings::get),
+        at("meetings.update", meetings::update),
+        at("meetings.delete", meetings::delete),
+        at("roles.list", roles::list),
+        at("roles.create", roles::create),
+        at("roles.get", roles::get),
+        at("roles.update", roles::update),
+        at("roles.delete", roles::delete),
+        at("role_members.list", roles::members),
+        at("role_members.add", roles::add_members),
+        at("role_members.delete", roles::remove_member),
+        at("report.operationlogs", report::operation_logs),
+        at("marketplace.apps.list", report::granted_apps),
+        at("marketplace.apps.delete", report::uninstall),
+        at(
+            "marketplace.authorizations.delete",
+            marketplace::remove_authorization,
         ),
-        ("/v2/users/{user_id}/status", put(users::update_status)),
-        (
-            "/v2/users/{user_id}/assistants",
-            get(assistants::list)
-                .post(assistants::add)
-                .delete(assistants::delete_all),
+        at("marketplace.apps.block", marketplace::block),
+        at("marketplace.apps.unblock", marketplace::unblock),
+        at("marketplace.app_requests.list", marketplace::list_requests),
+        at(
+            "marketplace.app_requests.decide",
+            marketplace::decide_request,
         ),
-        (
-            "/v2/users/{user_id}/assistants/{assistant_id}",
-            delete(assistants::delete_one),
+        at("users.apps.delete", marketplace::remove_own_authorization),
+        at("apps.webhook_deliveries.list", webhook_deliveries::list),
+        at(
+            "apps.webhook_deliveries.redeliver",
+            webhook_deliveries::redeliver,
         ),
-        (
-            "/v2/users/{user_id}/schedulers",
-            get(assistants::schedulers).delete(assistants::delete_schedulers),
-        ),
-        (
-            "/v2/users/{user_id}/schedulers/{scheduler_id}",
-            delete(assistants::delete_scheduler),
-        ),
-        (
-            "/v2/users/{user_id}/meetings",
-            get(meetings::list).post(meetings::create),
-        ),
-        (
-            "/v2/meetings/{meeting_id}",
-            get(meetings::get)
-                .patch(meetings::update)
-                .delete(meetings::delete),
-        ),
-        ("/v2/roles", get(roles::list).post(roles::create)),
-        (
-            "/v2/roles/{role_id}",
-            get(roles::get).patch(roles::update).delete(roles::delete),
-        ),
-        (
-            "/v2/roles/{role_id}/members",
-            get(roles::members).post(roles::add_members),
-        ),
-        (
-            "/v2/roles/{role_id}/members/{user_id}",
-            delete(roles::remove_member),
-        ),
-        ("/v2/report/operationlogs", get(report::operation_logs)),
-        ("/v2/marketplace/apps", get(report::granted_apps)),
-        ("/v2/marketplace/apps/{app_id}", delete(report::uninstall)),
-        (
-            "/v2/marketplace/apps/{app_id}/users/{user_id}",
-            delete(marketplace::remove_authorization),
-        ),
-        (
-            "/v2/marketplace/apps/{app_id}/block",
-            put(marketplace::block).delete(marketplace::unblock),
-        ),
-        (
-            "/v2/marketplace/apps/{app_id}/requests",
-            patch(marketplace::decide_request),
-        ),
-        (
-            "/v2/marketplace/app_requests",
-            get(marketplace::list_requests),
-        ),
-        (
-            "/v2/users/{user_id}/apps/{app_id}",
-            delete(marketplace::remove_own_authorization),
-        ),
-        (
-            "/v2/apps/{app_id}/webhook_deliveries",
-            get(webhook_deliveries::list),
-        ),
-        (
-            "/v2/apps/{app_id}/webhook_deliveries/{delivery_id}/redeliver",
-            post(webhook_deliveries::redeliver),
-        ),
-        (
-            "/v2/apps/{app_id}/webhook/secret",
-            post(webhook_deliveries::rotate_secret),
+        at(
+            "apps.webhook_secret.rotate",
+            webhook_deliveries::rotate_secret,
         ),
     ] {
-        // Real clients send a trailing slash now and then.
+        // Real clients send a trailing slash now and then. (One path's methods merge.)
         router = router
-            .route(path, route.clone())
+            .route(&path, route.clone())
             .route(&format!("{path}/"), route);
     }
     router.layer(axum::middleware::from_fn_with_state(state, gate))

@@ -11,10 +11,10 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Located, TokenState, authorize};
+use super::access::{ApiDenial, TokenState, authorize};
 use super::dates::day;
-use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, endpoint};
+use super::handler::{Call, Located, Pages, actor};
+use super::paging::{Binding, KeyPart, PageFields, split_page};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -97,21 +97,12 @@ pub struct GrantedApps {
 )]
 pub async fn operation_logs(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<OperationLogs>, ApiDenial> {
-    let endpoint = endpoint("GET", "/report/operationlogs")?;
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint,
-        Located {
-            id: "",
-            account: token.account.clone(),
-            owner: None,
-        },
-    )
-    .await?;
+    let endpoint = call.endpoint;
+    let caller = authorize(&state, &token, endpoint, Located::account_wide(&token)).await?;
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
             .into_owned()
@@ -128,37 +119,29 @@ pub async fn operation_logs(
     if from >= to {
         return Err(ApiError::validation("from", "from must be on or before to.").into());
     }
-    let page = PageQuery::from_query(query.as_deref())?;
     let account = caller.grant.account_id.clone();
     let binding = Binding::new(account.clone(), endpoint.name)
         .filter("from", from.millis().to_string())
         .filter("to", to.millis().to_string());
-    let after = match page
-        .position(state.store().keys(), &binding, now)
-        .map_err(ApiError::from)?
-        .as_deref()
-    {
-        Some([KeyPart::Int(at), KeyPart::Int(seq)]) => Some((*at, *seq)),
-        Some(_) => {
-            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
-        }
-        None => None,
-    };
+    let pages = Pages::read(&state, query.as_deref(), binding)?;
+    let after = pages.after(|parts| match parts {
+        [KeyPart::Int(at), KeyPart::Int(seq)] => Some((*at, *seq)),
+        _ => None,
+    })?;
     let (rows, total) = state
         .store()
-        .audit_page(&account, from, to, after, i64::from(page.fetch_limit()))
+        .audit_page(
+            &account,
+            from,
+            to,
+            after,
+            i64::from(pages.query.fetch_limit()),
+        )
         .await?;
-    let (entries, next) = split_page(rows, page.page_size, |e: &AuditEntry| {
+    let (entries, next) = split_page(rows, pages.query.page_size, |e: &AuditEntry| {
         vec![KeyPart::Int(e.at.millis()), KeyPart::Int(e.seq)]
     });
-    let fields = PageFields::new(
-        state.store().keys(),
-        &binding,
-        page.page_size,
-        u64::try_from(total).unwrap_or(0),
-        next.as_deref(),
-        now,
-    );
+    let fields = pages.fields(u64::try_from(total).unwrap_or(0), next.as_deref());
     Ok(Json(OperationLogs {
         from: from.rfc3339(),
         to: to.rfc3339(),
@@ -174,19 +157,10 @@ pub async fn operation_logs(
 )]
 pub async fn granted_apps(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
 ) -> Result<Json<GrantedApps>, ApiDenial> {
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint("GET", "/marketplace/apps")?,
-        Located {
-            id: "",
-            account: token.account.clone(),
-            owner: None,
-        },
-    )
-    .await?;
+    let caller = authorize(&state, &token, call.endpoint, Located::account_wide(&token)).await?;
     let grants = state
         .store()
         .grants_in_account(&caller.grant.account_id)
@@ -227,6 +201,7 @@ pub async fn granted_apps(
 )]
 pub async fn uninstall(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
@@ -247,13 +222,7 @@ pub async fn uninstall(
         account: account.filter(|_| granted),
         owner: None,
     };
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint("DELETE", "/marketplace/apps/{appId}")?,
-        target,
-    )
-    .await?;
+    let caller = authorize(&state, &token, call.endpoint, target).await?;
     let ended = state
         .store()
         .uninstall_app(

@@ -17,9 +17,10 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Located, TokenState, authorize, authorize_with};
-use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{account_user, actor, endpoint};
+use super::access::{ApiDenial, TokenState, authorize, authorize_with};
+use super::handler::{Call, Located, Pages, Writing, actor, json, store_error};
+use super::paging::{Binding, KeyPart, PageFields, split_page};
+use super::users::account_user;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -92,27 +93,6 @@ pub struct Added {
     pub add_at: String,
 }
 
-/// A store failure on a role write, in Zoom's shapes.
-fn role_error(error: accord_store::StoreError) -> ApiDenial {
-    use accord_store::StoreError;
-    match error {
-        StoreError::Conflict(message) => {
-            ApiError::new(StatusCode::BAD_REQUEST, 1224, message).into()
-        }
-        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
-        StoreError::OwnerRule(rule) => {
-            ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
-        }
-        StoreError::NotFound { id, .. } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            1034,
-            format!("Role does not exist: {id}."),
-        )
-        .into(),
-        other => other.into(),
-    }
-}
-
 fn parse_privileges(names: &[String]) -> Result<PrivilegeSet, ApiDenial> {
     names
         .iter()
@@ -170,19 +150,10 @@ fn acts_as_owner(state: &AppState, caller_me: &str) -> bool {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
 ) -> Result<Json<RoleList>, ApiDenial> {
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint("GET", "/roles")?,
-        Located {
-            id: "",
-            account: token.account.clone(),
-            owner: None,
-        },
-    )
-    .await?;
+    let caller = authorize(&state, &token, call.endpoint, Located::account_wide(&token)).await?;
     let roles = state.store().roles(&caller.grant.account_id).await?;
     Ok(Json(RoleList {
         total_records: roles.len(),
@@ -209,21 +180,12 @@ pub struct RoleRequest {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<RoleBody>), ApiDenial> {
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint("POST", "/roles")?,
-        Located {
-            id: "",
-            account: token.account.clone(),
-            owner: None,
-        },
-    )
-    .await?;
-    let body: RoleRequest = super::body::json(&body)?;
+    let caller = authorize(&state, &token, call.endpoint, Located::account_wide(&token)).await?;
+    let body: RoleRequest = json(&body)?;
     let name = body
         .name
         .ok_or_else(|| ApiError::validation("name", "A role needs a name."))?;
@@ -238,7 +200,7 @@ pub async fn create(
         .store()
         .create_role(&actor(&caller), &caller.grant.account_id, new)
         .await
-        .map_err(role_error)?;
+        .map_err(|e| store_error(e, Some(Writing::Role)))?;
     Ok((StatusCode::CREATED, Json(RoleBody::new(&role, true))))
 }
 
@@ -250,11 +212,12 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
 ) -> Result<Json<RoleBody>, ApiDenial> {
     let (role, target) = located_role(&state, &token, &role_id).await?;
-    authorize(&state, &token, endpoint("GET", "/roles/{roleId}")?, target).await?;
+    authorize(&state, &token, call.endpoint, target).await?;
     Ok(Json(RoleBody::new(&role.ok_or(ApiDenial::Internal)?, true)))
 }
 
@@ -267,11 +230,12 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiDenial> {
-    let body: RoleRequest = super::body::json(&body)?;
+    let body: RoleRequest = json(&body)?;
     let (role, target) = located_role(&state, &token, &role_id).await?;
     let me = token
         .me
@@ -279,13 +243,7 @@ pub async fn update(
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     let rule = rules::role_change(role.as_ref().map(|r| &r.id), acts_as_owner(&state, &me));
-    let caller = authorize_with(
-        &state,
-        &token,
-        endpoint("PATCH", "/roles/{roleId}")?,
-        target,
-        rule,
-    )?;
+    let caller = authorize_with(&state, &token, call.endpoint, target, rule)?;
     let privileges = body
         .privileges
         .as_deref()
@@ -300,7 +258,7 @@ pub async fn update(
         .store()
         .update_role(&actor(&caller), &caller.grant.account_id, &role_id, change)
         .await
-        .map_err(role_error)?;
+        .map_err(|e| store_error(e, Some(Writing::Role)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -312,22 +270,17 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
 ) -> Result<StatusCode, ApiDenial> {
     let (_, target) = located_role(&state, &token, &role_id).await?;
-    let caller = authorize(
-        &state,
-        &token,
-        endpoint("DELETE", "/roles/{roleId}")?,
-        target,
-    )
-    .await?;
+    let caller = authorize(&state, &token, call.endpoint, target).await?;
     state
         .store()
         .delete_role(&actor(&caller), &caller.grant.account_id, &role_id)
         .await
-        .map_err(role_error)?;
+        .map_err(|e| store_error(e, Some(Writing::Role)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -351,28 +304,21 @@ impl RoleMember {
 )]
 pub async fn members(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<RoleMembers>, ApiDenial> {
-    let endpoint = endpoint("GET", "/roles/{roleId}/members")?;
+    let endpoint = call.endpoint;
     let (_, target) = located_role(&state, &token, &role_id).await?;
     let caller = authorize(&state, &token, endpoint, target).await?;
-    let page = PageQuery::from_query(query.as_deref())?;
     let account = caller.grant.account_id.clone();
     let binding = Binding::new(account.clone(), endpoint.name).filter("role_id", role_id.clone());
-    let now = state.store().now();
-    let after = match page
-        .position(state.store().keys(), &binding, now)
-        .map_err(ApiError::from)?
-        .as_deref()
-    {
-        Some([KeyPart::Int(at), KeyPart::Text(id)]) => Some((*at, id.clone())),
-        Some(_) => {
-            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
-        }
-        None => None,
-    };
+    let pages = Pages::read(&state, query.as_deref(), binding)?;
+    let after = pages.after(|parts| match parts {
+        [KeyPart::Int(at), KeyPart::Text(id)] => Some((*at, id.clone())),
+        _ => None,
+    })?;
     let filter = UserFilter {
         status: None,
         role_id: Some(role_id),
@@ -383,23 +329,16 @@ pub async fn members(
             &account,
             &filter,
             after.as_ref().map(|(at, id)| (*at, id.as_str())),
-            i64::from(page.fetch_limit()),
+            i64::from(pages.query.fetch_limit()),
         )
         .await?;
-    let (users, next) = split_page(rows, page.page_size, |u: &User| {
+    let (users, next) = split_page(rows, pages.query.page_size, |u: &User| {
         vec![
             KeyPart::Int(u.created_at.millis()),
             KeyPart::Text(u.id.as_str().to_owned()),
         ]
     });
-    let fields = PageFields::new(
-        state.store().keys(),
-        &binding,
-        page.page_size,
-        u64::try_from(total).unwrap_or(0),
-        next.as_deref(),
-        now,
-    );
+    let fields = pages.fields(u64::try_from(total).unwrap_or(0), next.as_deref());
     Ok(Json(RoleMembers {
         page: fields,
         members: users.iter().map(RoleMember::new).collect(),
@@ -429,16 +368,17 @@ pub struct UserRef {
 )]
 pub async fn add_members(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(role_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Added>), ApiDenial> {
-    let body: MembersRequest = super::body::json(&body)?;
+    let body: MembersRequest = json(&body)?;
     let (_, target) = located_role(&state, &token, &role_id).await?;
     let caller = authorize_with(
         &state,
         &token,
-        endpoint("POST", "/roles/{roleId}/members")?,
+        call.endpoint,
         target,
         rules::role_membership_change(&role_id),
     )?;
@@ -467,7 +407,7 @@ pub async fn add_members(
         .store()
         .update_users(&actor(&caller), &ids, &change)
         .await
-        .map_err(role_error)?;
+        .map_err(|e| store_error(e, Some(Writing::Role)))?;
     Ok((
         StatusCode::CREATED,
         Json(Added {
@@ -485,6 +425,7 @@ pub async fn add_members(
 )]
 pub async fn remove_member(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((role_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiDenial> {
@@ -492,7 +433,7 @@ pub async fn remove_member(
     let caller = authorize_with(
         &state,
         &token,
-        endpoint("DELETE", "/roles/{roleId}/members/{userId}")?,
+        call.endpoint,
         target,
         rules::role_membership_change(&role_id),
     )?;
@@ -513,6 +454,6 @@ pub async fn remove_member(
         .store()
         .update_user(&actor(&caller), user.id.as_str(), change)
         .await
-        .map_err(role_error)?;
+        .map_err(|e| store_error(e, Some(Writing::Role)))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/v2/users…`: Zoom's user objects.
 
-use accord_core::endpoints::{self, ObjectKind};
+use accord_core::endpoints::ObjectKind;
 use accord_core::ids::Email;
 use accord_store::users::User;
 use axum::Json;
@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Located, TokenState, authorize, authorize_with};
+use super::access::{ApiDenial, TokenState, authorize, authorize_with};
+use super::handler::{Call, Located, Pages, Writing, actor, json, store_error};
 use super::paging::PageFields;
 use crate::state::AppState;
 
@@ -79,55 +80,15 @@ pub(crate) async fn account_user(
 )]
 pub async fn get_user(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserBody>, ApiDenial> {
-    let endpoint = endpoints::find("GET", "/users/{userId}").ok_or(ApiDenial::Internal)?;
     let user = find_user(&state, &token, &user_id).await?;
     let target = located(&user_id, user.as_ref());
-    authorize(&state, &token, endpoint, target).await?;
+    authorize(&state, &token, call.endpoint, target).await?;
     let user = user.ok_or(ApiDenial::Internal)?;
     Ok(Json(user.object()))
-}
-
-/// The endpoint of the catalog, by its api.md row.
-pub(crate) fn endpoint(
-    method: &str,
-    path: &str,
-) -> Result<&'static endpoints::Endpoint, ApiDenial> {
-    endpoints::find(method, path).ok_or(ApiDenial::Internal)
-}
-
-/// Who the audit log names for a change made through a token: the user a user grant acts as,
-/// else the app.
-pub(crate) fn actor(caller: &super::access::Caller) -> accord_store::audit::Actor {
-    match caller.grant.kind {
-        accord_core::grants::GrantKind::Authorization => {
-            accord_store::audit::Actor::User(caller.me.as_str().to_owned())
-        }
-        _ => accord_store::audit::Actor::App(caller.claims.client_id.clone()),
-    }
-}
-
-/// A store failure on a write, in Zoom's error shapes.
-pub(crate) fn write_error(error: accord_store::StoreError) -> ApiDenial {
-    use crate::errors::ApiError;
-    use accord_store::StoreError;
-    use axum::http::StatusCode;
-    match error {
-        StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, 1005, message).into(),
-        StoreError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, 300, message).into(),
-        StoreError::Field(field) => ApiError::validation(field.field(), field.message()).into(),
-        StoreError::OwnerRule(rule) => {
-            ApiError::new(StatusCode::BAD_REQUEST, 200, rule.to_string()).into()
-        }
-        // A role of another account, or none, reads the same (api.md: 400, code 1034).
-        StoreError::NotFound { what: "role", id } => {
-            ApiError::missing(ObjectKind::Role, &id).into()
-        }
-        StoreError::NotFound { id, .. } => ApiError::missing(ObjectKind::User, &id).into(),
-        other => other.into(),
-    }
 }
 
 /// A user as `GET /users` lists it.
@@ -187,17 +148,14 @@ pub struct UserList {
 )]
 pub async fn list_users(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Json<UserList>, ApiDenial> {
-    use super::paging::{Binding, KeyPart, PageQuery, split_page};
+    use super::paging::{Binding, KeyPart, split_page};
     use accord_core::users::UserStatus;
-    let endpoint = endpoint("GET", "/users")?;
-    let target = Located {
-        id: "",
-        account: token.account.clone(),
-        owner: None,
-    };
+    let endpoint = call.endpoint;
+    let target = Located::account_wide(&token);
     let caller = authorize(&state, &token, endpoint, target).await?;
     let params: std::collections::HashMap<String, String> =
         form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
@@ -217,48 +175,35 @@ pub async fn list_users(
         })?,
     };
     let role_id = params.get("role_id").filter(|r| !r.is_empty()).cloned();
-    let page = PageQuery::from_query(query.as_deref())?;
     let account = caller.grant.account_id.clone();
     let binding = Binding::new(account.clone(), endpoint.name)
         .filter("status", status.as_str())
         .filter("role_id", role_id.clone().unwrap_or_default());
-    let now = state.store().now();
-    let position = page
-        .position(state.store().keys(), &binding, now)
-        .map_err(crate::errors::ApiError::from)?;
-    let after = match position.as_deref() {
-        Some([KeyPart::Int(at), KeyPart::Text(id)]) => Some((*at, id.as_str())),
-        Some(_) => {
-            return Err(crate::errors::ApiError::validation(
-                "next_page_token",
-                "Invalid next_page_token",
-            )
-            .into());
-        }
-        None => None,
-    };
+    let pages = Pages::read(&state, query.as_deref(), binding)?;
+    let after = pages.after(|parts| match parts {
+        [KeyPart::Int(at), KeyPart::Text(id)] => Some((*at, id.clone())),
+        _ => None,
+    })?;
     let filter = accord_store::users::UserFilter {
         status: Some(status),
         role_id,
     };
     let (rows, total) = state
         .store()
-        .users_page(&account, &filter, after, i64::from(page.fetch_limit()))
+        .users_page(
+            &account,
+            &filter,
+            after.as_ref().map(|(at, id)| (*at, id.as_str())),
+            i64::from(pages.query.fetch_limit()),
+        )
         .await?;
-    let (users, next) = split_page(rows, page.page_size, |u: &User| {
+    let (users, next) = split_page(rows, pages.query.page_size, |u: &User| {
         vec![
             KeyPart::Int(u.created_at.millis()),
             KeyPart::Text(u.id.as_str().to_owned()),
         ]
     });
-    let fields = PageFields::new(
-        state.store().keys(),
-        &binding,
-        page.page_size,
-        u64::try_from(total).unwrap_or(0),
-        next.as_deref(),
-        now,
-    );
+    let fields = pages.fields(u64::try_from(total).unwrap_or(0), next.as_deref());
     Ok(Json(UserList {
         page: fields,
         users: users.iter().map(UserListItem::new).collect(),
@@ -353,19 +298,16 @@ fn basic() -> i64 {
 )]
 pub async fn create_user(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<CreatedUser>), ApiDenial> {
     use crate::errors::ApiError;
     use accord_core::users::{UserStatus, UserType};
-    let endpoint = endpoint("POST", "/users")?;
-    let target = Located {
-        id: "",
-        account: token.account.clone(),
-        owner: None,
-    };
+    let endpoint = call.endpoint;
+    let target = Located::account_wide(&token);
     let caller = authorize(&state, &token, endpoint, target).await?;
-    let body: CreateUserRequest = super::body::json(&body)?;
+    let body: CreateUserRequest = json(&body)?;
     let status = match body.action.as_str() {
         "create" => UserStatus::Pending,
         "autoCreate" => UserStatus::Active,
@@ -404,7 +346,7 @@ pub async fn create_user(
         .store()
         .create_user(&actor(&caller), &caller.grant.account_id, new)
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     let created = CreatedUser {
         id: user.id.as_str().to_owned(),
         first_name: user.first_name.into_string(),
@@ -436,14 +378,15 @@ pub struct UpdateUserRequest {
 )]
 pub async fn update_user(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
-    let endpoint = endpoint("PATCH", "/users/{userId}")?;
+    let endpoint = call.endpoint;
     let user = find_user(&state, &token, &user_id).await?;
-    let body: UpdateUserRequest = super::body::json(&body)?;
+    let body: UpdateUserRequest = json(&body)?;
     // Step 5: changing a role through a user grant needs the user's Role:Edit too.
     let acting_user = token
         .grant
@@ -481,7 +424,7 @@ pub async fn update_user(
         .store()
         .update_user(&actor(&caller), user.id.as_str(), change)
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -502,15 +445,16 @@ pub struct UserStatusRequest {
 )]
 pub async fn update_status(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     Path(user_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
     use accord_core::users::UserStatus;
-    let endpoint = endpoint("PUT", "/users/{userId}/status")?;
+    let endpoint = call.endpoint;
     let user = find_user(&state, &token, &user_id).await?;
-    let body: UserStatusRequest = super::body::json(&body)?;
+    let body: UserStatusRequest = json(&body)?;
     let status = match body.action.as_str() {
         "activate" => UserStatus::Active,
         "deactivate" => UserStatus::Inactive,
@@ -535,7 +479,7 @@ pub async fn update_status(
         .store()
         .update_user(&actor(&caller), user.id.as_str(), change)
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -551,12 +495,13 @@ pub async fn update_status(
 )]
 pub async fn delete_user(
     State(state): State<AppState>,
-    axum::Extension(token): axum::Extension<std::sync::Arc<super::access::TokenState>>,
+    call: Call,
+    axum::Extension(token): axum::Extension<std::sync::Arc<TokenState>>,
     Path(user_id): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<axum::http::StatusCode, ApiDenial> {
     use crate::errors::ApiError;
-    let endpoint = endpoint("DELETE", "/users/{userId}")?;
+    let endpoint = call.endpoint;
     let user = find_user(&state, &token, &user_id).await?;
     let action = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "action")
@@ -575,6 +520,6 @@ pub async fn delete_user(
         .store()
         .delete_user(&actor(&caller), user.id.as_str())
         .await
-        .map_err(write_error)?;
+        .map_err(|e| store_error(e, Some(Writing::User)))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use accord_core::endpoints::ObjectKind;
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
 use accord_store::webhook_log::{Attempt, Delivery, EndpointState};
@@ -19,9 +18,9 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Caller, Located, TokenState, authorize};
-use super::paging::{Binding, KeyPart, PageFields, PageQuery, split_page};
-use super::users::{actor, endpoint};
+use super::access::{ApiDenial, Caller, TokenState, authorize};
+use super::handler::{Call, Located, Pages, Writing, actor, store_error};
+use super::paging::{Binding, KeyPart, PageFields, split_page};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -149,8 +148,7 @@ pub struct RotatedSecret {
 async fn as_developer(
     state: &AppState,
     token: &TokenState,
-    method: &str,
-    path: &str,
+    endpoint: &'static accord_core::endpoints::Endpoint,
     app_id: &str,
 ) -> Result<Caller, ApiDenial> {
     let developer = match state.store().app(app_id).await {
@@ -163,7 +161,7 @@ async fn as_developer(
         account: developer,
         owner: None,
     };
-    authorize(state, token, endpoint(method, path)?, target).await
+    authorize(state, token, endpoint, target).await
 }
 
 /// `GET /apps/{appId}/webhook_deliveries`: the app's delivery log, newest first, with its
@@ -175,32 +173,24 @@ async fn as_developer(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<WebhookDeliveries>, ApiDenial> {
-    const PATH: &str = "/apps/{appId}/webhook_deliveries";
-    let caller = as_developer(&state, &token, "GET", PATH, &app_id).await?;
-    let page = PageQuery::from_query(query.as_deref())?;
-    let now = state.store().now();
-    let binding = Binding::new(caller.grant.account_id.clone(), endpoint("GET", PATH)?.name)
-        .filter("app", &*app_id);
-    let before = match page
-        .position(state.store().keys(), &binding, now)
-        .map_err(ApiError::from)?
-        .as_deref()
-    {
-        Some([KeyPart::Int(seq)]) => Some(*seq),
-        Some(_) => {
-            return Err(ApiError::validation("next_page_token", "Invalid next_page_token").into());
-        }
-        None => None,
-    };
+    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
+    let binding =
+        Binding::new(caller.grant.account_id.clone(), call.endpoint.name).filter("app", &*app_id);
+    let pages = Pages::read(&state, query.as_deref(), binding)?;
+    let before = pages.after(|parts| match parts {
+        [KeyPart::Int(seq)] => Some(*seq),
+        _ => None,
+    })?;
     let store = state.store();
     let (rows, total) = store
-        .webhook_deliveries(&app_id, before, i64::from(page.fetch_limit()))
+        .webhook_deliveries(&app_id, before, i64::from(pages.query.fetch_limit()))
         .await?;
-    let (deliveries, next) = split_page(rows, page.page_size, |d: &Delivery| {
+    let (deliveries, next) = split_page(rows, pages.query.page_size, |d: &Delivery| {
         vec![KeyPart::Int(d.seq)]
     });
     let attempts = store.webhook_attempts(&app_id, &deliveries).await?;
@@ -211,14 +201,7 @@ pub async fn list(
         )),
         None => None,
     };
-    let fields = PageFields::new(
-        store.keys(),
-        &binding,
-        page.page_size,
-        u64::try_from(total).unwrap_or(0),
-        next.as_deref(),
-        now,
-    );
+    let fields = pages.fields(u64::try_from(total).unwrap_or(0), next.as_deref());
     Ok(Json(WebhookDeliveries {
         app_id,
         endpoint,
@@ -253,11 +236,11 @@ fn endpoint_view(state: EndpointState, validations: &[Attempt]) -> WebhookEndpoi
 )]
 pub async fn redeliver(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path((app_id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Redelivered>), ApiDenial> {
-    const PATH: &str = "/apps/{appId}/webhook_deliveries/{deliveryId}/redeliver";
-    let caller = as_developer(&state, &token, "POST", PATH, &app_id).await?;
+    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
     let redelivered = state
         .store()
         .redeliver_webhook(&actor(&caller), &delivery_id, Some(&app_id))
@@ -294,17 +277,11 @@ pub async fn redeliver(
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
+    call: Call,
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
 ) -> Result<(StatusCode, Json<RotatedSecret>), ApiDenial> {
-    let caller = as_developer(
-        &state,
-        &token,
-        "POST",
-        "/apps/{appId}/webhook/secret",
-        &app_id,
-    )
-    .await?;
+    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
     let rotated = state
         .store()
         .rotate_webhook_secret(&actor(&caller), &app_id)
@@ -314,10 +291,7 @@ pub async fn rotate_secret(
         Err(StoreError::Invalid(message)) => {
             return Err(ApiError::validation("webhook", message).into());
         }
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::missing(ObjectKind::App, &app_id).into());
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(store_error(error, Some(Writing::App(&app_id)))),
     };
     tracing::info!(app = %app_id, "webhook secret token rotated through the API");
     Ok((
