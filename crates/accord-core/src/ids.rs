@@ -25,19 +25,11 @@ pub fn check_id(kind: &str, value: &str) -> Result<(), InvalidValue> {
     Ok(())
 }
 
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
+/// What every text value type offers (ids here, names in [`crate::names`]): the text as `&str`
+/// and `String`, `Display`, `Serialize` as a plain string, and comparison with `str`.
+macro_rules! text_value {
+    ($name:ident) => {
         impl $name {
-            pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
-                let value = value.into();
-                check_id($kind, &value)?;
-                Ok($name(value))
-            }
-
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -59,15 +51,52 @@ macro_rules! id_type {
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $name::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
             }
         }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}
+pub(crate) use text_value;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
+                let value = value.into();
+                check_id($kind, &value)?;
+                Ok($name(value))
+            }
+        }
+
+        text_value!($name);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $name::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
             }
         }
     };
