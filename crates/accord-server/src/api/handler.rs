@@ -16,35 +16,20 @@ use crate::state::AppState;
 
 pub use super::body::json;
 
-/// The catalog endpoint a request was routed to, with its path parameters: resolved once by the
-/// gate from the method and path, so a handler never spells its path a second time.
-#[derive(Debug, Clone)]
+/// The catalog endpoint a request was routed to: resolved once by the gate from the method and
+/// path, so a handler never spells its path a second time. (Path parameters come decoded from
+/// axum's `Path`; the gate keeps nothing else per request.)
+#[derive(Debug, Clone, Copy)]
 pub struct Call {
     pub endpoint: &'static Endpoint,
-    /// The template's parameters with the values found in the path, in template order.
-    pub params: Vec<(&'static str, String)>,
 }
 
 impl Call {
     /// The endpoint of `method path` (a path under `/v2`, without it), if the catalog has one.
     pub fn resolve(method: &str, path: &str) -> Option<Call> {
-        let route = accord_core::endpoints::route(method, path)?;
-        Some(Call {
+        accord_core::endpoints::route(method, path).map(|route| Call {
             endpoint: route.endpoint,
-            params: route
-                .params
-                .into_iter()
-                .map(|(name, value)| (name, value.to_owned()))
-                .collect(),
         })
-    }
-
-    /// The value of one path parameter (`userId`), as the path spelled it.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -53,7 +38,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Call {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Every `/v2` route is in the catalog and passes the gate; a route that is not is a bug.
-        parts.extensions.get::<Call>().cloned().ok_or_else(|| {
+        parts.extensions.get::<Call>().copied().ok_or_else(|| {
             tracing::error!(path = %parts.uri.path(), "a /v2 route without a catalog endpoint");
             ApiDenial::Internal
         })
@@ -235,13 +220,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_call_carries_the_catalog_endpoint_and_its_parameters() {
+    fn a_call_carries_the_catalog_endpoint() {
         let call = Call::resolve("GET", "/users/me").expect("users.get");
         assert_eq!(
             call.endpoint,
             accord_core::endpoints::find("GET", "/users/{userId}").unwrap()
         );
-        assert_eq!(call.param("userId"), Some("me"));
         assert!(Call::resolve("GET", "/nowhere").is_none());
     }
 
