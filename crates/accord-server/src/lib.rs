@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod connections;
+pub mod console;
 pub mod edge;
 pub mod errors;
 pub mod health;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(api::routes(state.clone()))
         .merge(pages::routes())
+        .merge(console::routes())
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(edge::refuse_nul));
     observability::layers(routes).with_state(state)

@@ -101,6 +101,57 @@ impl TokenState {
     }
 }
 
+/// The client id the console's principal carries (audit entries name the user, never this).
+pub const CONSOLE_CLIENT_ID: &str = "accord-console";
+
+impl TokenState {
+    /// The console's principal: the signed-in user acting in person, as a first-party user grant
+    /// that holds every scope. The rule then judges exactly what the user may do — their own
+    /// objects, the meetings of users who made them an assistant, and whatever else their role's
+    /// privileges allow now (step 4) — so a console page and an API call are refused alike, with
+    /// the same explanation. Nothing is stored: the session is the grant.
+    pub fn console(user: &accord_store::users::User) -> TokenState {
+        let scopes: Vec<Scope> = Scope::all().collect();
+        let scope = scopes
+            .iter()
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let account_id = user.account_id.to_string();
+        let user_id = user.id.to_string();
+        TokenState {
+            check: TokenCheck::Valid,
+            claims: Some(AccessClaims {
+                iss: String::new(),
+                sub: user_id.clone(),
+                aud: String::new(),
+                client_id: CONSOLE_CLIENT_ID.to_owned(),
+                aid: account_id.clone(),
+                uid: Some(user_id.clone()),
+                gid: String::new(),
+                r#gen: 0,
+                scope,
+                iat: 0,
+                nbf: 0,
+                exp: 0,
+                jti: String::new(),
+            }),
+            grant: Some(GrantState {
+                kind: accord_core::grants::GrantKind::Authorization,
+                app_id: CONSOLE_CLIENT_ID.to_owned(),
+                account_id,
+                user_id: Some(user_id.clone()),
+                created_by: Some(user_id),
+                status: GrantStatus::Active,
+                generation: 0,
+            }),
+            scopes,
+            me: Some(user.id.clone()),
+            account: Some(user.account_id.clone()),
+        }
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -20,18 +20,16 @@
 //! the install rules and renders the pages; [`account_choice`] is the extra sign-in step for an
 //! email and password that are a user of several accounts.
 
-mod account_choice;
 mod consent;
 mod request;
 
 use accord_core::apps::AppKind;
-use accord_core::ids::{Email, Secret};
 use accord_core::scopes::Scope;
 use accord_core::users::UserStatus;
 use accord_store::audit::Actor;
 use accord_store::grants::GrantRequest;
 use accord_store::tokens::NewCode;
-use accord_store::users::{User, matching_candidates};
+use accord_store::users::User;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -41,15 +39,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 
-use self::account_choice::{ChoiceRefused, account_choice_page, chosen_user};
 use self::consent::{Eligibility, Refusal, consent_page, eligibility, sign_in_form, sign_in_page};
 use self::request::{Authorization, FlowState, Refused, RequestParams, check_request, see_other};
+use crate::pages::account_choice::{
+    self, ChoiceForm, ChoiceRefused, account_choice_page, chosen_user,
+};
 use crate::pages::security;
+use crate::pages::sign_in::{self, Checked, WRONG_EMAIL_OR_PASSWORD};
 use crate::pages::signed::{self, SignedError};
 use crate::pages::{PageError, PostedForm, csrf, session};
-use crate::password_checks::{BUSY_RETRY_AFTER_SECONDS, Busy};
 use crate::state::AppState;
-use crate::throttle::{ClientAddress, seconds_text};
+use crate::throttle::ClientAddress;
 
 /// The MAC purpose of the flow state, so no other signed value is ever accepted as one.
 const FLOW_PURPOSE: &str = "authorize-state";
@@ -57,8 +57,6 @@ const FLOW_PURPOSE: &str = "authorize-state";
 const FLOW_SECONDS: i64 = 600;
 /// The hidden form field holding the flow state.
 const FLOW_FIELD: &str = "flow";
-/// What a failed sign-in says, whichever of the two was wrong.
-const WRONG_EMAIL_OR_PASSWORD: &str = "Wrong email or password.";
 
 const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
 const CHOOSE_ACCOUNT_PATH: &str = "/oauth/authorize/choose-account";
@@ -174,23 +172,6 @@ async fn authorize(
     Ok((jar, page).into_response())
 }
 
-/// Every user `email` may be signing in as whose password this is (several when the address and
-/// password are a user of several accounts): the candidates are read (and
-/// the connection released), then the password is checked on the password-check workers, against
-/// the dummy hash when the email is unknown. `Err(Busy)` when the workers are saturated.
-async fn users_with_password(
-    state: &AppState,
-    email: &Email,
-    password: Secret,
-) -> Result<Result<Vec<User>, Busy>, PageError> {
-    let candidates = state.store().sign_in_candidates(email).await?;
-    let store = state.store().clone();
-    Ok(state
-        .password_checks()
-        .run(move |memory| matching_candidates(store.keys(), memory, candidates, &password))
-        .await)
-}
-
 /// `POST /oauth/authorize/sign-in`: `email` and `password`. Success starts a session and goes
 /// back to the consent page (303); a wrong email or password shows the form again (401) without
 /// saying which was wrong. When they match users of several accounts, the page asks which
@@ -225,53 +206,41 @@ async fn sign_in(
             Some(message),
         )
     };
-    let (Ok(email), Some(password)) = (Email::parse(email_text), form.get("password")) else {
-        // Nothing to guess against: no password check, nothing counted.
-        let page = form_again(StatusCode::UNAUTHORIZED, WRONG_EMAIL_OR_PASSWORD);
+    let checked = sign_in::check(&state, &address, email_text, form.get("password")).await?;
+    let status = match &checked {
+        Checked::Users(_) => StatusCode::OK,
+        Checked::Wrong => StatusCode::UNAUTHORIZED,
+        Checked::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Checked::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut users = match checked {
+        Checked::Users(users) => users,
+        Checked::Throttled {
+            retry_after_seconds,
+        }
+        | Checked::Busy {
+            retry_after_seconds,
+        } => {
+            let page = form_again(status, &checked.message());
+            let retry = [(header::RETRY_AFTER, retry_after_seconds.to_string())];
+            return Ok((jar, retry, page).into_response());
+        }
+        Checked::Wrong => {
+            let page = form_again(status, &checked.message());
+            return Ok((jar, page).into_response());
+        }
+    };
+    let user = if users.len() == 1 {
+        users.remove(0)
+    } else {
+        // The same address and password in several accounts: ask which one.
+        let form = ChoiceForm {
+            action: CHOOSE_ACCOUNT_PATH,
+            continue_to: &request.app.name,
+            flow: &flow,
+        };
+        let page = account_choice_page(&state, form, email_text, &users, &csrf_token).await?;
         return Ok((jar, page).into_response());
-    };
-    let throttle = &state.throttles().sign_in;
-    let attempt = match throttle.admit(&email.key(), &address, state.store().now()) {
-        Ok(attempt) => attempt,
-        Err(refusal) => {
-            let seconds = refusal.retry_after_seconds;
-            let message = format!(
-                "Too many failed sign-ins for this email or from your network. Try again in {}.",
-                seconds_text(seconds)
-            );
-            let page = form_again(StatusCode::TOO_MANY_REQUESTS, &message);
-            return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());
-        }
-    };
-    let Ok(mut users) = users_with_password(&state, &email, Secret::new(password)).await? else {
-        // Not checked, so neither a failure nor a success: the attempt is dropped unsettled.
-        let seconds = BUSY_RETRY_AFTER_SECONDS;
-        let message = format!(
-            "The server is too busy to check passwords right now. Try again in {}.",
-            seconds_text(seconds)
-        );
-        let page = form_again(StatusCode::SERVICE_UNAVAILABLE, &message);
-        return Ok((jar, [(header::RETRY_AFTER, seconds.to_string())], page).into_response());
-    };
-    let now = state.store().now();
-    let user = match users.len() {
-        0 => {
-            attempt.failed(now);
-            let page = form_again(StatusCode::UNAUTHORIZED, WRONG_EMAIL_OR_PASSWORD);
-            return Ok((jar, page).into_response());
-        }
-        1 => {
-            attempt.succeeded(now);
-            users.remove(0)
-        }
-        _ => {
-            // The same address and password in several accounts: ask which one.
-            attempt.succeeded(now);
-            let page =
-                account_choice_page(&state, &request, email_text, &users, &csrf_token, &flow)
-                    .await?;
-            return Ok((jar, page).into_response());
-        }
     };
     continue_as(&state, jar, &request, &user, &csrf_token, &flow).await
 }

@@ -21,7 +21,8 @@ fn usable(value: &str) -> bool {
     (32..=128).contains(&value.len())
 }
 
-fn token_for(keys: &Keys, cookie_value: &str) -> String {
+/// The token the forms of the browser holding `cookie_value` carry.
+pub fn token_for(keys: &Keys, cookie_value: &str) -> String {
     URL_SAFE_NO_PAD.encode(keys.mac(PURPOSE, cookie_value.as_bytes()))
 }
 

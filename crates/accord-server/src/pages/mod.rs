@@ -1,18 +1,22 @@
 //! Server-rendered pages (console.md): what every page shares.
 //!
+//! - [`account_choice`]: the sign-in step for an email and password of several accounts.
 //! - [`security`]: the headers every page sends (Content-Security-Policy, anti-framing, no-store)
 //!   and the refusal of cross-site form posts.
 //! - [`csrf`]: the per-browser CSRF cookie and the keyed token every form carries.
 //! - [`session`]: the sign-in session cookie.
+//! - [`sign_in`]: checking an email and password, throttled, for every sign-in form.
 //! - [`signed`]: state carried through a form, MAC-signed and expiring.
 //! - [`render`]: turning an askama template into a page, and the error page.
 //!
 //! Pages are plain HTML that works without JavaScript; the one stylesheet is served here.
 
+pub mod account_choice;
 pub mod csrf;
 pub mod render;
 pub mod security;
 pub mod session;
+pub mod sign_in;
 pub mod signed;
 
 use axum::Router;

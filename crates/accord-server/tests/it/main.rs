@@ -3,6 +3,8 @@
 mod assistants_api;
 mod authorize;
 mod connections;
+mod console_my_apps;
+mod console_support;
 mod edge;
 mod emails;
 mod flow;

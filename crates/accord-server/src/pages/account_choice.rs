@@ -1,5 +1,6 @@
 //! "Continue with which account?": the sign-in step after an email and password that match
-//! users of several accounts (the same address may be a user of several accounts, model.md).
+//! users of several accounts (the same address may be a user of several accounts, model.md),
+//! shared by the authorize flow's sign-in and the console's.
 //!
 //! The page lists only the accounts whose user the password matched, by name, as the submit
 //! buttons of one form (`account` = the account id). Besides the CSRF token and the flow state it
@@ -13,19 +14,18 @@ use askama::Template;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::request::Authorization;
-use crate::pages::signed::{self, SignedError};
-use crate::pages::{Page, PageError};
+use super::signed::{self, SignedError};
+use super::{Page, PageError};
 use crate::state::AppState;
 
 /// The MAC purpose of the sealed choice, so no other signed value is ever accepted as one.
 const CHOICE_PURPOSE: &str = "sign-in-account-choice";
 /// How long the choice stays usable after the password was checked.
-pub(super) const CHOICE_SECONDS: i64 = 300;
+pub const CHOICE_SECONDS: i64 = 300;
 /// The hidden form field holding the sealed choice.
-pub(super) const MATCHED_FIELD: &str = "matched";
+pub const MATCHED_FIELD: &str = "matched";
 /// The submit buttons' name; each button's value is an account id.
-pub(super) const ACCOUNT_FIELD: &str = "account";
+pub const ACCOUNT_FIELD: &str = "account";
 
 /// What the password proved: the users it matched, and the browser that proved it.
 #[derive(Serialize, Deserialize)]
@@ -45,7 +45,8 @@ struct AccountButton {
 #[derive(Template)]
 #[template(path = "account_choice.html")]
 struct AccountChoiceTemplate<'a> {
-    app_name: &'a str,
+    action: &'a str,
+    continue_to: &'a str,
     email: &'a str,
     csrf_token: &'a str,
     flow: &'a str,
@@ -53,15 +54,24 @@ struct AccountChoiceTemplate<'a> {
     accounts: Vec<AccountButton>,
 }
 
+/// Where the choice is posted, and what the user is signing in to.
+pub struct ChoiceForm<'a> {
+    /// The path the form posts to.
+    pub action: &'a str,
+    /// What the user continues to: the app's name, or "the Accord console".
+    pub continue_to: &'a str,
+    /// The authorize flow's signed state; empty for the console.
+    pub flow: &'a str,
+}
+
 /// The page asking which of `users`' accounts to continue with (`users`: everyone the password
 /// matched, at least two).
-pub(super) async fn account_choice_page(
+pub async fn account_choice_page(
     state: &AppState,
-    request: &Authorization,
+    form: ChoiceForm<'_>,
     email: &str,
     users: &[User],
     csrf_token: &str,
-    flow: &str,
 ) -> Result<Page, PageError> {
     let store = state.store();
     let mut accounts = Vec::with_capacity(users.len());
@@ -88,10 +98,11 @@ pub(super) async fn account_choice_page(
     Ok(Page::new(
         StatusCode::OK,
         &AccountChoiceTemplate {
-            app_name: &request.app.name,
+            action: form.action,
+            continue_to: form.continue_to,
             email,
             csrf_token,
-            flow,
+            flow: form.flow,
             matched: &matched,
             accounts,
         },
@@ -99,7 +110,7 @@ pub(super) async fn account_choice_page(
 }
 
 /// Why a posted choice was not taken.
-pub(super) enum ChoiceRefused {
+pub enum ChoiceRefused {
     /// The choice is older than [`CHOICE_SECONDS`]: sign in again.
     Expired,
     /// Tampered with, from another browser, or naming an account that was not offered.
@@ -108,7 +119,7 @@ pub(super) enum ChoiceRefused {
 
 /// The user id of the chosen account, if the sealed choice is intact, fresh, this browser's
 /// (`csrf_token` was checked against its cookie before), and offered that account.
-pub(super) fn chosen_user(
+pub fn chosen_user(
     state: &AppState,
     sealed: Option<&str>,
     csrf_token: &str,

@@ -1,0 +1,91 @@
+//! The console's sign-in and *My apps*: a user sees and removes her own authorizations, through
+//! the same handler as `DELETE /v2/users/{userId}/apps/{appId}`.
+
+use accord_core::grants::GrantStatus;
+use accord_testkit::on_every_backend;
+use reqwest::StatusCode;
+
+use crate::console_support::{approve, seed, sign_in};
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn a_user_sees_and_removes_her_own_authorization() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let ann = server.browser();
+        let home = sign_in(&ann, "ann@acme.test").await;
+        assert!(
+            home.html.contains("You have not authorized any app."),
+            "{}",
+            home.html
+        );
+        assert!(
+            !home.html.contains("href=\"/console/audit\""),
+            "a member has no audit log link"
+        );
+
+        approve(&ann, "notes").await;
+        let home = ann.get("/console").await;
+        assert!(home.html.contains("Notes"), "{}", home.html);
+        let remove = home.form_with("app_id");
+        let answer = ann.post(&remove.action, &remove.fields).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
+        let after = ann.follow(&answer).await;
+        assert!(
+            after.html.contains("authorization is removed"),
+            "{}",
+            after.html
+        );
+        assert!(after.html.contains("You have not authorized any app."));
+        let grants = db.store.grants_of_app("notes").await.unwrap();
+        assert!(grants.iter().all(|g| g.status == GrantStatus::Revoked));
+        let audit = db.store.audit_log("acme").await.unwrap();
+        assert!(
+            audit.iter().any(|e| e.action == "grant.revoked"),
+            "{audit:?}"
+        );
+
+        // Removing what she has not authorized: the API's answer, on the page.
+        let again = ann.post(&remove.action, &remove.fields).await;
+        assert!(again.status.is_client_error(), "{}", again.html);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_console_needs_a_session_and_signing_out_ends_it() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let browser = server.browser();
+        let answer = browser.get("/console").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.location().as_deref(), Some("/console/sign-in"));
+
+        let home = sign_in(&browser, "adam@acme.test").await;
+        let csp = home.header("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("default-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        let sign_out = home.form_with("csrf_token");
+        assert_eq!(sign_out.action, "/console/sign-out");
+        let answer = browser.post(&sign_out.action, &sign_out.fields).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let answer = browser.get("/console").await;
+        assert_eq!(answer.location().as_deref(), Some("/console/sign-in"));
+
+        // A session ends by itself after twelve hours: the sign-in page says so.
+        sign_in(&browser, "adam@acme.test").await;
+        db.clock.advance_seconds(12 * 3600 + 1);
+        let answer = browser.get("/console").await;
+        assert_eq!(
+            answer.location().as_deref(),
+            Some("/console/sign-in?ended=1")
+        );
+        let page = browser.get("/console/sign-in?ended=1").await;
+        assert!(page.html.contains("Your session ended"), "{}", page.html);
+    })
+    .await;
+}
