@@ -2,8 +2,11 @@
 //!
 //! Pages are framed by nobody (`frame-ancestors 'none'`, `X-Frame-Options: DENY`), load only
 //! their own stylesheet (`default-src 'self'`, no inline script or style), are never cached
-//! (`Cache-Control: no-store`: they carry CSRF tokens and flow state) and leak no referrer (the
-//! redirect after consent carries an authorization code).
+//! (`Cache-Control: no-store`: they carry CSRF tokens and flow state) and send a referrer only to
+//! this server (`Referrer-Policy: same-origin`: the redirect after consent carries an authorization
+//! code, which must not reach another site). Not `no-referrer`: under it a browser sends
+//! `Origin: null` with its form posts (Fetch, "serializing a request origin"), which
+//! [`check_same_site`] must refuse — every sign-in in a real browser would fail.
 //!
 //! Chrome applies `form-action` to the redirect that follows a form post, so a page whose form
 //! ends in a redirect to the client names the client's origin there too ([`Csp::with_form_target`]).
@@ -95,7 +98,7 @@ pub async fn security_headers(mut response: Response) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -1020,7 +1020,7 @@ async fn pages_send_security_headers_and_no_cors() {
             for (name, value) in [
                 ("x-frame-options", "DENY"),
                 ("x-content-type-options", "nosniff"),
-                ("referrer-policy", "no-referrer"),
+                ("referrer-policy", "same-origin"),
                 ("cache-control", "no-store"),
             ] {
                 assert_eq!(page.header(name), Some(value), "{what}: {name}");
