@@ -124,7 +124,10 @@ fn post_forms(page: &str, html: &str) -> Vec<FoundForm> {
                     }
                 }
                 "submit" | "button" | "reset" => {}
-                _ => fields.push((name.clone(), value.unwrap_or_else(|| typed_value(&name, &kind)))),
+                _ => fields.push((
+                    name.clone(),
+                    value.unwrap_or_else(|| typed_value(&name, &kind)),
+                )),
             }
         }
         for textarea in tags(body, "textarea") {
@@ -144,7 +147,12 @@ fn post_forms(page: &str, html: &str) -> Vec<FoundForm> {
         }
         let buttons: Vec<(String, String)> = tags(body, "button")
             .into_iter()
-            .filter_map(|b| Some((attribute(b, "name")?, attribute(b, "value").unwrap_or_default())))
+            .filter_map(|b| {
+                Some((
+                    attribute(b, "name")?,
+                    attribute(b, "value").unwrap_or_default(),
+                ))
+            })
             .collect();
         if buttons.is_empty() {
             found.push(FoundForm {
@@ -216,15 +224,18 @@ async fn snapshot(store: &Store) -> String {
     ];
     let mut out = String::new();
     for table in tables {
-        let count: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+        let count: i64 = // The table names are this list's own constants.
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
             .fetch_one(store.pool())
             .await
             .unwrap_or_else(|e| panic!("count {table}: {e}"))
             .get(0);
         out.push_str(&format!("{table}: {count} rows"));
-        if let Ok(row) = sqlx::query(&format!("SELECT MAX(updated_at) FROM {table}"))
-            .fetch_one(store.pool())
-            .await
+        if let Ok(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT MAX(updated_at) FROM {table}"
+        )))
+        .fetch_one(store.pool())
+        .await
         {
             let newest: Option<i64> = row.try_get(0).ok().flatten();
             out.push_str(&format!(", newest update {newest:?}"));

@@ -89,3 +89,49 @@ async fn the_console_needs_a_session_and_signing_out_ends_it() {
     })
     .await;
 }
+
+/// One wrong password for Ann on the console's sign-in form.
+async fn guess(browser: &crate::support::Browser) -> crate::support::Page {
+    let page = browser.get("/console/sign-in").await;
+    let form = page.form_with("password");
+    browser
+        .post(
+            &form.action,
+            &form.with(&[("email", "ann@acme.test"), ("password", "guess")]),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn console_sign_in_failures_count_with_the_authorize_flows_and_are_throttled_alike() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let guesser = server.browser_from("127.0.0.2");
+        for _ in 0..5 {
+            let answer = guess(&guesser).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.html);
+            assert!(answer.html.contains("Wrong email or password."));
+        }
+        let answer = guess(&guesser).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.html);
+        assert_eq!(answer.header("retry-after"), Some("1"));
+        // The same email through the authorize flow's sign-in, from elsewhere: closed too.
+        let elsewhere = server.browser_from("127.0.0.3");
+        let consent = elsewhere
+            .get("/oauth/authorize?response_type=code&client_id=notes&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback")
+            .await;
+        let form = consent.form_with("password");
+        let answer = elsewhere
+            .post(
+                &form.action,
+                &form.with(&[("email", "ann@acme.test"), ("password", "ann-password")]),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.html);
+        // Not for long: a second later the real user gets in.
+        db.clock.advance_seconds(1);
+        sign_in(&elsewhere, "ann@acme.test").await;
+    })
+    .await;
+}
