@@ -135,3 +135,48 @@ async fn console_sign_in_failures_count_with_the_authorize_flows_and_are_throttl
     })
     .await;
 }
+
+#[tokio::test]
+async fn console_cookies_are_http_only_lax_and_secure_behind_https() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        let server = TestServer::start_with(&db, |base| base.replace("http://", "https://")).await;
+        // A client without a cookie store: it would not send Secure cookies over plain http.
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = |path: &str| format!("{}{path}", server.base);
+        let cookie_named = |response: &reqwest::Response, name: &str| {
+            response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|c| c.starts_with(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} cookie"))
+                .to_owned()
+        };
+        let response = plain.get(url("/console/sign-in")).send().await.unwrap();
+        let csrf = cookie_named(&response, "accord_csrf");
+        let form = crate::support::forms(&response.text().await.unwrap())
+            .into_iter()
+            .find(|f| f.action == "/console/sign-in")
+            .expect("the sign-in form");
+        let signed_in = plain
+            .post(url("/console/sign-in"))
+            .header("cookie", csrf.split(';').next().unwrap())
+            .form(&form.with(&[("email", "ann@acme.test"), ("password", "ann-password")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let session = cookie_named(&signed_in, "accord_session");
+        for cookie in [&csrf, &session] {
+            for attribute in ["; HttpOnly", "; SameSite=Lax", "; Secure", "; Path=/"] {
+                assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+            }
+        }
+    })
+    .await;
+}
