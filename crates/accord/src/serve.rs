@@ -299,7 +299,7 @@ fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedR
     println!("Globex    — Gina (owner) and Gus (member): another tenant, invisible from Acme.");
     println!("Devworks  — Dana (owner) builds one app of each kind.");
     println!(
-        "Acme IT   — Acme's own server app: its admins' tool for Acme's apps (marketplace scopes)."
+        "Acme IT   — Acme's own server app: its admins' tool for Acme's apps and roles (marketplace and role scopes)."
     );
     println!(
         "Webhooks  — every app's endpoint is this demo's receiver ({url}{}/APP): each delivery is printed here,",

@@ -3,6 +3,8 @@
 //! checked against the answer the walkthrough promises under it (`#   → text … more text`, the
 //! texts in that order; a note in `   (…)` after them is for people). A command with no promise
 //! must print nothing. Bash runs with `set -euo pipefail`, and each line must end with status 0.
+//! The `bash` blocks of `docs/guide.md` continue the walkthrough in the same shell, and are
+//! checked the same way.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
@@ -36,8 +38,28 @@ fn steps(printed: &[String]) -> Vec<Step> {
         .iter()
         .position(|line| line.contains(END))
         .expect("the demo prints the walkthrough's end");
+    parse(&printed[start + 1..end])
+}
+
+/// The steps of the guide's `bash` blocks, in order (its `sh` blocks are not run here).
+fn guide_steps(guide: &str) -> Vec<Step> {
+    let mut lines = Vec::new();
+    let mut in_block = false;
+    for line in guide.lines() {
+        match line.trim_end() {
+            "```bash" => in_block = true,
+            "```" => in_block = false,
+            _ if in_block => lines.push(line.to_owned()),
+            _ => {}
+        }
+    }
+    parse(&lines)
+}
+
+/// Commands and the promises under them.
+fn parse(lines: &[String]) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
-    for line in &printed[start + 1..end] {
+    for line in lines {
         if let Some(promise) = line.strip_prefix(PROMISE) {
             let step = steps.last_mut().expect("a promise follows a command");
             assert!(step.expected.is_empty(), "one promise per command: {line}");
@@ -169,9 +191,16 @@ fn the_demo_walkthrough_runs_line_by_line_in_bash_and_every_answer_is_the_promis
         assert!(!script.contains(forbidden), "{forbidden} is not needed");
     }
 
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/guide.md"),
+    )
+    .expect("docs/guide.md");
+    let guide = guide_steps(&guide);
+    assert!(guide.len() >= 20, "the guide's demo commands: {guide:?}");
+
     let mut bash = Bash::start();
     let mut checked = 0;
-    for (number, step) in steps.iter().enumerate() {
+    for (number, step) in steps.iter().chain(&guide).enumerate() {
         let (output, status) = bash.run(&step.command).unwrap_or_else(|| {
             panic!(
                 "bash ended at step {} (a command failed under set -e): {}",
@@ -205,7 +234,7 @@ fn the_demo_walkthrough_runs_line_by_line_in_bash_and_every_answer_is_the_promis
             checked += 1;
         }
     }
-    assert!(checked >= 25, "only {checked} answers checked");
+    assert!(checked >= 50, "only {checked} answers checked");
     // The terminal printed the uninstall's delivery too.
     let line = running.wait_for_line("webhook  app_deauthorized  app meeting-sync");
     assert!(line.contains("signature verified"), "{line}");
