@@ -24,7 +24,7 @@ PAGE=$(curl -s -L -c "$ADAM_JAR" -b "$ADAM_JAR" --data-urlencode "csrf_token=$(f
 #   → <h1>Add Meeting Sync to Acme?</h1>
 # Approve: the answer is a 303 to the redirect URI with ?code=…&state=s1&iss=…; keep the code.
 CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$ADAM_JAR" -b "$ADAM_JAR" --data-urlencode "csrf_token=$(field csrf_token <<<"$PAGE")" --data-urlencode "flow=$(field flow <<<"$PAGE")" -d decision=approve "$URL/oauth/authorize/decision" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p'); echo "CODE ${CODE:?no code in the redirect}"
-#   → CODE 
+#   → CODE
 # The app's backend exchanges the code for the installation's tokens (a confidential client: PKCE is optional).
 INSTALL_TOKEN=$(curl -s -u meeting-sync:meeting-sync-secret -d grant_type=authorization_code --data-urlencode "code=$CODE" -d redirect_uri=$CALLBACK "$URL/oauth/token" | access_token); echo "INSTALL_TOKEN ${INSTALL_TOKEN:0:20}…"
 #   → INSTALL_TOKEN eyJ
@@ -39,14 +39,14 @@ ANN_JAR=$(mktemp); PAGE=$(curl -s -c "$ANN_JAR" -b "$ANN_JAR" "$URL/oauth/author
 PAGE=$(curl -s -L -c "$ANN_JAR" -b "$ANN_JAR" --data-urlencode "csrf_token=$(field csrf_token <<<"$PAGE")" --data-urlencode "flow=$(field flow <<<"$PAGE")" -d email=ann@acme.test -d password=ann-demo-password "$URL/oauth/authorize/sign-in"); grep -o '<h1>[^<]*</h1>' <<<"$PAGE"
 #   → <h1>Allow Notes for Meetings to use your account?</h1>
 CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$ANN_JAR" -b "$ANN_JAR" --data-urlencode "csrf_token=$(field csrf_token <<<"$PAGE")" --data-urlencode "flow=$(field flow <<<"$PAGE")" -d decision=approve "$URL/oauth/authorize/decision" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p'); echo "CODE ${CODE:?no code in the redirect}"
-#   → CODE 
+#   → CODE
 ANN_TOKEN=$(curl -s -u notes:notes-secret -d grant_type=authorization_code --data-urlencode "code=$CODE" -d redirect_uri=$CALLBACK "$URL/oauth/token" | access_token); echo "ANN_TOKEN ${ANN_TOKEN:0:20}…"
 #   → ANN_TOKEN eyJ
 # The token acts as Ann: "me" is Ann, and the meeting it creates is hers.
 curl -s "$URL/v2/users/me" -H "Authorization: Bearer $ANN_TOKEN"; echo
 #   → "email":"ann@acme.test" … "role_id":"2"
 MEETING=$(curl -s -X POST "$URL/v2/users/me/meetings" -H "Authorization: Bearer $ANN_TOKEN" -H 'Content-Type: application/json' -d '{"topic":"Weekly with Ann","type":2,"start_time":"2030-01-07T15:00:00Z","duration":30}' | sed -n 's/.*"id":\([0-9][0-9]*\),.*/\1/p'); echo "MEETING ${MEETING:?no meeting id}"
-#   → MEETING 
+#   → MEETING
 
 # ── 6. A refused member ──
 # Ann (still signed in, in her cookie jar) opens Meeting Sync's install link: only an admin may install it, and nothing is added.
@@ -65,7 +65,7 @@ SAM_JAR=$(mktemp); PAGE=$(curl -s -c "$SAM_JAR" -b "$SAM_JAR" "$URL/oauth/author
 PAGE=$(curl -s -L -c "$SAM_JAR" -b "$SAM_JAR" --data-urlencode "csrf_token=$(field csrf_token <<<"$PAGE")" --data-urlencode "flow=$(field flow <<<"$PAGE")" -d email=sam@acme.test -d password=sam-demo-password "$URL/oauth/authorize/sign-in"); grep -o '<h1>[^<]*</h1>' <<<"$PAGE"
 #   → <h1>Allow Notes for Meetings to use your account?</h1>
 CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$SAM_JAR" -b "$SAM_JAR" --data-urlencode "csrf_token=$(field csrf_token <<<"$PAGE")" --data-urlencode "flow=$(field flow <<<"$PAGE")" -d decision=approve "$URL/oauth/authorize/decision" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p'); echo "CODE ${CODE:?no code in the redirect}"
-#   → CODE 
+#   → CODE
 SAM_TOKEN=$(curl -s -u notes:notes-secret -d grant_type=authorization_code --data-urlencode "code=$CODE" -d redirect_uri=$CALLBACK "$URL/oauth/token" | access_token); echo "SAM_TOKEN ${SAM_TOKEN:0:20}…"
 #   → SAM_TOKEN eyJ
 # Sam reads Ann's meeting, and schedules another one for her.

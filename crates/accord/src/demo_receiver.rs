@@ -267,6 +267,12 @@ struct ListQuery {
     wait: Option<u64>,
 }
 
+/// Whether a client may see the listing: only one on the loopback (a demo started with
+/// `--bind 0.0.0.0` still keeps what apps were sent to itself).
+fn may_list(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|peer| peer.ip().is_loopback())
+}
+
 /// `GET {PATH}/{appId}`: the app's deliveries, one JSON object a line, oldest first.
 async fn list(
     State(receiver): State<Receiver>,
@@ -274,8 +280,7 @@ async fn list(
     Path(app_id): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let on_loopback = peer.is_some_and(|Extension(ConnectInfo(peer))| peer.ip().is_loopback());
-    if !on_loopback {
+    if !may_list(peer.map(|Extension(ConnectInfo(peer))| peer)) {
         return (
             StatusCode::FORBIDDEN,
             "the demo receiver lists deliveries only to clients on the loopback\n",
@@ -495,5 +500,14 @@ mod tests {
         let found = waiting.await.expect("the listing ends");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].event, "app_deauthorized");
+    }
+
+    #[test]
+    fn only_loopback_clients_see_the_listing() {
+        let at = |address: &str| Some(address.parse::<SocketAddr>().expect("an address"));
+        assert!(may_list(at("127.0.0.1:5000")));
+        assert!(may_list(at("[::1]:5000")));
+        assert!(!may_list(at("192.168.1.20:5000")));
+        assert!(!may_list(None), "unknown peers are refused");
     }
 }
