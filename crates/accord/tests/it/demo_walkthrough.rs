@@ -89,9 +89,11 @@ struct Bash {
 }
 
 impl Bash {
-    fn start() -> Bash {
+    /// A bash whose `mktemp` files (the cookie jars) go into `scratch`.
+    fn start(scratch: &std::path::Path) -> Bash {
         let mut child = Command::new("bash")
             .args(["--noprofile", "--norc"])
+            .env("TMPDIR", scratch)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -198,7 +200,12 @@ fn the_demo_walkthrough_runs_line_by_line_in_bash_and_every_answer_is_the_promis
     let guide = guide_steps(&guide);
     assert!(guide.len() >= 20, "the guide's demo commands: {guide:?}");
 
-    let mut bash = Bash::start();
+    let mut bash = Bash::start(dir.path());
+    // What the walkthrough says it needs: missing tools fail here, plainly.
+    let (found, status) = bash
+        .run("for tool in curl sed grep mktemp; do command -v \"$tool\" >/dev/null || echo \"missing: $tool\"; done")
+        .expect("bash runs");
+    assert_eq!((found.as_str(), status), ("", 0), "the walkthrough's tools");
     let mut checked = 0;
     for (number, step) in steps.iter().chain(&guide).enumerate() {
         let (output, status) = bash.run(&step.command).unwrap_or_else(|| {
