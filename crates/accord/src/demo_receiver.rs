@@ -6,26 +6,121 @@
 //!
 //! The token is read from the store on each request, so a rotated token is in force at once.
 //! A delivery whose signature does not verify is refused with 401, as a real receiver would.
+//!
+//! `GET {PATH}/{appId}` lists what the receiver took for that app, one JSON object a line, so the
+//! demo's walkthrough can show a delivery with `curl`; `?event=NAME` keeps one event, and
+//! `?wait=SECONDS` (at most [`MAX_WAIT_SECONDS`]) holds the answer until one has arrived — the
+//! worker delivers moments after the change, and a bounded wait beats a sleep. It answers only
+//! clients on the loopback, and keeps only the newest [`KEPT`] deliveries of all apps together
+//! (each payload at most [`KEPT_PAYLOAD_BYTES`]), so whatever is sent, memory stays bounded.
 
 use accord_core::webhooks::{
     URL_VALIDATION, standard_signature, url_validation_answer, zoom_signature,
 };
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use accord_store::Store;
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// Where the demo's receiver listens, under the public URL.
 pub const PATH: &str = "/_demo/webhooks";
+/// How many deliveries the receiver keeps for its listing, of all apps together.
+pub const KEPT: usize = 200;
+/// A payload larger than this (serialized) is listed without it.
+pub const KEPT_PAYLOAD_BYTES: usize = 4096;
+/// The longest `?wait=` the listing honours.
+pub const MAX_WAIT_SECONDS: u64 = 30;
 
 /// The receiver's routes, to merge into the demo's router.
 pub fn routes(store: Store) -> Router {
     Router::new()
-        .route(&format!("{PATH}/{{app_id}}"), post(receive))
-        .with_state(store)
+        .route(&format!("{PATH}/{{app_id}}"), post(receive).get(list))
+        .with_state(Receiver {
+            store,
+            inbox: Inbox::default(),
+        })
+}
+
+/// The receiver's state: the store (for the apps' secret tokens) and what it took.
+#[derive(Clone)]
+struct Receiver {
+    store: Store,
+    inbox: Inbox,
+}
+
+/// One delivery the receiver took, as its listing shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Taken {
+    pub app_id: String,
+    pub event: String,
+    pub event_id: Option<String>,
+    /// Both signatures verified with the app's current secret token.
+    pub verified: bool,
+    pub x_zm_signature: bool,
+    pub webhook_signature: bool,
+    /// The envelope's `payload`, unless larger than [`KEPT_PAYLOAD_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+/// The newest [`KEPT`] deliveries taken, and a signal for listings waiting for one.
+#[derive(Clone, Default)]
+pub struct Inbox {
+    inner: Arc<InboxInner>,
+}
+
+#[derive(Default)]
+struct InboxInner {
+    taken: Mutex<VecDeque<Taken>>,
+    arrived: Notify,
+}
+
+impl Inbox {
+    /// Keeps a delivery, dropping the oldest beyond [`KEPT`], and wakes waiting listings.
+    pub fn keep(&self, taken: Taken) {
+        {
+            let mut kept = self.inner.taken.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() == KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(taken);
+        }
+        self.inner.arrived.notify_waiters();
+    }
+
+    /// The app's deliveries, oldest first, only `event` ones if given.
+    pub fn of(&self, app_id: &str, event: Option<&str>) -> Vec<Taken> {
+        let kept = self.inner.taken.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter()
+            .filter(|t| t.app_id == app_id && event.is_none_or(|e| t.event == e))
+            .cloned()
+            .collect()
+    }
+
+    /// Like [`Inbox::of`], but waits up to `wait` for at least one to arrive.
+    pub async fn wait_for(&self, app_id: &str, event: Option<&str>, wait: Duration) -> Vec<Taken> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a delivery kept in between still wakes it.
+            let arrived = self.inner.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let found = self.of(app_id, event);
+            if !found.is_empty() || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return found;
+            }
+        }
+    }
 }
 
 /// What one request to the receiver was.
@@ -68,6 +163,34 @@ impl Received {
             }
             Received::Unreadable => format!("webhook  app {app_id}  unreadable request ignored"),
         }
+    }
+}
+
+impl Received {
+    /// What the listing keeps of a delivery (nothing of a validation or an unreadable request).
+    pub fn taken(&self, app_id: &str, body: &[u8]) -> Option<Taken> {
+        let Received::Delivery {
+            event,
+            event_id,
+            zoom_verified,
+            standard_verified,
+        } = self
+        else {
+            return None;
+        };
+        let payload = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|mut envelope| envelope["payload"].take())
+            .filter(|payload| payload.to_string().len() <= KEPT_PAYLOAD_BYTES);
+        Some(Taken {
+            app_id: app_id.to_owned(),
+            event: event.clone(),
+            event_id: event_id.clone(),
+            verified: *zoom_verified && *standard_verified,
+            x_zm_signature: *zoom_verified,
+            webhook_signature: *standard_verified,
+            payload,
+        })
     }
 }
 
@@ -137,8 +260,48 @@ pub fn judge(secret_token: &str, headers: &HeaderMap, body: &[u8]) -> Received {
     }
 }
 
+/// The listing's query: `event` and `wait` (seconds), both optional.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    event: Option<String>,
+    wait: Option<u64>,
+}
+
+/// Whether a client may see the listing: only one on the loopback (a demo started with
+/// `--bind 0.0.0.0` still keeps what apps were sent to itself).
+fn may_list(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|peer| peer.ip().is_loopback())
+}
+
+/// `GET {PATH}/{appId}`: the app's deliveries, one JSON object a line, oldest first.
+async fn list(
+    State(receiver): State<Receiver>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Path(app_id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    if !may_list(peer.map(|Extension(ConnectInfo(peer))| peer)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the demo receiver lists deliveries only to clients on the loopback\n",
+        )
+            .into_response();
+    }
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECONDS));
+    let taken = receiver
+        .inbox
+        .wait_for(&app_id, query.event.as_deref(), wait)
+        .await;
+    let mut lines = String::new();
+    for one in &taken {
+        lines.push_str(&serde_json::to_string(one).unwrap_or_default());
+        lines.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response()
+}
+
 async fn receive(
-    State(store): State<Store>,
+    State(Receiver { store, inbox }): State<Receiver>,
     Path(app_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -156,6 +319,9 @@ async fn receive(
     };
     let received = judge(secret.expose(), &headers, &body);
     println!("{}", received.line(&app_id));
+    if let Some(taken) = received.taken(&app_id, &body) {
+        inbox.keep(taken);
+    }
     match received {
         Received::Validation { answer } => axum::Json(answer).into_response(),
         Received::Delivery {
@@ -258,5 +424,90 @@ mod tests {
             judge(TOKEN, &HeaderMap::new(), b"not json"),
             Received::Unreadable
         );
+    }
+
+    fn taken(app_id: &str, event: &str) -> Taken {
+        Taken {
+            app_id: app_id.into(),
+            event: event.into(),
+            event_id: None,
+            verified: true,
+            x_zm_signature: true,
+            webhook_signature: true,
+            payload: None,
+        }
+    }
+
+    #[test]
+    fn the_inbox_keeps_only_the_newest_deliveries_and_lists_them_per_app_and_event() {
+        let inbox = Inbox::default();
+        for _ in 0..KEPT {
+            inbox.keep(taken("notes", "meeting.created"));
+        }
+        inbox.keep(taken("meeting-sync", "app_deauthorized"));
+        assert_eq!(inbox.of("notes", None).len(), KEPT - 1, "the oldest went");
+        assert_eq!(inbox.of("meeting-sync", None).len(), 1);
+        assert!(inbox.of("meeting-sync", Some("meeting.created")).is_empty());
+        assert!(inbox.of("acme-it", None).is_empty());
+    }
+
+    #[test]
+    fn a_delivery_is_kept_with_its_payload_unless_the_payload_is_large() {
+        let body = r#"{"event":"app_deauthorized","event_ts":1,"payload":{"account_id":"acme"}}"#;
+        let headers = signed(body, "evt-2", 1_700_000_000, TOKEN);
+        let kept = judge(TOKEN, &headers, body.as_bytes())
+            .taken("meeting-sync", body.as_bytes())
+            .expect("a delivery is kept");
+        assert!(kept.verified);
+        assert_eq!(
+            kept.payload,
+            Some(serde_json::json!({"account_id": "acme"}))
+        );
+        let large = format!(
+            r#"{{"event":"x","payload":{{"pad":"{}"}}}}"#,
+            "a".repeat(KEPT_PAYLOAD_BYTES)
+        );
+        let kept = judge(TOKEN, &HeaderMap::new(), large.as_bytes())
+            .taken("notes", large.as_bytes())
+            .expect("a delivery, though unsigned");
+        assert!(!kept.verified && kept.payload.is_none());
+        let validation = r#"{"event":"endpoint.url_validation","payload":{"plainToken":"a"}}"#;
+        assert!(
+            judge(TOKEN, &HeaderMap::new(), validation.as_bytes())
+                .taken("notes", validation.as_bytes())
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_listing_answers_when_a_delivery_arrives_or_empty_at_its_deadline() {
+        let inbox = Inbox::default();
+        let empty = inbox
+            .wait_for("notes", None, Duration::from_millis(10))
+            .await;
+        assert!(empty.is_empty());
+        let waiting = tokio::spawn({
+            let inbox = inbox.clone();
+            async move {
+                inbox
+                    .wait_for("notes", Some("app_deauthorized"), Duration::from_secs(3600))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        inbox.keep(taken("notes", "meeting.created"));
+        inbox.keep(taken("notes", "app_deauthorized"));
+        let found = waiting.await.expect("the listing ends");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].event, "app_deauthorized");
+    }
+
+    #[test]
+    fn only_loopback_clients_see_the_listing() {
+        let at = |address: &str| Some(address.parse::<SocketAddr>().expect("an address"));
+        assert!(may_list(at("127.0.0.1:5000")));
+        assert!(may_list(at("[::1]:5000")));
+        assert!(!may_list(at("192.168.1.20:5000")));
+        assert!(!may_list(None), "unknown peers are refused");
     }
 }

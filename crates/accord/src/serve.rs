@@ -299,7 +299,7 @@ fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedR
     println!("Globex    — Gina (owner) and Gus (member): another tenant, invisible from Acme.");
     println!("Devworks  — Dana (owner) builds one app of each kind.");
     println!(
-        "Acme IT   — Acme's own server app: its admins' tool for Acme's apps (marketplace scopes)."
+        "Acme IT   — Acme's own server app: its admins' tool for Acme's apps and roles (marketplace and role scopes)."
     );
     println!(
         "Webhooks  — every app's endpoint is this demo's receiver ({url}{}/APP): each delivery is printed here,",
@@ -357,7 +357,15 @@ fn print_demo_guide(config: &ServerConfig, seed: &seed::SeedFile, report: &SeedR
         }
     }
     println!();
-    print_walkthrough(url, seed);
+    println!(
+        "Console: {url}/console — sign in as adam@acme.test (Acme's admin) to manage Acme's apps, users and"
+    );
+    println!(
+        "         roles, as ann@acme.test (a member) to see what a member sees, as dana@devworks.test for the"
+    );
+    println!("         developer console ({url}/console/developer).");
+    println!();
+    print_walkthrough(url);
     println!();
 }
 
@@ -374,103 +382,15 @@ fn query_encode(value: &str) -> String {
         .collect()
 }
 
-/// The copy-paste walkthrough: a server token, an install, a refused member, a user
-/// authorization and the admin's uninstall (`DELETE /v2/marketplace/apps/{appId}`), with the
-/// demo's own credentials.
-fn print_walkthrough(url: &str, seed: &seed::SeedFile) {
-    let production = |kind: AppKind| {
-        seed.apps
-            .iter()
-            .find(|a| AppKind::parse(&a.kind) == Ok(kind))
-            .and_then(|app| {
-                let set = app.credentials.production.as_ref()?;
-                Some((
-                    set.client_id.clone()?,
-                    set.client_secret.as_ref()?.expose().to_owned(),
-                    set.redirect_uris.first().cloned().unwrap_or_default(),
-                ))
-            })
-    };
-    println!("Try it (ACCESS_TOKEN and CODE come from the answers before them):");
-    println!("  curl {url}/readyz");
-    if let Some((id, secret, _)) = production(AppKind::Server) {
-        // The server app's own account: the account of its developer in the seed (the one its
-        // `developer_account` names, if any: an email may be a user of several accounts).
-        let server_app = seed.apps.iter().find(|a| a.kind == "server");
-        let developer = server_app.map(|a| a.developer.as_str()).unwrap_or("");
-        let developer_account = server_app.and_then(|a| a.developer_account.as_deref());
-        let account = seed
-            .accounts
-            .iter()
-            .find(|acc| match developer_account {
-                Some(named) => acc.id.as_deref() == Some(named) || acc.name == named,
-                None => acc.users.iter().any(|u| {
-                    u.email.eq_ignore_ascii_case(developer) || u.id.as_deref() == Some(developer)
-                }),
-            })
-            .and_then(|acc| acc.id.clone())
-            .unwrap_or_default();
-        println!(
-            "  # A server app gets one-hour tokens for its own account from client credentials (no JWT keys):"
-        );
-        println!(
-            "  curl -s -u {id}:{secret} -X POST '{url}/oauth/token?grant_type=account_credentials&account_id={account}'"
-        );
-        println!("  curl -s {url}/v2/users/me -H 'Authorization: Bearer ACCESS_TOKEN'");
-    }
-    if let Some((id, secret, redirect)) = production(AppKind::Account) {
-        println!(
-            "  # An account app: open its install link above, sign in as adam@acme.test (an admin) and approve."
-        );
-        println!(
-            "  # The browser then lands on {redirect}?code=CODE&state=…&iss=… (nothing needs to listen there):"
-        );
-        println!(
-            "  curl -s -u {id}:{secret} -X POST {url}/oauth/token -d grant_type=authorization_code -d code=CODE -d redirect_uri={redirect}"
-        );
-        println!(
-            "  # A refused member: open the same link signed in as ann@acme.test — \"an account admin must install this app\", no grant."
-        );
-        let app_id = seed
-            .apps
-            .iter()
-            .find(|a| a.kind == "account")
-            .and_then(|a| a.id.clone())
-            .unwrap_or_default();
-        if let Some(admin) = seed
-            .apps
-            .iter()
-            .find(|a| a.id.as_deref() == Some("acme-it"))
-        {
-            let set = admin.credentials.production.as_ref();
-            let client = set.and_then(|s| s.client_id.clone()).unwrap_or_default();
-            let admin_secret = set
-                .and_then(|s| s.client_secret.as_ref())
-                .map(|s| s.expose().to_owned())
-                .unwrap_or_default();
-            println!(
-                "  # Uninstall, as Acme's admin: Acme IT's token, then DELETE the app; every token of the installation stops at once,"
-            );
-            println!(
-                "  # and this terminal prints the app_deauthorized the app's endpoint receives:"
-            );
-            println!(
-                "  curl -s -u {client}:{admin_secret} -X POST '{url}/oauth/token?grant_type=account_credentials&account_id=acme'"
-            );
-            println!(
-                "  curl -s -X DELETE {url}/v2/marketplace/apps/{app_id} -H 'Authorization: Bearer ADMIN_TOKEN'"
-            );
-        }
-        println!(
-            "  # The app may also end its own installation: any of its tokens sent to /oauth/revoke:"
-        );
-        println!("  curl -s -u {id}:{secret} -X POST {url}/oauth/revoke -d token=ACCESS_TOKEN");
-    }
-    if production(AppKind::User).is_some() {
-        println!(
-            "  # A user app: open its link as ann@acme.test and approve; its token acts as Ann, within Ann's privileges."
-        );
-    }
+/// The copy-paste walkthrough (`demo-walkthrough.sh`, with the demo's URL): readiness, a server
+/// token, an account install and a user authorization driven through the sign-in and consent forms
+/// with curl, a refused member, an assistant, an admin uninstall and the `app_deauthorized` it
+/// sends. Every command is followed by what it answers (`#   → …`); the `demo_walkthrough` test
+/// runs it line by line in bash and checks each answer.
+const DEMO_WALKTHROUGH: &str = include_str!("demo-walkthrough.sh");
+
+fn print_walkthrough(url: &str) {
+    print!("{}", DEMO_WALKTHROUGH.replace(DEMO_URL, url));
     println!("Discovery: {url}/.well-known/oauth-authorization-server   keys: {url}/oauth/jwks");
 }
 

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod demo_walkthrough;
 mod server;
 mod webhook_outbox;
 mod webhooks;

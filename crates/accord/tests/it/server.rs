@@ -280,8 +280,7 @@ fn demo_serves_a_fresh_story_and_prints_what_to_use() {
     // The walkthrough's uninstall is the admin's DELETE, and every app's endpoint is the demo's
     // own receiver, which answers URL validation and prints each delivery with its verdict.
     assert!(
-        banner.contains("-X DELETE http://")
-            && banner.contains("/v2/marketplace/apps/meeting-sync"),
+        banner.contains("-X DELETE \"$URL/v2/marketplace/apps/meeting-sync\""),
         "{banner}"
     );
     assert!(banner.contains("/_demo/webhooks"), "{banner}");
