@@ -4,6 +4,7 @@ mod assistants_api;
 mod authorize;
 mod connections;
 mod console_my_apps;
+mod console_people;
 mod console_support;
 mod edge;
 mod emails;
