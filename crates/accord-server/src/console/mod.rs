@@ -249,6 +249,12 @@ pub fn done(path: &str, notice: &str) -> Response {
     see_other(&format!("{path}{separator}done={notice}"))
 }
 
+/// A posted field the action cannot go without, or a 400 naming it: "Give {what} ({name})."
+pub fn required<'a>(form: &'a PostedForm, name: &str, what: &str) -> Result<&'a str, Failure> {
+    form.get(name)
+        .ok_or_else(|| Failure::bad_form(format!("Give {what} ({name}).")))
+}
+
 /// The sentence a page shows for `?done=NAME`, from its own fixed table.
 pub fn notice(query: Option<&str>, table: &[(&'static str, &'static str)]) -> Option<&'static str> {
     let name = form_urlencoded::parse(query?.as_bytes())

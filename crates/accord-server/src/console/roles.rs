@@ -17,7 +17,7 @@ use axum::{Extension, Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde_json::{Map, Value, json};
 
-use super::{Failure, Layout, NavLink, Viewer, call, done, notice};
+use super::{Failure, Layout, NavLink, Viewer, call, done, notice, required};
 use crate::api::roles::{self, RoleBody};
 use crate::pages::{Page, PostedForm};
 use crate::state::AppState;
@@ -201,13 +201,6 @@ fn role_request(form: &PostedForm) -> Value {
     Value::Object(body)
 }
 
-/// The `role_id` a form names.
-fn role_id(form: &PostedForm) -> Result<String, Failure> {
-    form.get("role_id")
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::bad_form("Say which role (role_id)."))
-}
-
 /// `POST /console/roles/create`: `name`, `description`, `privilege` (repeated).
 async fn create(
     State(state): State<AppState>,
@@ -241,7 +234,7 @@ async fn update(
         State(state.clone()),
         call("roles.update"),
         Extension(viewer.token.clone()),
-        Path(role_id(&form)?),
+        Path(required(&form, "role_id", "the role")?.to_owned()),
         Bytes::from(role_request(&form).to_string()),
     )
     .await?;
@@ -261,7 +254,7 @@ async fn delete(
         State(state.clone()),
         call("roles.delete"),
         Extension(viewer.token.clone()),
-        Path(role_id(&form)?),
+        Path(required(&form, "role_id", "the role")?.to_owned()),
     )
     .await?;
     Ok(done(PATH, "deleted"))

@@ -20,9 +20,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde_json::json;
 
 use super::roles::{RoleChoice, role_choices, subnav};
-use super::{Failure, Layout, NavLink, Viewer, call, done, notice};
+use super::{Failure, Layout, NavLink, Viewer, call, done, notice, required};
 use crate::api::users::{self, UserListItem};
-use crate::pages::{Page, PostedForm};
+use crate::pages::Page;
 use crate::state::AppState;
 
 /// The users page.
@@ -172,12 +172,6 @@ fn row(
         id: user.id,
         role_id: user.role_id,
     }
-}
-
-/// A form field that must be there.
-fn required<'a>(form: &'a PostedForm, name: &str, what: &str) -> Result<&'a str, Failure> {
-    form.get(name)
-        .ok_or_else(|| Failure::bad_form(format!("Give {what} ({name}).")))
 }
 
 /// `POST /console/users/add`: `email`, `first_name`, `last_name`, `password`, `role_id`
