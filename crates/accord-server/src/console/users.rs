@@ -176,7 +176,9 @@ fn row(
 
 /// `POST /console/users/add`: `email`, `first_name`, `last_name`, `password`, `role_id`
 /// (optional; Member when absent). The user is created active (`autoCreate`), then given the
-/// role through `users.update` when it is not Member.
+/// role through `users.update` when it is not Member — two API calls, as an API client makes
+/// them: if the second is refused (a viewer without `Role:Edit`, the Owner role), the user stays
+/// a Member and the failure page says why.
 async fn add(
     State(state): State<AppState>,
     viewer: Viewer,

@@ -105,6 +105,21 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
             )
             .await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+        assert!(again.html.contains("(code 1005)"), "{}", again.html);
+        let short = adam
+            .post(
+                &add.action,
+                &add.with(&[("email", "zed@acme.test"), ("password", "short")]),
+            )
+            .await;
+        assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.html);
+        assert!(
+            short
+                .html
+                .contains("autoCreate needs a password of 8 to 32 characters."),
+            "{}",
+            short.html
+        );
 
         // Max becomes a Scheduler.
         let users = adam.get("/console/users").await;
@@ -169,6 +184,13 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
             db.store.user("olive").await.unwrap().status,
             UserStatus::Active
         );
+        // Nor can the owner be moved out of the Owner role.
+        let change = form_for(&users, "/console/users/role", "user_id", "max");
+        let mut demote = change.replacing("user_id", "olive");
+        demote.push(("role_id".into(), "2".into()));
+        let refused = adam.post(&change.action, &demote).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+        assert_eq!(db.store.user("olive").await.unwrap().role_id.as_str(), "0");
         assert_eq!(actions(&db.store).await.len(), before);
 
         // Roles: the page sits under Users and roles.
@@ -203,6 +225,16 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
             ]),
         )
         .await;
+        let duplicate = adam
+            .post(&create.action, &create.with(&[("name", "Auditor")]))
+            .await;
+        assert_eq!(
+            duplicate.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            duplicate.html
+        );
+        assert!(duplicate.html.contains("(code 1224)"), "{}", duplicate.html);
         let auditor = auditor(&db.store).await.expect("the role exists");
         assert_eq!(auditor.privileges.names(), vec!["AuditLog:Read"]);
         assert_eq!(auditor.description, "Reads the audit log");
