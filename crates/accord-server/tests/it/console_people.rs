@@ -301,6 +301,38 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
     .await;
 }
 
+/// Every form of the section as Adam (admin) sees it, filled in to change something: action and
+/// fields (with Adam's CSRF token).
+async fn every_form(adam: &Browser) -> Vec<(String, Vec<(String, String)>)> {
+    let users = adam.get("/console/users").await;
+    let roles = adam.get("/console/roles").await;
+    [
+        form_to(&users, "/console/users/add").with(&[
+            ("email", "eve@acme.test"),
+            ("role_id", "1"),
+            ("password", "eve-password"),
+        ]),
+        form_for(&users, "/console/users/status", "user_id", "max").fields,
+        form_for(&users, "/console/users/role", "user_id", "max").with(&[("role_id", "1")]),
+        form_to(&roles, "/console/roles/create")
+            .with(&[("name", "Auditor"), ("privilege", "AuditLog:Read")]),
+        form_for(&roles, "/console/roles/update", "role_id", "scheduler")
+            .with(&[("privilege", "User:Edit")]),
+        form_for(&roles, "/console/roles/delete", "role_id", "scheduler").fields,
+    ]
+    .into_iter()
+    .zip([
+        "/console/users/add",
+        "/console/users/status",
+        "/console/users/role",
+        "/console/roles/create",
+        "/console/roles/update",
+        "/console/roles/delete",
+    ])
+    .map(|(fields, action)| (action.to_owned(), fields))
+    .collect()
+}
+
 async fn auditor(store: &Store) -> Option<accord_store::roles::Role> {
     store
         .roles("acme")
@@ -332,34 +364,11 @@ async fn a_member_is_refused_every_users_and_roles_page_and_form() {
         // Adam's forms, posted by Ann with her own CSRF token.
         let adam = server.browser();
         sign_in(&adam, "adam@acme.test").await;
-        let users = adam.get("/console/users").await;
-        let roles = adam.get("/console/roles").await;
-        let posts = [
-            form_to(&users, "/console/users/add").with(&[
-                ("email", "eve@acme.test"),
-                ("role_id", "1"),
-                ("password", "eve-password"),
-            ]),
-            form_for(&users, "/console/users/status", "user_id", "max").fields,
-            form_for(&users, "/console/users/role", "user_id", "max").with(&[("role_id", "1")]),
-            form_to(&roles, "/console/roles/create")
-                .with(&[("name", "Auditor"), ("privilege", "AuditLog:Read")]),
-            form_for(&roles, "/console/roles/update", "role_id", "scheduler")
-                .with(&[("privilege", "User:Edit")]),
-            form_for(&roles, "/console/roles/delete", "role_id", "scheduler").fields,
-        ];
-        let actions = [
-            "/console/users/add",
-            "/console/users/status",
-            "/console/users/role",
-            "/console/roles/create",
-            "/console/roles/update",
-            "/console/roles/delete",
-        ];
+        let posts = every_form(&adam).await;
         let log = db.store.audit_log("acme").await.unwrap().len();
         let users_before = db.store.users("acme").await.unwrap();
         let roles_before = db.store.roles("acme").await.unwrap();
-        for (action, fields) in actions.iter().zip(posts) {
+        for (action, fields) in posts {
             let fields: Vec<(String, String)> = fields
                 .into_iter()
                 .map(|(n, v)| {
@@ -371,7 +380,7 @@ async fn a_member_is_refused_every_users_and_roles_page_and_form() {
                     (n, v)
                 })
                 .collect();
-            let answer = ann.post(action, &fields).await;
+            let answer = ann.post(&action, &fields).await;
             assert!(answer.status.is_client_error(), "{action}: {}", answer.html);
             assert!(
                 answer.html.contains("The permission rule stopped at step"),
@@ -382,6 +391,69 @@ async fn a_member_is_refused_every_users_and_roles_page_and_form() {
         assert_eq!(db.store.audit_log("acme").await.unwrap().len(), log);
         assert_eq!(db.store.users("acme").await.unwrap(), users_before);
         assert_eq!(db.store.roles("acme").await.unwrap(), roles_before);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_owner_changes_the_admin_role_and_no_form_goes_through_without_its_csrf_token() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        let server = TestServer::start(&db).await;
+        let adam = server.browser();
+        sign_in(&adam, "adam@acme.test").await;
+        let roles = adam.get("/console/roles").await;
+        assert!(
+            !forms(&roles.html)
+                .iter()
+                .any(|f| f.action == "/console/roles/update"
+                    && f.fields.iter().any(|(n, v)| n == "role_id" && v == "1")),
+            "{}",
+            roles.html
+        );
+        let scheduler = form_for(&roles, "/console/roles/update", "role_id", "scheduler");
+        let log = db.store.audit_log("acme").await.unwrap().len();
+        let refused = adam
+            .post(&scheduler.action, &scheduler.replacing("role_id", "1"))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+        assert!(
+            refused
+                .html
+                .contains("Only the account owner can change the Admin role."),
+            "{}",
+            refused.html
+        );
+
+        // No form goes through without its CSRF token.
+        let users_before = db.store.users("acme").await.unwrap();
+        let roles_before = db.store.roles("acme").await.unwrap();
+        for (action, fields) in every_form(&adam).await {
+            let forged: Vec<_> = fields
+                .into_iter()
+                .filter(|(n, _)| n != "csrf_token")
+                .collect();
+            let answer = adam.post(&action, &forged).await;
+            assert!(answer.status.is_client_error(), "{action}: {}", answer.html);
+        }
+        assert_eq!(db.store.users("acme").await.unwrap(), users_before);
+        assert_eq!(db.store.roles("acme").await.unwrap(), roles_before);
+        assert_eq!(db.store.audit_log("acme").await.unwrap().len(), log);
+
+        // The owner trims the Admin role.
+        let olive = server.browser();
+        sign_in(&olive, "olive@acme.test").await;
+        let roles = olive.get("/console/roles").await;
+        let admin = form_for(&roles, "/console/roles/update", "role_id", "1");
+        post_ok(
+            &olive,
+            &admin.action,
+            &admin.unchecking("privilege", "AuditLog:Read").fields,
+        )
+        .await;
+        let trimmed = db.store.role("acme", "1").await.unwrap();
+        assert!(!trimmed.privileges.contains(Privilege::AuditLogRead));
+        assert!(trimmed.privileges.contains(Privilege::UserEdit));
     })
     .await;
 }
