@@ -2,9 +2,12 @@
 //! (create, change, delete a custom role), each through the `/v2` handler — so the owner rules
 //! and the permission rule refuse exactly as the API does, and every change is audited.
 
+use accord_core::ids::Email;
 use accord_core::privileges::Privilege;
 use accord_core::users::UserStatus;
 use accord_store::Store;
+use accord_store::audit::Actor;
+use accord_store::users::NewUser;
 use accord_testkit::on_every_backend;
 use reqwest::StatusCode;
 
@@ -454,6 +457,29 @@ async fn only_the_owner_changes_the_admin_role_and_no_form_goes_through_without_
         let trimmed = db.store.role("acme", "1").await.unwrap();
         assert!(!trimmed.privileges.contains(Privilege::AuditLogRead));
         assert!(trimmed.privileges.contains(Privilege::UserEdit));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_users_page_follows_every_page_of_the_list() {
+    on_every_backend(|db| async move {
+        seed(&db.store).await;
+        // More than one page of 300.
+        for n in 0..300 {
+            let email = Email::parse(format!("bulk{n}@acme.test")).expect("an email");
+            db.store
+                .create_user(&Actor::cli(), "acme", NewUser::new(email))
+                .await
+                .expect("a user");
+        }
+        let server = TestServer::start(&db).await;
+        let adam = server.browser();
+        sign_in(&adam, "adam@acme.test").await;
+        let users = adam.get("/console/users").await;
+        assert_eq!(users.status, StatusCode::OK, "{}", users.html);
+        assert_eq!(users.html.matches("@acme.test</td>").count(), 305);
+        assert!(users.html.contains("bulk299@acme.test"));
     })
     .await;
 }
