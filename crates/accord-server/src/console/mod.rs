@@ -15,9 +15,13 @@
 //! |---|---|
 //! | `/console/sign-in`, `/console/choose-account`, `/console/sign-out` | [`sign_in`] |
 //! | `/console` (My apps) | [`my_apps`] |
+//! | `/console/users` (Users and roles: users) | [`users`] |
+//! | `/console/roles` (Users and roles: roles) | [`roles`] |
 
 pub mod my_apps;
+pub mod roles;
 pub mod sign_in;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -43,11 +47,26 @@ use crate::state::AppState;
 /// Where the console starts (My apps).
 pub const HOME: &str = "/console";
 
+/// Pages listed under another section's navigation entry: (page, section).
+const SUBSECTIONS: &[(&str, &str)] = &[(roles::PATH, users::PATH)];
+
+/// Whether `path` is a page (or below a page) that the navigation lists under `section`.
+fn is_subsection(path: &str, section: &str) -> bool {
+    SUBSECTIONS.iter().any(|(page, of)| {
+        *of == section
+            && path
+                .strip_prefix(page)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// Every console route; every answer carries the page security headers.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(my_apps::routes())
+        .merge(users::routes())
+        .merge(roles::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 
@@ -113,7 +132,8 @@ impl Viewer {
                 href,
                 label,
                 current: self.path == href
-                    || (href != HOME && self.path.starts_with(&format!("{href}/"))),
+                    || (href != HOME && self.path.starts_with(&format!("{href}/")))
+                    || is_subsection(&self.path, href),
             })
             .collect();
         Layout {
@@ -227,6 +247,12 @@ pub fn see_other(path: &str) -> Response {
 pub fn done(path: &str, notice: &str) -> Response {
     let separator = if path.contains('?') { '&' } else { '?' };
     see_other(&format!("{path}{separator}done={notice}"))
+}
+
+/// A posted field the action cannot go without, or a 400 naming it: "Give {what} ({name})."
+pub fn required<'a>(form: &'a PostedForm, name: &str, what: &str) -> Result<&'a str, Failure> {
+    form.get(name)
+        .ok_or_else(|| Failure::bad_form(format!("Give {what} ({name}).")))
 }
 
 /// The sentence a page shows for `?done=NAME`, from its own fixed table.
