@@ -15,9 +15,17 @@
 //! |---|---|
 //! | `/console/sign-in`, `/console/choose-account`, `/console/sign-out` | [`sign_in`] |
 //! | `/console` (My apps) | [`my_apps`] |
+//! | `/console/scheduling` (assistants; whom I schedule for) | [`scheduling`] |
+//! | `/console/meetings` (mine, and others' the rule lets me see) | [`meetings`] |
+//! | `/console/audit` (the audit log) | [`audit`] |
+//! | `/console/why` (the rule's answer, step by step) | [`why`] |
 
+pub mod audit;
+pub mod meetings;
 pub mod my_apps;
+pub mod scheduling;
 pub mod sign_in;
+pub mod why;
 
 use std::sync::Arc;
 
@@ -48,6 +56,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(my_apps::routes())
+        .merge(scheduling::routes())
+        .merge(meetings::routes())
+        .merge(audit::routes())
+        .merge(why::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 
@@ -242,10 +254,14 @@ pub fn notice(query: Option<&str>, table: &[(&'static str, &'static str)]) -> Op
 
 /// A time as the pages show it: `2026-12-01 09:30 UTC`.
 pub fn when(at: accord_core::clock::Timestamp) -> String {
-    let text = at.rfc3339();
+    when_rfc3339(&at.rfc3339())
+}
+
+/// [`when`] for a time the API answered as RFC 3339 (`2026-12-01T09:30:00Z`).
+pub fn when_rfc3339(text: &str) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
+        _ => text.to_owned(),
     }
 }
 
@@ -287,6 +303,11 @@ impl Failure {
             message,
         ))
     }
+}
+
+/// A field a console form must carry (non-empty), or the 400 that says `message`.
+pub fn required<'f>(form: &'f PostedForm, name: &str, message: &str) -> Result<&'f str, Failure> {
+    form.get(name).ok_or_else(|| Failure::bad_form(message))
 }
 
 #[derive(Template)]
