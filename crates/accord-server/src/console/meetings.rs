@@ -176,7 +176,11 @@ async fn page(
             .map(|m| MeetingRow {
                 id: m.id,
                 topic: m.topic,
-                start: m.start_time.as_deref().map(when_rfc3339).unwrap_or_default(),
+                start: m
+                    .start_time
+                    .as_deref()
+                    .map(when_rfc3339)
+                    .unwrap_or_default(),
                 duration: m.duration,
                 join_url: m.join_url,
             })
@@ -228,10 +232,14 @@ async fn create(
     let host = posted_user(&form, &viewer);
     let topic = required(&form, "topic", "Give the meeting a topic (topic).")?;
     let start = required(&form, "start_time", "Give the start time (start_time).")?;
-    let duration: u32 = required(&form, "duration", "Give the duration in minutes (duration).")?
-        .trim()
-        .parse()
-        .map_err(|_| Failure::bad_form("Give the duration as a whole number of minutes."))?;
+    let duration: u32 = required(
+        &form,
+        "duration",
+        "Give the duration in minutes (duration).",
+    )?
+    .trim()
+    .parse()
+    .map_err(|_| Failure::bad_form("Give the duration as a whole number of minutes."))?;
     let request = serde_json::json!({
         "topic": topic,
         "type": 2,
@@ -247,7 +255,10 @@ async fn create(
         Bytes::from(request.to_string()),
     )
     .await?;
-    Ok(done(&page_path(form.get("user").unwrap_or(""), &[]), "created"))
+    Ok(done(
+        &page_path(form.get("user").unwrap_or(""), &[]),
+        "created",
+    ))
 }
 
 /// `POST /console/meetings/delete`: `meeting_id`, and `user` (whose page to return to).
@@ -259,7 +270,11 @@ async fn delete(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let form = viewer.form(&state, &headers, &jar, &body)?;
-    let meeting = required(&form, "meeting_id", "Say which meeting to delete (meeting_id).")?;
+    let meeting = required(
+        &form,
+        "meeting_id",
+        "Say which meeting to delete (meeting_id).",
+    )?;
     meetings::delete(
         State(state.clone()),
         call("meetings.delete"),
@@ -267,5 +282,8 @@ async fn delete(
         Path(meeting.to_owned()),
     )
     .await?;
-    Ok(done(&page_path(form.get("user").unwrap_or(""), &[]), "deleted"))
+    Ok(done(
+        &page_path(form.get("user").unwrap_or(""), &[]),
+        "deleted",
+    ))
 }

@@ -112,7 +112,11 @@ async fn remove(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let form = viewer.form(&state, &headers, &jar, &body)?;
-    let assistant = required(&form, "assistant_id", "Say which assistant to remove (assistant_id).")?;
+    let assistant = required(
+        &form,
+        "assistant_id",
+        "Say which assistant to remove (assistant_id).",
+    )?;
     assistants::delete_one(
         State(state.clone()),
         call("assistants.delete"),

@@ -4,12 +4,12 @@
 //! ("as me"). The token is never shown back, stored or logged.
 
 use askama::Template;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 
 use accord_core::permission::StepResult;
@@ -131,8 +131,12 @@ async fn ask(
         .into_iter()
         .find(|m| *m == method)
         .ok_or_else(|| Failure::bad_form("The method must be GET, POST, PATCH, PUT or DELETE."))?;
-    let path = required(&form, "path", "Give the request's path, e.g. /v2/users/me (path).")?
-        .trim();
+    let path = required(
+        &form,
+        "path",
+        "Give the request's path, e.g. /v2/users/me (path).",
+    )?
+    .trim();
     let pasted = form.get("token").map(str::trim).filter(|t| !t.is_empty());
     let token = match pasted {
         Some(pasted) => std::sync::Arc::new(token_state_of(&state, Some(pasted)).await?),

@@ -66,20 +66,36 @@ async fn a_user_adds_an_assistant_and_removes_him() {
 
         let add = form_to(&page, "/console/scheduling/add");
         let added = post_ok(&ann, &add.action, &add.with(&[("email", "max@acme.test")])).await;
-        assert!(added.html.contains("The assistant is added"), "{}", added.html);
+        assert!(
+            added.html.contains("The assistant is added"),
+            "{}",
+            added.html
+        );
         assert!(added.html.contains("max@acme.test"), "{}", added.html);
         let max_id = server
             .store
-            .user_by_email("acme", &accord_core::ids::Email::parse("max@acme.test").unwrap())
+            .user_by_email(
+                "acme",
+                &accord_core::ids::Email::parse("max@acme.test").unwrap(),
+            )
             .await
             .unwrap()
             .expect("Max")
             .id
             .to_string();
 
-        let remove = form_for(&added, "/console/scheduling/remove", "assistant_id", &max_id);
+        let remove = form_for(
+            &added,
+            "/console/scheduling/remove",
+            "assistant_id",
+            &max_id,
+        );
         let removed = post_ok(&ann, &remove.action, &remove.fields).await;
-        assert!(removed.html.contains("The assistant is removed"), "{}", removed.html);
+        assert!(
+            removed.html.contains("The assistant is removed"),
+            "{}",
+            removed.html
+        );
         assert!(!removed.html.contains("max@acme.test"), "{}", removed.html);
         assert!(removed.html.contains("sam@acme.test"));
         let actions: Vec<String> = server
@@ -119,11 +135,23 @@ async fn an_assistant_sees_her_principal_and_schedules_for_her() {
 
         let meetings = sam.get(link).await;
         assert_eq!(meetings.status, StatusCode::OK, "{}", meetings.html);
-        assert!(meetings.html.contains("meetings of ann@acme.test"), "{}", meetings.html);
+        assert!(
+            meetings.html.contains("meetings of ann@acme.test"),
+            "{}",
+            meetings.html
+        );
         let after = schedule(&sam, &meetings, "Planning with Ann").await;
-        assert!(after.html.contains("The meeting is scheduled."), "{}", after.html);
+        assert!(
+            after.html.contains("The meeting is scheduled."),
+            "{}",
+            after.html
+        );
         assert!(after.html.contains("Planning with Ann"), "{}", after.html);
-        assert!(after.html.contains("2026-12-02 09:30 UTC"), "{}", after.html);
+        assert!(
+            after.html.contains("2026-12-02 09:30 UTC"),
+            "{}",
+            after.html
+        );
 
         let created = server
             .store
@@ -152,7 +180,7 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
         let ann = server.browser();
         sign_in(&ann, "ann@acme.test").await;
         let mine = ann.get("/console/meetings").await;
-        let mine = schedule(&ann, &mine, "Ann's own").await;
+        let mine = schedule(&ann, &mine, "Ann solo").await;
         let delete = form_to(&mine, "/console/meetings/delete");
 
         let max = server.browser();
@@ -160,9 +188,13 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
         let refused = max.get("/console/meetings?user=ann%40acme.test").await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
         assert!(refused.html.contains("Not allowed"), "{}", refused.html);
-        assert!(refused.html.contains("What would fix it"), "{}", refused.html);
+        assert!(
+            refused.html.contains("What would fix it"),
+            "{}",
+            refused.html
+        );
         assert!(refused.html.contains("step 4"), "{}", refused.html);
-        assert!(!refused.html.contains("Ann&#x27;s own") && !refused.html.contains("Ann's own"));
+        assert!(!refused.html.contains("Ann solo") && !refused.html.contains("Ann solo"));
 
         // Max's own page offers no one else; crafted posts get the rule's refusal, nothing changes.
         let own = max.get("/console/meetings").await;
@@ -172,11 +204,15 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
         let answer = max
             .post(
                 &create.action,
-                &create.replacing("user", "ann@acme.test").into_iter().chain([
-                    ("topic".to_owned(), "Sneaky".to_owned()),
-                    ("start_time".to_owned(), "2026-12-02T09:30".to_owned()),
-                    ("duration".to_owned(), "30".to_owned()),
-                ]).collect::<Vec<_>>(),
+                &create
+                    .replacing("user", "ann@acme.test")
+                    .into_iter()
+                    .chain([
+                        ("topic".to_owned(), "Sneaky".to_owned()),
+                        ("start_time".to_owned(), "2026-12-02T09:30".to_owned()),
+                        ("duration".to_owned(), "30".to_owned()),
+                    ])
+                    .collect::<Vec<_>>(),
             )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.html);
@@ -194,18 +230,24 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.html);
         assert!(answer.html.contains("What would fix it"), "{}", answer.html);
-        // Ann's own delete form, without a valid CSRF token: refused before anything is read.
-        let answer = ann.post(&delete.action, &delete.replacing("csrf_token", "forged")).await;
+        // Ann solo delete form, without a valid CSRF token: refused before anything is read.
+        let answer = ann
+            .post(&delete.action, &delete.replacing("csrf_token", "forged"))
+            .await;
         assert!(answer.status.is_client_error(), "{}", answer.html);
         let answer = max.post(&create.action, &forged).await;
         assert!(answer.status.is_client_error(), "{}", answer.html);
         assert_eq!(audit_len(&server).await, before);
         let still = ann.get("/console/meetings").await;
-        assert!(still.html.contains("Ann&#x27;s own") || still.html.contains("Ann's own"));
+        assert!(still.html.contains("Ann solo") || still.html.contains("Ann solo"));
 
         // Ann deletes her own.
         let gone = post_ok(&ann, &delete.action, &delete.fields).await;
-        assert!(gone.html.contains("The meeting is deleted."), "{}", gone.html);
+        assert!(
+            gone.html.contains("The meeting is deleted."),
+            "{}",
+            gone.html
+        );
         assert!(gone.html.contains("0 scheduled meetings"), "{}", gone.html);
     })
     .await;
@@ -219,7 +261,7 @@ async fn an_admin_filters_and_pages_the_audit_log_and_a_member_is_refused() {
         let adam = server.browser();
         sign_in(&adam, "adam@acme.test").await;
         let meetings = adam.get("/console/meetings").await;
-        schedule(&adam, &meetings, "Adam's review").await;
+        schedule(&adam, &meetings, "Adam review").await;
 
         let all = adam.get("/console/audit").await;
         assert_eq!(all.status, StatusCode::OK, "{}", all.html);
@@ -228,7 +270,11 @@ async fn an_admin_filters_and_pages_the_audit_log_and_a_member_is_refused() {
 
         let created = adam.get("/console/audit?action=user.created").await;
         assert!(created.html.contains("user.created"), "{}", created.html);
-        assert!(!created.html.contains("meeting.created"), "{}", created.html);
+        assert!(
+            !created.html.contains("<code>meeting.created</code>"),
+            "{}",
+            created.html
+        );
 
         let by_adam = adam
             .get("/console/audit?operator=adam%40acme.test&from=2026-11-01&to=2026-12-31")
@@ -236,22 +282,33 @@ async fn an_admin_filters_and_pages_the_audit_log_and_a_member_is_refused() {
         assert_eq!(by_adam.status, StatusCode::OK, "{}", by_adam.html);
         assert!(by_adam.html.contains("1 entry"), "{}", by_adam.html);
         assert!(by_adam.html.contains("meeting.created"), "{}", by_adam.html);
-        assert!(by_adam.html.contains("value=\"adam@acme.test\""), "the filter stays filled");
+        assert!(
+            by_adam.html.contains("value=\"adam@acme.test\""),
+            "the filter stays filled"
+        );
 
         // Pages of two, following the next-page links to the end.
-        let mut page = adam.get("/console/audit?action=user.created&page_size=2").await;
+        let mut page = adam
+            .get("/console/audit?action=user.created&page_size=2")
+            .await;
         let mut pages = 1;
         while let Some(at) = page.html.find("href=\"/console/audit?") {
             let link = &page.html[at + 6..];
-            let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+            let link = link[..link.find('"').unwrap()]
+                .replace("&#38;", "&")
+                .replace("&amp;", "&");
             assert!(link.contains("action=user.created"), "{link}");
             page = adam.get(&link).await;
             assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-            assert!(!page.html.contains("meeting.created"));
+            assert!(!page.html.contains("<code>meeting.created</code>"));
             pages += 1;
             assert!(pages < 10, "the pages end");
         }
-        assert!(pages >= 3, "seven users in two-entry pages: {pages}");
+        assert!(
+            pages >= 3,
+            "five users in two-entry pages: {pages}: {}",
+            page.html
+        );
 
         let ann = server.browser();
         sign_in(&ann, "ann@acme.test").await;
@@ -270,7 +327,10 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
         let server = TestServer::start(&db).await;
         let ann = server.browser();
         sign_in(&ann, "ann@acme.test").await;
-        let code = approve(&ann, "notes").await.redirect_param("code").expect("a code");
+        let code = approve(&ann, "notes")
+            .await
+            .redirect_param("code")
+            .expect("a code");
         let exchanged = ann
             .client
             .post(ann.url("/oauth/token"))
@@ -296,14 +356,21 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
                 &form.action,
                 &form.with(&[
                     ("token", token.as_str()),
-                    ("method", "DELETE"),
-                    ("path", "/v2/meetings/1"),
+                    ("method", "POST"),
+                    ("path", "/v2/users/me/meetings"),
                 ]),
             )
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.html);
-        assert!(!answer.html.contains(&token), "the token is never shown back");
-        assert!(answer.html.contains("DELETE /meetings/{meetingId}"), "{}", answer.html);
+        assert!(
+            !answer.html.contains(&token),
+            "the token is never shown back"
+        );
+        assert!(
+            answer.html.contains("POST /users/{userId}/meetings"),
+            "{}",
+            answer.html
+        );
         assert!(answer.html.contains("denied"), "{}", answer.html);
         assert!(answer.html.contains("code 4711"), "{}", answer.html);
         assert!(answer.html.contains("Fix:"), "{}", answer.html);
@@ -331,7 +398,11 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
                 &form.with(&[("method", "GET"), ("path", "/v2/report/operationlogs")]),
             )
             .await;
-        assert!(answer.html.contains("The answer for you"), "{}", answer.html);
+        assert!(
+            answer.html.contains("The answer for you"),
+            "{}",
+            answer.html
+        );
         assert!(answer.html.contains("AuditLog:Read"), "{}", answer.html);
         let answer = ann
             .post(
@@ -343,11 +414,21 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
 
         // Not an endpoint, a bad method, no CSRF token: answered, never a 500.
         let answer = ann
-            .post(&form.action, &form.with(&[("method", "GET"), ("path", "/v2/nowhere")]))
+            .post(
+                &form.action,
+                &form.with(&[("method", "GET"), ("path", "/v2/nowhere")]),
+            )
             .await;
-        assert!(answer.html.contains("is not an endpoint"), "{}", answer.html);
+        assert!(
+            answer.html.contains("is not an endpoint"),
+            "{}",
+            answer.html
+        );
         let answer = ann
-            .post(&form.action, &form.with(&[("method", "TRACE"), ("path", "/v2/users/me")]))
+            .post(
+                &form.action,
+                &form.with(&[("method", "TRACE"), ("path", "/v2/users/me")]),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.html);
         let answer = ann
@@ -360,7 +441,11 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
             )
             .await;
         assert!(answer.status.is_client_error(), "{}", answer.html);
-        assert_eq!(audit_len(&server).await, before, "explaining changes nothing");
+        assert_eq!(
+            audit_len(&server).await,
+            before,
+            "explaining changes nothing"
+        );
     })
     .await;
 }
