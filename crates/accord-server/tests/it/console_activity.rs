@@ -108,8 +108,18 @@ async fn a_user_adds_an_assistant_and_removes_him() {
             .collect();
         assert!(actions.len() >= 2, "{actions:?}");
 
-        // A bad email: the API's validation answer, nothing added.
+        // A bad email: the API's validation answer, nothing added; a forged post: refused.
         let before = audit_len(&server).await;
+        let forged = ann
+            .post(
+                &add.action,
+                &[
+                    ("csrf_token".to_owned(), "forged".to_owned()),
+                    ("email".to_owned(), "max@acme.test".to_owned()),
+                ],
+            )
+            .await;
+        assert!(forged.status.is_client_error(), "{}", forged.html);
         let answer = ann
             .post(&add.action, &add.with(&[("email", "nobody@acme.test")]))
             .await;
