@@ -97,38 +97,67 @@ fn entry_from(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     })
 }
 
-/// One keyset page of an account's log between `from` (inclusive) and `to` (exclusive), oldest
-/// first, after the `(at, seq)` position; and the total in that window.
+/// Which entries of a window a page holds: every field `None` keeps every entry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// Only entries made by this actor (a user id, an app's client id, `cli`…).
+    pub actor_id: Option<&'a str>,
+    /// Only entries with this action (`meeting.created`).
+    pub action: Option<&'a str>,
+    /// Only entries about this kind of object (`user`, `meeting`, …): Zoom's `category_type`.
+    pub target_kind: Option<&'a str>,
+}
+
+/// The conditions both page queries share: account, window and filter (`$1`–`$6`; an empty
+/// filter value matches every entry, so one statement serves both databases without typed NULLs).
+/// A macro, not a `const`, so the statements stay literals (`concat!`).
+macro_rules! window {
+    () => {
+        "account_id = $1 AND at >= $2 AND at < $3 \
+         AND ($4 = '' OR actor_id = $4) AND ($5 = '' OR action = $5) AND ($6 = '' OR target_kind = $6)"
+    };
+}
+
+/// One keyset page of an account's log between `from` (inclusive) and `to` (exclusive) that
+/// `filter` keeps, oldest first, after the `(at, seq)` position; and the total it keeps.
 pub async fn page(
     conn: &mut Conn,
     account_id: &str,
     from: Timestamp,
     to: Timestamp,
+    filter: AuditFilter<'_>,
     after: Option<(i64, i64)>,
     limit: i64,
 ) -> Result<(Vec<AuditEntry>, i64)> {
     let (after_at, after_seq) = after.unwrap_or((i64::MIN, i64::MIN));
-    let found = sqlx::query(
+    let bound = [filter.actor_id, filter.action, filter.target_kind].map(|v| v.unwrap_or(""));
+    let found = sqlx::query(concat!(
         "SELECT seq, id, account_id, at, actor_kind, actor_id, action, target_kind, target_id, details \
-         FROM audit_log WHERE account_id = $1 AND at >= $2 AND at < $3 AND (at > $4 OR (at = $4 AND seq > $5)) \
-         ORDER BY at, seq LIMIT $6",
-    )
+         FROM audit_log WHERE ",
+        window!(),
+        " AND (at > $7 OR (at = $7 AND seq > $8)) ORDER BY at, seq LIMIT $9"
+    ))
     .bind(account_id)
     .bind(from.millis())
     .bind(to.millis())
+    .bind(bound[0])
+    .bind(bound[1])
+    .bind(bound[2])
     .bind(after_at)
     .bind(after_seq)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_log WHERE account_id = $1 AND at >= $2 AND at < $3",
-    )
-    .bind(account_id)
-    .bind(from.millis())
-    .bind(to.millis())
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 =
+        sqlx::query_scalar(concat!("SELECT COUNT(*) FROM audit_log WHERE ", window!()))
+            .bind(account_id)
+            .bind(from.millis())
+            .bind(to.millis())
+            .bind(bound[0])
+            .bind(bound[1])
+            .bind(bound[2])
+            .fetch_one(&mut *conn)
+            .await?;
     Ok((
         found.iter().map(entry_from).collect::<Result<Vec<_>>>()?,
         total,
@@ -163,17 +192,19 @@ pub async fn list(conn: &mut Conn, account_id: &str) -> Result<Vec<AuditEntry>> 
 }
 
 impl Store {
-    /// One keyset page of the account's audit log in a time window, and the window's total.
+    /// One keyset page of the account's audit log in a time window kept by `filter`, and the
+    /// total it keeps.
     pub async fn audit_page(
         &self,
         account_id: &str,
         from: Timestamp,
         to: Timestamp,
+        filter: AuditFilter<'_>,
         after: Option<(i64, i64)>,
         limit: i64,
     ) -> Result<(Vec<AuditEntry>, i64)> {
         let mut conn = self.pool().acquire().await?;
-        page(&mut conn, account_id, from, to, after, limit).await
+        page(&mut conn, account_id, from, to, filter, after, limit).await
     }
 
     /// The account's audit log, oldest first.

@@ -1,12 +1,12 @@
 //! The permission rule's decision for a token and a request, step by step — `accord explain` and
-//! (later) the console's *Why?* page. It gathers facts exactly as enforcement does
+//! the console's *Why?* page. It gathers facts exactly as enforcement does
 //! ([`super::access::explain`] shares the code path with [`super::access::authorize`]).
 
 use accord_core::endpoints::{self, ObjectKind};
 use accord_core::permission::{StepOutcome, StepResult};
 use serde::Serialize;
 
-use super::access::{explain as explain_steps, token_state_of};
+use super::access::{TokenState, explain as explain_steps, token_state_of};
 use super::handler::Located;
 use super::users::find_user;
 use crate::state::AppState;
@@ -33,20 +33,33 @@ pub async fn explain(
     method: &str,
     path: &str,
 ) -> Result<Explanation, String> {
+    let token = token_state_of(state, Some(token))
+        .await
+        .map_err(|_| UNAVAILABLE.to_owned())?;
+    explain_for(state, &token, method, path).await
+}
+
+const UNAVAILABLE: &str = "the database could not be read";
+
+/// [`explain`] for a token already verified — or for the console's own principal
+/// ([`super::access::TokenState::console`]: *Why?* "as me").
+pub async fn explain_for(
+    state: &AppState,
+    token: &TokenState,
+    method: &str,
+    path: &str,
+) -> Result<Explanation, String> {
     let path = path.split('?').next().unwrap_or(path);
     let api_path = path.strip_prefix("/v2").unwrap_or(path);
     let route = endpoints::route(method, api_path)
         .ok_or_else(|| format!("{method} {path} is not an endpoint of the API (see api.md)"))?;
     let endpoint = route.endpoint;
-    let unavailable = |_| "the database could not be read".to_owned();
-    let token = token_state_of(state, Some(token))
-        .await
-        .map_err(unavailable)?;
+    let unavailable = |_| UNAVAILABLE.to_owned();
     let target_id = route.params.first().map(|(_, value)| *value).unwrap_or("");
     let account_of_token = token.account.clone();
     let located = match (endpoint.object, route.param("userId")) {
         (ObjectKind::User | ObjectKind::Meeting, Some(user_id)) => {
-            let user = find_user(state, &token, user_id)
+            let user = find_user(state, token, user_id)
                 .await
                 .map_err(unavailable)?;
             super::users::located(user_id, user.as_ref())
@@ -81,7 +94,7 @@ pub async fn explain(
             owner: None,
         },
     };
-    let steps = explain_steps(state, &token, endpoint, &located);
+    let steps = explain_steps(state, token, endpoint, &located);
     let failed = steps.iter().find_map(|s| match &s.result {
         StepResult::Failed { denial } => Some((denial.status, denial.code)),
         _ => None,

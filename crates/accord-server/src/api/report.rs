@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use accord_core::clock::Timestamp;
 use accord_core::grants::{GrantKind, GrantStatus};
-use accord_store::audit::AuditEntry;
+use accord_store::audit::{AuditEntry, AuditFilter};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -85,12 +86,15 @@ pub struct GrantedApps {
 }
 
 /// `GET /report/operationlogs` (`from`, `to` as `yyyy-MM-dd`, both days included; default: the
-/// last 30 days).
+/// last 30 days), narrowed by `category_type` (Zoom's name), `operator` and `action`.
 #[utoipa::path(
     get, path = "/v2/report/operationlogs", tag = "Reports",
     params(
         ("from" = Option<String>, Query, description = "First day, `yyyy-MM-dd`; default 30 days before `to`"),
         ("to" = Option<String>, Query, description = "Last day, `yyyy-MM-dd` (included); default today"),
+        ("category_type" = Option<String>, Query, description = "Only changes to this kind of object (`user`, `meeting`, `role`, `grant`, …); `all` or absent: every kind"),
+        ("operator" = Option<String>, Query, description = "Only changes made by this user (id or email) or app (client id)"),
+        ("action" = Option<String>, Query, description = "Only entries with this action, e.g. `meeting.created`"),
         crate::openapi::PageParams,
     ),
     responses((status = 200, description = "OK", body = OperationLogs), crate::openapi::Failures),
@@ -110,7 +114,9 @@ pub async fn operation_logs(
     let now = state.store().now();
     let to = match params.get("to").filter(|v| !v.is_empty()) {
         Some(text) => day("to", text)?.plus_seconds(86_400),
-        None => now.plus_seconds(1),
+        // The end of today (UTC): a default that stays put while the pages are read, as the
+        // page token's binding to the window requires.
+        None => Timestamp(now.millis() - now.millis().rem_euclid(86_400_000)).plus_seconds(86_400),
     };
     let from = match params.get("from").filter(|v| !v.is_empty()) {
         Some(text) => day("from", text)?,
@@ -120,9 +126,22 @@ pub async fn operation_logs(
         return Err(ApiError::validation("from", "from must be on or before to.").into());
     }
     let account = caller.grant.account_id.clone();
+    let text = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let operator = match text("operator") {
+        Some(operator) => Some(operator_id(&state, &account, operator).await?),
+        None => None,
+    };
+    let filter = AuditFilter {
+        actor_id: operator.as_deref(),
+        action: text("action"),
+        target_kind: text("category_type").filter(|kind| *kind != "all"),
+    };
     let binding = Binding::new(account.clone(), endpoint.name)
         .filter("from", from.millis().to_string())
-        .filter("to", to.millis().to_string());
+        .filter("to", to.millis().to_string())
+        .filter("operator", filter.actor_id.unwrap_or_default())
+        .filter("action", filter.action.unwrap_or_default())
+        .filter("category_type", filter.target_kind.unwrap_or_default());
     let pages = Pages::read(&state, query.as_deref(), binding)?;
     let after = pages.after(|parts| match parts {
         [KeyPart::Int(at), KeyPart::Int(seq)] => Some((*at, *seq)),
@@ -134,6 +153,7 @@ pub async fn operation_logs(
             &account,
             from,
             to,
+            filter,
             after,
             i64::from(pages.query.fetch_limit()),
         )
@@ -148,6 +168,18 @@ pub async fn operation_logs(
         page: fields,
         operation_logs: entries.iter().map(OperationLog::new).collect(),
     }))
+}
+
+/// The actor id an `operator` filter names: a user of the account by email is their id; anything
+/// else (a user id, an app's client id) is taken as given — an operator who made no change
+/// simply finds no entries.
+async fn operator_id(state: &AppState, account: &str, operator: &str) -> Result<String, ApiDenial> {
+    if let Ok(email) = accord_core::ids::Email::parse(operator)
+        && let Some(user) = state.store().user_by_email(account, &email).await?
+    {
+        return Ok(user.id.to_string());
+    }
+    Ok(operator.to_owned())
 }
 
 /// `GET /marketplace/apps`: one entry per active installation or authorization in the account.

@@ -17,11 +17,19 @@
 //! | `/console` (My apps) | [`my_apps`] |
 //! | `/console/users` (Users and roles: users) | [`users`] |
 //! | `/console/roles` (Users and roles: roles) | [`roles`] |
+//! | `/console/scheduling` (assistants; whom I schedule for) | [`scheduling`] |
+//! | `/console/meetings` (mine, and others' the rule lets me see) | [`meetings`] |
+//! | `/console/audit` (the audit log) | [`audit`] |
+//! | `/console/why` (the rule's answer, step by step) | [`why`] |
 
+pub mod audit;
+pub mod meetings;
 pub mod my_apps;
 pub mod roles;
+pub mod scheduling;
 pub mod sign_in;
 pub mod users;
+pub mod why;
 
 use std::sync::Arc;
 
@@ -67,6 +75,10 @@ pub fn routes() -> Router<AppState> {
         .merge(my_apps::routes())
         .merge(users::routes())
         .merge(roles::routes())
+        .merge(scheduling::routes())
+        .merge(meetings::routes())
+        .merge(audit::routes())
+        .merge(why::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 
@@ -268,10 +280,14 @@ pub fn notice(query: Option<&str>, table: &[(&'static str, &'static str)]) -> Op
 
 /// A time as the pages show it: `2026-12-01 09:30 UTC`.
 pub fn when(at: accord_core::clock::Timestamp) -> String {
-    let text = at.rfc3339();
+    when_rfc3339(&at.rfc3339())
+}
+
+/// [`when`] for a time the API answered as RFC 3339 (`2026-12-01T09:30:00Z`).
+pub fn when_rfc3339(text: &str) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
+        _ => text.to_owned(),
     }
 }
 

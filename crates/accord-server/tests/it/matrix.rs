@@ -997,7 +997,7 @@ impl World {
         let mut counts = [0; 2];
         for (count, account) in counts.iter_mut().zip([ACME, GLOBEX]) {
             let (_, total) = store
-                .audit_page(account, since, until, None, 1)
+                .audit_page(account, since, until, Default::default(), None, 1)
                 .await
                 .expect("the audit log");
             *count = total;

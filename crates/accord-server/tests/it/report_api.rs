@@ -95,6 +95,101 @@ async fn the_audit_log_pages_by_time_window() {
     .await;
 }
 
+/// The entries of an operation-log answer: `(operator, action, category_type)`.
+fn entries_of(body: &serde_json::Value) -> Vec<(String, String, String)> {
+    body["operation_logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no operation_logs in {body}"))
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            (text("operator"), text("action"), text("category_type"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_operator_action_and_category() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        grant_token(&live, "sync", "acme-adam", GrantKind::Installation).await;
+        let ops = server_token(&live, "ops-bot-prod", "ops-bot-prod-secret-0123456789").await;
+        let get = |query: String| {
+            let (live, ops) = (&live, &ops);
+            async move {
+                // A second apart: the report's per-second limit is not what this test is about.
+                live.db.clock.advance_seconds(1);
+                let (status, body) = call(
+                    live,
+                    ops,
+                    Method::GET,
+                    &format!("/v2/report/operationlogs?{query}"),
+                    None,
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{query}: {body}");
+                body
+            }
+        };
+        let all = get(String::new()).await;
+        let total = all["total_records"].as_u64().unwrap_or(0);
+
+        let created = get("action=user.created".into()).await;
+        let kept = created["total_records"].as_u64().unwrap_or(0);
+        assert!(kept > 0 && kept < total, "{created}");
+        assert!(entries_of(&created).iter().all(|e| e.1 == "user.created"));
+
+        // By email or by id, the same entries: Adam's installation.
+        let by_email = get("operator=adam%40acme.test".into()).await;
+        let by_id = get("operator=acme-adam".into()).await;
+        assert_eq!(by_email["operation_logs"], by_id["operation_logs"]);
+        let adams = entries_of(&by_email);
+        assert!(!adams.is_empty(), "{by_email}");
+        assert!(adams.iter().all(|e| e.0 == "acme-adam"), "{by_email}");
+        let nobody = get("operator=nobody%40acme.test".into()).await;
+        assert_eq!(nobody["total_records"], 0, "{nobody}");
+
+        let users = get("category_type=user".into()).await;
+        assert!(entries_of(&users).iter().all(|e| e.2 == "user"), "{users}");
+        let every = get("category_type=all".into()).await;
+        assert_eq!(every["total_records"].as_u64(), Some(total));
+
+        // Pages of a filtered window; the token is bound to the filter.
+        let first = get("action=user.created&page_size=1".into()).await;
+        let token = str_of(&first, "next_page_token").to_owned();
+        let second = get(format!(
+            "action=user.created&page_size=1&next_page_token={token}"
+        ))
+        .await;
+        assert_eq!(entries_of(&second)[0].1, "user.created");
+        assert_ne!(
+            first["operation_logs"][0]["id"],
+            second["operation_logs"][0]["id"]
+        );
+        for other in [
+            "",
+            "action=user.updated&",
+            "operator=acme-adam&action=user.created&",
+        ] {
+            live.db.clock.advance_seconds(1);
+            let (status, body) = call(
+                &live,
+                &ops,
+                Method::GET,
+                &format!("/v2/report/operationlogs?{other}page_size=1&next_page_token={token}"),
+                None,
+            )
+            .await;
+            assert_eq!(
+                (status, body["errors"][0]["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("next_page_token")),
+                "{other}: {body}"
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn granted_apps_are_listed_and_an_uninstall_ends_every_token_at_once() {
     on_every_backend(|db| async move {

@@ -321,7 +321,7 @@ async fn another_developer_accounts_token_sees_none_of_it_as_if_the_app_were_mis
             let (_, written) = live
                 .db
                 .store
-                .audit_page(account, since, until, None, 1)
+                .audit_page(account, since, until, Default::default(), None, 1)
                 .await
                 .expect("the audit log");
             assert_eq!(written, 0, "{account}");
