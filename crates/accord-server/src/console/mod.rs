@@ -15,7 +15,9 @@
 //! |---|---|
 //! | `/console/sign-in`, `/console/choose-account`, `/console/sign-out` | [`sign_in`] |
 //! | `/console` (My apps) | [`my_apps`] |
+//! | `/console/apps` (Installed apps) | [`installed_apps`] |
 
+pub mod installed_apps;
 pub mod my_apps;
 pub mod sign_in;
 
@@ -48,6 +50,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(my_apps::routes())
+        .merge(installed_apps::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 
@@ -242,10 +245,14 @@ pub fn notice(query: Option<&str>, table: &[(&'static str, &'static str)]) -> Op
 
 /// A time as the pages show it: `2026-12-01 09:30 UTC`.
 pub fn when(at: accord_core::clock::Timestamp) -> String {
-    let text = at.rfc3339();
+    when_rfc3339(&at.rfc3339())
+}
+
+/// A time an API answer gave in RFC 3339 (`2026-12-01T09:30:00Z`), as the pages show it.
+pub fn when_rfc3339(text: &str) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
+        _ => text.to_owned(),
     }
 }
 
