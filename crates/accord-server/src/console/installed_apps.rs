@@ -5,6 +5,8 @@
 //! the rule's explanation, and every change writes its audit entry (and, for a removal, queues
 //! `app_deauthorized`) exactly as through the API.
 
+use std::sync::Arc;
+
 use accord_core::apps::AppApproval;
 use accord_core::privileges::Privilege;
 use askama::Template;
@@ -12,12 +14,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde_json::json;
 
 use super::{Failure, Layout, Viewer, call, done, notice, when_rfc3339};
+use crate::api::access::{ApiDenial, TokenState};
+use crate::api::handler::Call;
 use crate::api::marketplace::{self, AppRequest};
 use crate::api::report::{self, GrantedApp};
 use crate::pages::{Page, PostedForm};
@@ -54,14 +58,27 @@ const NOTICES: &[(&str, &str)] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(page))
-        .route("/console/apps/uninstall", post(uninstall))
+        .route(
+            "/console/apps/uninstall",
+            app_change("marketplace.apps.delete", report::uninstall, "uninstalled"),
+        )
         .route(
             "/console/apps/remove-authorization",
             post(remove_authorization),
         )
         .route("/console/apps/policy", post(change_policy))
-        .route("/console/apps/block", post(block))
-        .route("/console/apps/unblock", post(unblock))
+        .route(
+            "/console/apps/block",
+            app_change("marketplace.apps.block", marketplace::block, "blocked"),
+        )
+        .route(
+            "/console/apps/unblock",
+            app_change(
+                "marketplace.apps.unblock",
+                marketplace::unblock,
+                "unblocked",
+            ),
+        )
         .route("/console/apps/decide", post(decide))
 }
 
@@ -196,26 +213,6 @@ fn required<'a>(form: &'a PostedForm, name: &str) -> Result<&'a str, Failure> {
         .ok_or_else(|| Failure::bad_form(format!("The form must say {name}.")))
 }
 
-/// `POST /console/apps/uninstall`: `app_id` — `DELETE /v2/marketplace/apps/{appId}`.
-async fn uninstall(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id")?.to_owned();
-    report::uninstall(
-        State(state.clone()),
-        call("marketplace.apps.delete"),
-        Extension(viewer.token.clone()),
-        Path(app_id),
-    )
-    .await?;
-    Ok(done(PATH, "uninstalled"))
-}
-
 /// `POST /console/apps/remove-authorization`: `app_id`, `user_id` —
 /// `DELETE /v2/marketplace/apps/{appId}/users/{userId}`.
 async fn remove_authorization(
@@ -259,44 +256,35 @@ async fn change_policy(
     Ok(done(PATH, "policy"))
 }
 
-/// `POST /console/apps/block`: `app_id` — `PUT /v2/marketplace/apps/{appId}/block`.
-async fn block(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id")?.trim().to_owned();
-    marketplace::block(
-        State(state.clone()),
-        call("marketplace.apps.block"),
-        Extension(viewer.token.clone()),
-        Path(app_id),
+/// `POST` of a form naming one app (`app_id`): runs the `/v2` handler of `endpoint` on it (a
+/// handler taking the app id alone) and returns to the page with `notice`. Uninstall
+/// (`DELETE /marketplace/apps/{appId}`), block and unblock (`PUT`/`DELETE …/block`).
+fn app_change<H, Fut>(
+    endpoint: &'static str,
+    handler: H,
+    notice: &'static str,
+) -> MethodRouter<AppState>
+where
+    H: Fn(State<AppState>, Call, Extension<Arc<TokenState>>, Path<String>) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = Result<StatusCode, ApiDenial>> + Send,
+{
+    post(
+        move |State(state): State<AppState>,
+              viewer: Viewer,
+              headers: HeaderMap,
+              jar: CookieJar,
+              body: Bytes| async move {
+            let form = viewer.form(&state, &headers, &jar, &body)?;
+            let app_id = required(&form, "app_id")?.trim().to_owned();
+            let token = Extension(viewer.token.clone());
+            handler(State(state.clone()), call(endpoint), token, Path(app_id)).await?;
+            Ok::<_, Failure>(done(PATH, notice))
+        },
     )
-    .await?;
-    Ok(done(PATH, "blocked"))
-}
-
-/// `POST /console/apps/unblock`: `app_id` — `DELETE /v2/marketplace/apps/{appId}/block`.
-async fn unblock(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id")?.to_owned();
-    marketplace::unblock(
-        State(state.clone()),
-        call("marketplace.apps.unblock"),
-        Extension(viewer.token.clone()),
-        Path(app_id),
-    )
-    .await?;
-    Ok(done(PATH, "unblocked"))
 }
 
 /// `POST /console/apps/decide`: `app_id`, `decision` (`approve` / `decline`) — a request

@@ -11,11 +11,11 @@ use accord_store::Store;
 use accord_store::audit::Actor;
 use accord_store::roles::NewRole;
 use accord_store::users::UserChange;
-use accord_testkit::on_every_backend;
+use accord_testkit::{TestDbRef, on_every_backend};
 use reqwest::StatusCode;
 
 use crate::console_support::{approve, seed, sign_in};
-use crate::support::{Browser, Form, Page, forms};
+use crate::support::{Browser, Form, Page, TestServer, forms};
 
 /// The form posting to `action` whose hidden fields include every `(name, value)` of `having`.
 fn form_at(page: &Page, action: &str, having: &[(&str, &str)]) -> Form {
@@ -64,18 +64,25 @@ async fn grant_statuses(store: &Store, account: &str) -> Vec<(String, GrantStatu
     grants
 }
 
+/// The seeded world on a running server, with Meeting Sync installed by Adam and Notes authorized
+/// by Ann through the consent page; Adam's and Ann's browsers stay signed in.
+async fn acme_with_two_grants(db: &TestDbRef) -> (TestServer, Browser, Browser) {
+    seed(&db.store).await;
+    let server = TestServer::start(db).await;
+    let adam = server.browser();
+    sign_in(&adam, "adam@acme.test").await;
+    approve(&adam, "sync").await;
+    let ann = server.browser();
+    sign_in(&ann, "ann@acme.test").await;
+    approve(&ann, "notes").await;
+    (server, adam, ann)
+}
+
 #[tokio::test]
 async fn an_admin_removes_uninstalls_changes_the_policy_and_blocks_on_the_console() {
     on_every_backend(|db| async move {
-        seed(&db.store).await;
         let store = &db.store;
-        let server = crate::support::TestServer::start(&db).await;
-        let adam = server.browser();
-        sign_in(&adam, "adam@acme.test").await;
-        approve(&adam, "sync").await;
-        let ann = server.browser();
-        sign_in(&ann, "ann@acme.test").await;
-        approve(&ann, "notes").await;
+        let (_server, adam, _ann) = acme_with_two_grants(&db).await;
 
         let page = adam.get("/console/apps").await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
@@ -127,38 +134,26 @@ async fn an_admin_removes_uninstalls_changes_the_policy_and_blocks_on_the_consol
         assert_eq!(audited(store, "acme", "grant.revoked").await, 2);
 
         // The policy: pre-approval, then open again.
-        let policy = form_at(&page, "/console/apps/policy", &[]);
-        let page = change(
-            &adam,
-            &policy.action,
-            &policy.with(&[("app_approval", "preapproval")]),
-            "app policy is saved",
-        )
-        .await;
-        assert_eq!(
-            store.account("acme").await.unwrap().app_approval,
-            AppApproval::Preapproval
-        );
-        assert!(
-            page.html
-                .contains("Pre-approval: members may authorize only the user apps")
-        );
-        let policy = form_at(&page, "/console/apps/policy", &[]);
-        change(
-            &adam,
-            &policy.action,
-            &policy.with(&[("app_approval", "open")]),
-            "app policy is saved",
-        )
-        .await;
-        assert_eq!(
-            store.account("acme").await.unwrap().app_approval,
-            AppApproval::Open
-        );
+        let mut page = page;
+        for (policy, now, shown) in [
+            (
+                "preapproval",
+                AppApproval::Preapproval,
+                "Pre-approval: members may",
+            ),
+            ("open", AppApproval::Open, "Open: any user may"),
+        ] {
+            let form = form_at(&page, "/console/apps/policy", &[]);
+            let fields = form.with(&[("app_approval", policy)]);
+            page = change(&adam, &form.action, &fields, "app policy is saved").await;
+            assert_eq!(store.account("acme").await.unwrap().app_approval, now);
+            assert!(page.html.contains(shown), "{}", page.html);
+        }
         assert_eq!(
             audited(store, "acme", "account.app_policy_changed").await,
             2
         );
+        let policy = form_at(&page, "/console/apps/policy", &[]);
         let bad = adam
             .post(&policy.action, &policy.with(&[("app_approval", "closed")]))
             .await;
@@ -203,7 +198,7 @@ async fn a_members_preapproval_request_is_approved_on_the_console() {
     on_every_backend(|db| async move {
         seed(&db.store).await;
         let store = &db.store;
-        let server = crate::support::TestServer::start(&db).await;
+        let server = TestServer::start(&db).await;
         let gus = server.browser();
         sign_in(&gus, "gus@globex.test").await;
         let consent = gus
@@ -253,15 +248,9 @@ async fn a_members_preapproval_request_is_approved_on_the_console() {
 #[tokio::test]
 async fn a_member_posting_the_installed_apps_forms_is_refused_and_nothing_changes() {
     on_every_backend(|db| async move {
-        seed(&db.store).await;
         let store = &db.store;
-        let server = crate::support::TestServer::start(&db).await;
-        let adam = server.browser();
-        sign_in(&adam, "adam@acme.test").await;
-        approve(&adam, "sync").await;
-        let ann = server.browser();
-        let home = sign_in(&ann, "ann@acme.test").await;
-        approve(&ann, "notes").await;
+        let (_server, adam, ann) = acme_with_two_grants(&db).await;
+        let home = ann.get("/console").await;
         let csrf = home.form_with("csrf_token").field("csrf_token");
 
         let page = ann.get("/console/apps").await;
@@ -341,7 +330,7 @@ async fn a_user_who_may_read_but_not_edit_sees_no_change_forms() {
             ..Default::default()
         };
         store.update_user(&cli, "max", change).await.unwrap();
-        let server = crate::support::TestServer::start(&db).await;
+        let server = TestServer::start(&db).await;
         let adam = server.browser();
         sign_in(&adam, "adam@acme.test").await;
         approve(&adam, "sync").await;
