@@ -105,9 +105,9 @@ impl GrantRow {
         };
         GrantRow {
             kind: if installation {
-                "Account app, installed for the account"
+                "Installed (account app)"
             } else {
-                "User app, authorized by one user"
+                "Authorized (user app)"
             },
             app_id: app.id,
             name: app.name,

@@ -91,7 +91,7 @@ async fn an_admin_removes_uninstalls_changes_the_policy_and_blocks_on_the_consol
             "Notes",
             "meeting:write:admin",
             "ann@acme.test",
-            "Account app, installed for the account",
+            "Installed (account app)",
             "Open: any user may authorize",
         ] {
             assert!(page.html.contains(shown), "{shown}: {}", page.html);
