@@ -159,6 +159,22 @@ async fn an_admin_removes_uninstalls_changes_the_policy_and_blocks_on_the_consol
             .await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.html);
 
+        // Missing, malformed or unknown input: a 400 or the API's 404, never a change.
+        let block = form_at(&page, "/console/apps/block", &[]);
+        let ahead = form_at(&page, "/console/apps/decide", &[]);
+        let no_app = block.fields.clone();
+        let unknown_app = block.with(&[("app_id", "no-such-app")]);
+        let no_decision = ahead.with(&[("app_id", "notes"), ("decision", "maybe")]);
+        for (form, fields, status) in [
+            (&block, no_app, StatusCode::BAD_REQUEST),
+            (&block, unknown_app, StatusCode::NOT_FOUND),
+            (&ahead, no_decision, StatusCode::BAD_REQUEST),
+        ] {
+            let refused = adam.post(&form.action, &fields).await;
+            assert_eq!(refused.status, status, "{fields:?}: {}", refused.html);
+        }
+        assert!(store.blocked_apps("acme").await.unwrap().is_empty());
+
         // Notes, blocked by its id, then unblocked from the list.
         let block = form_at(&page, "/console/apps/block", &[]);
         let page = change(
