@@ -133,6 +133,7 @@ impl Environment {
 
 /// An account's policy for user-level apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AppApproval {
     /// Any user may authorize user-level apps.

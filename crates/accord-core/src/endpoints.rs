@@ -345,7 +345,7 @@ const ACCOUNT_WIDE: bool = true;
 /// api.md's endpoint table, row by row, then Accord's extensions. `GET /users/me` is `users.get` with `me` as the id.
 /// One line per row, like the table it mirrors.
 #[rustfmt::skip]
-static ENDPOINTS: [Endpoint; 38] = [
+static ENDPOINTS: [Endpoint; 40] = [
     // Users.
     row("users.get", "GET", "/users/{userId}", user_or_admin("user:read", "user:read:user"), UserRead, User, ONE_USER, Light),
     row("users.list", "GET", "/users", admin_only("user:read:admin", "user:read:list_users:admin"), UserRead, User, ACCOUNT_WIDE, Medium),
@@ -387,6 +387,10 @@ static ENDPOINTS: [Endpoint; 38] = [
     row("marketplace.apps.unblock", "DELETE", "/marketplace/apps/{appId}/block", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
     row("marketplace.app_requests.list", "GET", "/marketplace/app_requests", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
     row("marketplace.app_requests.decide", "PATCH", "/marketplace/apps/{appId}/requests", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    // The account's app settings: its policy for user apps (`open` / `preapproval`) and the apps
+    // it blocked.
+    row("marketplace.settings.get", "GET", "/marketplace/settings", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Light),
+    row("marketplace.settings.update", "PATCH", "/marketplace/settings", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
     // A user removing her own authorization of an app (an admin form reaches other users; the
     // store then also asks for Marketplace:Edit, `accord_core::grants::check_authorization_removal`).
     row("users.apps.delete", "DELETE", "/users/{userId}/apps/{appId}", user_or_admin("user:write", "user:update:user"), UserEdit, User, ONE_USER, Light),
@@ -565,6 +569,8 @@ mod tests {
             "DELETE /marketplace/apps/{appId}/block",
             "GET /marketplace/app_requests",
             "PATCH /marketplace/apps/{appId}/requests",
+            "GET /marketplace/settings",
+            "PATCH /marketplace/settings",
             "DELETE /users/{userId}/apps/{appId}",
             "GET /apps/{appId}/webhook_deliveries",
             "POST /apps/{appId}/webhook_deliveries/{deliveryId}/redeliver",

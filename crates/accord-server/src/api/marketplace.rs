@@ -1,7 +1,8 @@
 //! The account's app controls beyond `GET`/`DELETE /marketplace/apps` (Accord extensions, model.md
 //! "Installing, authorizing, removing"): an admin removing one user's authorization, a user
 //! removing her own, blocking and unblocking an app, and pre-approval (the requests members made on
-//! the consent page, answered here; approving ahead of any request is the same call).
+//! the consent page, answered here; approving ahead of any request is the same call), and the
+//! account's app settings (its policy for user apps, the apps it blocked).
 //!
 //! Every removal ends in the store's `revoke_matching`, so the grant's tokens stop at once,
 //! `app_deauthorized` is queued and the audit entry written. An app the account cannot see (a
@@ -10,11 +11,11 @@
 
 use std::sync::Arc;
 
-use accord_core::apps::AppKind;
+use accord_core::apps::{AppApproval, AppKind};
 use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::ids::AccountId;
 use accord_store::StoreError;
-use accord_store::accounts::Preapproval;
+use accord_store::accounts::{AccountChange, Preapproval};
 use accord_store::apps::App;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ use utoipa::ToSchema;
 
 use super::access::{ApiDenial, Caller, TokenState, authorize};
 use super::handler::{Call, Located, Writing, actor, json, store_error};
-use super::users::{find_user, located};
+use super::users::{emails_in_account, find_user, located};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -36,6 +37,8 @@ pub struct AppRequest {
     /// `requested`, `approved` or `declined`.
     pub status: String,
     pub requested_by: Option<String>,
+    /// The requesting member's email (absent once that user is gone).
+    pub requested_by_email: Option<String>,
     pub requested_time: Option<String>,
     pub decided_by: Option<String>,
     pub decided_time: Option<String>,
@@ -263,6 +266,7 @@ pub async fn list_requests(
         .into());
     }
     let store = state.store();
+    let emails = emails_in_account(&state, &caller.grant.account_id).await?;
     let mut requests = Vec::new();
     for found in store.preapprovals(&caller.grant.account_id).await? {
         if status.as_ref().is_some_and(|s| *s != found.status) {
@@ -273,7 +277,12 @@ pub async fn list_requests(
             Err(StoreError::NotFound { .. }) => continue,
             Err(error) => return Err(error.into()),
         };
-        requests.push(app_request(found, name));
+        let email = found
+            .requested_by
+            .as_ref()
+            .and_then(|id| emails.get(id))
+            .cloned();
+        requests.push(app_request(found, name, email));
     }
     Ok(Json(AppRequests {
         total_records: requests.len(),
@@ -281,12 +290,17 @@ pub async fn list_requests(
     }))
 }
 
-fn app_request(found: Preapproval, app_name: String) -> AppRequest {
+fn app_request(
+    found: Preapproval,
+    app_name: String,
+    requested_by_email: Option<String>,
+) -> AppRequest {
     AppRequest {
         app_id: found.app_id,
         app_name,
         status: found.status,
         requested_by: found.requested_by,
+        requested_by_email,
         requested_time: found.requested_at.map(|at| at.rfc3339()),
         decided_by: found.decided_by,
         decided_time: found.decided_at.map(|at| at.rfc3339()),
@@ -334,5 +348,87 @@ pub async fn decide_request(
         Err(other) => return Err(other.into()),
     }
     tracing::info!(app = %app_id, approve, "pre-approval answered through the API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An app the account blocked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockedApp {
+    pub id: String,
+    pub name: String,
+}
+
+/// The answer to `GET /marketplace/settings`: the account's app settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarketplaceSettings {
+    /// The policy for user-level apps: `open` (any user may authorize one) or `preapproval`
+    /// (members may authorize only the apps an admin pre-approved).
+    pub app_approval: AppApproval,
+    /// The apps that install nowhere in the account.
+    pub blocked_apps: Vec<BlockedApp>,
+}
+
+/// The body of `PATCH /marketplace/settings`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarketplaceSettingsChange {
+    pub app_approval: AppApproval,
+}
+
+/// `GET /marketplace/settings`: the account's policy for user-level apps and the apps it blocked.
+#[utoipa::path(
+    get, path = "/v2/marketplace/settings", tag = "Apps",
+    responses((status = 200, description = "OK", body = MarketplaceSettings), crate::openapi::Failures),
+)]
+pub async fn settings(
+    State(state): State<AppState>,
+    call: Call,
+    Extension(token): Extension<Arc<TokenState>>,
+) -> Result<Json<MarketplaceSettings>, ApiDenial> {
+    let caller = authorize(&state, &token, call.endpoint, Located::account_wide(&token)).await?;
+    let store = state.store();
+    let account = store.account(&caller.grant.account_id).await?;
+    let mut blocked_apps = Vec::new();
+    for app_id in store.blocked_apps(account.id.as_str()).await? {
+        match store.app(&app_id).await {
+            Ok(app) => blocked_apps.push(BlockedApp {
+                id: app_id,
+                name: app.name,
+            }),
+            // Deleted since it was blocked: nothing left to show or unblock.
+            Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(Json(MarketplaceSettings {
+        app_approval: account.app_approval,
+        blocked_apps,
+    }))
+}
+
+/// `PATCH /marketplace/settings` → 204: changes the account's policy for user-level apps
+/// (audited as `account.app_policy_changed`; setting the policy it has changes nothing).
+#[utoipa::path(
+    patch, path = "/v2/marketplace/settings", tag = "Apps",
+    request_body = MarketplaceSettingsChange,
+    responses((status = 204, description = "Changed"), crate::openapi::Failures),
+)]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    call: Call,
+    Extension(token): Extension<Arc<TokenState>>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiDenial> {
+    let caller = authorize(&state, &token, call.endpoint, Located::account_wide(&token)).await?;
+    let change: MarketplaceSettingsChange = json(&body)?;
+    let change = AccountChange {
+        name: None,
+        app_approval: Some(change.app_approval),
+    };
+    state
+        .store()
+        .update_account(&actor(&caller), &caller.grant.account_id, change)
+        .await?;
+    tracing::info!("app policy changed through the API");
     Ok(StatusCode::NO_CONTENT)
 }

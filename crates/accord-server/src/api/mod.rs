@@ -133,6 +133,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "marketplace.app_requests.decide",
             marketplace::decide_request,
         ),
+        at("marketplace.settings.get", marketplace::settings),
+        at("marketplace.settings.update", marketplace::update_settings),
         at("users.apps.delete", marketplace::remove_own_authorization),
         at("apps.webhook_deliveries.list", webhook_deliveries::list),
         at(

@@ -16,6 +16,7 @@ use super::access::{ApiDenial, TokenState, authorize};
 use super::dates::day;
 use super::handler::{Call, Located, Pages, actor};
 use super::paging::{Binding, KeyPart, PageFields, split_page};
+use super::users::emails_in_account;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -73,9 +74,13 @@ pub struct GrantedApp {
     pub grant_kind: String,
     pub scopes: Vec<String>,
     pub installed_by: Option<String>,
+    /// The email of the user who installed or authorized the app (absent once that user is gone).
+    pub installed_by_email: Option<String>,
     pub installed_at: String,
     /// The authorizing user, for an authorization.
     pub user_id: Option<String>,
+    /// The authorizing user's email, for an authorization.
+    pub user_email: Option<String>,
 }
 
 /// The answer to `GET /marketplace/apps`.
@@ -197,6 +202,8 @@ pub async fn granted_apps(
         .store()
         .grants_in_account(&caller.grant.account_id)
         .await?;
+    let emails = emails_in_account(&state, &caller.grant.account_id).await?;
+    let email_of = |id: &Option<String>| id.as_ref().and_then(|id| emails.get(id)).cloned();
     let mut apps = Vec::new();
     for grant in grants
         .iter()
@@ -214,8 +221,10 @@ pub async fn granted_apps(
             grant_kind: grant.kind.as_str().to_owned(),
             scopes: grant.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             installed_by: grant.created_by.clone(),
+            installed_by_email: email_of(&grant.created_by),
             installed_at: grant.created_at.rfc3339(),
             user_id: grant.user_id.clone(),
+            user_email: email_of(&grant.user_id),
         });
     }
     Ok(Json(GrantedApps {

@@ -72,6 +72,21 @@ pub(crate) async fn account_user(
     }
 }
 
+/// The email of every user of `account`, by user id: who an app list names (an installer, an
+/// authorizing or requesting user), read once per answer.
+pub(crate) async fn emails_in_account(
+    state: &AppState,
+    account: &str,
+) -> Result<std::collections::HashMap<String, String>, ApiDenial> {
+    Ok(state
+        .store()
+        .users(account)
+        .await?
+        .into_iter()
+        .map(|user| (user.id.into_string(), user.email.to_string()))
+        .collect())
+}
+
 /// `GET /v2/users/{userId}`.
 #[utoipa::path(
     get, path = "/v2/users/{userId}", tag = "Users",

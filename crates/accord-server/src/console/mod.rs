@@ -15,6 +15,7 @@
 //! |---|---|
 //! | `/console/sign-in`, `/console/choose-account`, `/console/sign-out` | [`sign_in`] |
 //! | `/console` (My apps) | [`my_apps`] |
+//! | `/console/apps` (Installed apps) | [`installed_apps`] |
 //! | `/console/users` (Users and roles: users) | [`users`] |
 //! | `/console/roles` (Users and roles: roles) | [`roles`] |
 //! | `/console/scheduling` (assistants; whom I schedule for) | [`scheduling`] |
@@ -23,6 +24,7 @@
 //! | `/console/why` (the rule's answer, step by step) | [`why`] |
 
 pub mod audit;
+pub mod installed_apps;
 pub mod meetings;
 pub mod my_apps;
 pub mod roles;
@@ -73,6 +75,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(my_apps::routes())
+        .merge(installed_apps::routes())
         .merge(users::routes())
         .merge(roles::routes())
         .merge(scheduling::routes())

@@ -5,6 +5,7 @@ mod authorize;
 mod connections;
 mod console_activity;
 mod console_forms;
+mod console_installed;
 mod console_my_apps;
 mod console_people;
 mod console_support;

@@ -18,6 +18,7 @@
 
 use std::fmt::Write as _;
 
+use accord_core::apps::AppApproval;
 use accord_core::clock::Timestamp;
 use accord_core::endpoints::{self, Endpoint, ObjectKind};
 use accord_core::grants::GrantKind;
@@ -380,6 +381,8 @@ enum Body {
     AddMember,
     /// `{"action":"approve"}`.
     Approve,
+    /// `{"app_approval": …}`: the policy the target account does not have now.
+    OtherPolicy,
 }
 
 /// What a successful answer must show.
@@ -448,6 +451,8 @@ const CASES: &[Case] = &[
     case("marketplace.apps.unblock", 204, Object::BlockedApp,      Body::None,          Shows::Nothing),
     case("marketplace.app_requests.list", 200, Object::Nothing,    Body::None,          Shows::Field("app_requests")),
     case("marketplace.app_requests.decide", 204, Object::DevelopedApp, Body::Approve,   Shows::Nothing),
+    case("marketplace.settings.get", 200, Object::Nothing,         Body::None,          Shows::Field("app_approval")),
+    case("marketplace.settings.update", 204, Object::Nothing,      Body::OtherPolicy,   Shows::Nothing),
     case("users.apps.delete",       204, Object::UserAndAuthorizedApp, Body::None,      Shows::Nothing),
     case("apps.webhook_deliveries.list", 200, Object::DevelopedApp, Body::None,         Shows::Field("webhook_deliveries")),
     case("apps.webhook_deliveries.redeliver", 202, Object::Delivery, Body::None,        Shows::Field("id")),
@@ -511,6 +516,8 @@ const EXPECTED: &[(&str, [&str; 9])] = &[
     ("marketplace.apps.unblock", ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
     ("marketplace.app_requests.list", ["ok n/a(noid)", "4711 n/a(noid)", "4711 n/a(noid)",  "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
     ("marketplace.app_requests.decide", ["ok missing", "4711 missing",   "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("marketplace.settings.get", ["ok n/a(noid)", "4711 n/a(noid)",    "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
+    ("marketplace.settings.update", ["ok n/a(noid)", "4711 n/a(noid)", "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
     ("users.apps.delete",        ["ok missing",   "ok admin missing",  "ok both missing",   "both both", "ok missing",   "ok priv missing", "ok missing",   "ok missing",   "4711 4711 missing"]),
     ("apps.webhook_deliveries.list", ["ok missing", "4711 missing",    "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
     ("apps.webhook_deliveries.redeliver", ["ok missing", "4711 missing", "4711 missing",    "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
@@ -964,6 +971,18 @@ impl World {
             Body::RoleChange => Some(json!({"description": format!("Changed {n}")})),
             Body::AddMember => Some(json!({"members": [{"id": self.user(account, MEMBER).await}]})),
             Body::Approve => Some(json!({"action": "approve"})),
+            Body::OtherPolicy => {
+                let now = store
+                    .account(account)
+                    .await
+                    .expect("an account")
+                    .app_approval;
+                let other = match now {
+                    AppApproval::Open => AppApproval::Preapproval,
+                    AppApproval::Preapproval => AppApproval::Open,
+                };
+                Some(json!({"app_approval": other.as_str()}))
+            }
         };
         let names = endpoint.parameters();
         let mut path = format!("/v2{}", endpoint.path);

@@ -271,3 +271,84 @@ async fn granted_apps_are_listed_and_an_uninstall_ends_every_token_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_app_settings_are_read_and_the_policy_changed_through_the_api() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        code_for(
+            &live,
+            "notes",
+            "notes-prod",
+            "acme-ann",
+            GrantKind::Authorization,
+            None,
+        )
+        .await;
+        let ops = server_token(&live, "ops-bot-prod", "ops-bot-prod-secret-0123456789").await;
+        let (_, listed) = call(&live, &ops, Method::GET, "/v2/marketplace/apps", None).await;
+        assert_eq!(listed["apps"][0]["user_email"], "ann@acme.test", "{listed}");
+
+        let (status, settings) =
+            call(&live, &ops, Method::GET, "/v2/marketplace/settings", None).await;
+        assert_eq!(status, StatusCode::OK, "{settings}");
+        assert_eq!(
+            settings,
+            serde_json::json!({"app_approval": "open", "blocked_apps": []})
+        );
+        let (status, _) = call(
+            &live,
+            &ops,
+            Method::PUT,
+            "/v2/marketplace/apps/notes/block",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, settings) = call(&live, &ops, Method::GET, "/v2/marketplace/settings", None).await;
+        assert_eq!(settings["blocked_apps"][0]["id"], "notes", "{settings}");
+
+        let policy = |value: &str| Some(serde_json::json!({ "app_approval": value }));
+        let path = "/v2/marketplace/settings";
+        let (status, body) = call(&live, &ops, Method::PATCH, path, policy("preapproval")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let store = &live.db.store;
+        assert_eq!(
+            store.account("acme").await.unwrap().app_approval,
+            accord_core::apps::AppApproval::Preapproval
+        );
+        let log = store.audit_log("acme").await.unwrap();
+        assert!(log.iter().any(|e| e.action == "account.app_policy_changed"
+            && e.actor_id.as_deref() == Some("ops-bot-prod")));
+        let (_, settings) = call(&live, &ops, Method::GET, path, None).await;
+        assert_eq!(settings["app_approval"], "preapproval");
+
+        let (status, body) = call(&live, &ops, Method::PATCH, path, policy("closed")).await;
+        assert_eq!(
+            (status, body["errors"][0]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("app_approval")),
+            "{body}"
+        );
+        let extra = serde_json::json!({"app_approval": "open", "name": "Renamed"});
+        let (status, _) = call(&live, &ops, Method::PATCH, path, Some(extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Globex's server app may read its marketplace, not change it.
+        let gadget = server_token(&live, "gadget-prod", "gadget-prod-secret-0123456789").await;
+        let (status, body) = call(&live, &gadget, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(&live, &gadget, Method::PATCH, path, policy("preapproval")).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(4711)),
+            "{body}"
+        );
+        assert_eq!(
+            store.account("acme").await.unwrap().app_approval,
+            accord_core::apps::AppApproval::Preapproval,
+            "unchanged by the refused call"
+        );
+        live.assert_nothing_secret_logged();
+    })
+    .await;
+}
