@@ -15,7 +15,9 @@
 //! |---|---|
 //! | `/console/sign-in`, `/console/choose-account`, `/console/sign-out` | [`sign_in`] |
 //! | `/console` (My apps) | [`my_apps`] |
+//! | `/console/developer`, `/console/developer/app` (the developer console) | [`developer`] |
 
+pub mod developer;
 pub mod my_apps;
 pub mod sign_in;
 
@@ -48,6 +50,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(my_apps::routes())
+        .merge(developer::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 
@@ -242,10 +245,14 @@ pub fn notice(query: Option<&str>, table: &[(&'static str, &'static str)]) -> Op
 
 /// A time as the pages show it: `2026-12-01 09:30 UTC`.
 pub fn when(at: accord_core::clock::Timestamp) -> String {
-    let text = at.rfc3339();
-    match (text.get(..10), text.get(11..16)) {
+    when_text(&at.rfc3339())
+}
+
+/// An RFC 3339 time (as the API answers it) as the pages show it.
+pub fn when_text(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
+        _ => rfc3339.to_owned(),
     }
 }
 

@@ -3,6 +3,7 @@
 mod assistants_api;
 mod authorize;
 mod connections;
+mod console_developer;
 mod console_my_apps;
 mod console_support;
 mod edge;
