@@ -15,7 +15,7 @@ use accord_core::privileges::Privilege;
 use accord_core::scopes::{Scope, ScopeFamily};
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -363,6 +363,43 @@ fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A post about one app, checked: sent from this site with this browser's CSRF token
+/// ([`Viewer::form`], before anything is read), naming the app in `app_id`.
+struct AppPost {
+    viewer: Viewer,
+    form: PostedForm,
+    app_id: String,
+}
+
+/// The largest form these pages post (a list of redirect URIs is the longest field).
+const FORM_LIMIT: usize = 64 * 1024;
+
+impl FromRequest<AppState> for AppPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let read = async {
+            let body = axum::body::to_bytes(body, FORM_LIMIT)
+                .await
+                .map_err(|_| Failure::bad_form("The form is too large."))?;
+            let jar = CookieJar::from_headers(&parts.headers);
+            let form = viewer.form(state, &parts.headers, &jar, &body)?;
+            let app_id = required(&form, "app_id", "which app")?.to_owned();
+            Ok::<_, Failure>((form, app_id))
+        };
+        let (form, app_id) = read.await.map_err(IntoResponse::into_response)?;
+        Ok(AppPost {
+            viewer,
+            form,
+            app_id,
+        })
+    }
+}
+
 /// Runs `PATCH /v2/apps/{appId}` with `change`.
 async fn change_app(
     state: &AppState,
@@ -434,13 +471,13 @@ async fn create(
 /// line).
 async fn save_redirect_uris(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let environment = required(&form, "environment", "which credential set")?;
     if !["production", "development"].contains(&environment) {
         return Err(Failure::bad_form(
@@ -456,13 +493,13 @@ async fn save_redirect_uris(
 /// `POST /console/developer/status`: `app_id`, `status` (`published` or `development`).
 async fn set_status(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let status = required(&form, "status", "published or development")?;
     let changed = change_app(&state, &viewer, app_id, json!({"status": status})).await?;
     let notice = if changed.details.app.status == "published" {
@@ -477,13 +514,13 @@ async fn set_status(
 /// endpoint's URL validation due now; a first endpoint's secret token is shown once.
 async fn save_webhook(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let url = required(&form, "url", "the endpoint's URL")?.trim();
     let events: Vec<&str> = form.all("event").collect();
     let changed = change_app(
@@ -510,13 +547,13 @@ async fn save_webhook(
 /// the new client secret shown this once.
 async fn rotate_secret(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let environment = required(&form, "environment", "which credential set")?;
     let (_, Json(rotated)) = apps::rotate_secret(
         State(state.clone()),
@@ -540,13 +577,13 @@ async fn rotate_secret(
 /// `POST /console/developer/retire-secret`: `app_id`, `environment`: the end of a rotation.
 async fn retire_secret(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let environment = required(&form, "environment", "which credential set")?;
     apps::retire_secret(
         State(state.clone()),
@@ -562,13 +599,9 @@ async fn retire_secret(
 /// new webhook secret token shown this once.
 async fn rotate_webhook_secret(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost { viewer, app_id, .. }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let (_, Json(rotated)) = webhook_deliveries::rotate_secret(
         State(state.clone()),
         call("apps.webhook_secret.rotate"),
@@ -588,13 +621,13 @@ async fn rotate_webhook_secret(
 /// `POST /console/developer/redeliver`: `app_id`, `delivery_id`.
 async fn redeliver(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    AppPost {
+        viewer,
+        form,
+        app_id,
+    }: AppPost,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id", "which app")?;
+    let app_id = app_id.as_str();
     let delivery_id = required(&form, "delivery_id", "which delivery")?;
     let _queued = webhook_deliveries::redeliver(
         State(state.clone()),
