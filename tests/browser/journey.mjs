@@ -16,6 +16,7 @@
 
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -31,8 +32,21 @@ fs.mkdirSync(outDir, { recursive: true });
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
-// The demo apps' redirect URI: nothing listens there, so the browser gets a stand-in page.
+// The demo apps' redirect URI. The journey answers it itself: a stand-in for the app's page.
+// (A route in the browser cannot: Playwright does not intercept the target of a redirect.)
 const CALLBACK = 'http://127.0.0.1:9000/callback';
+
+/** The app's side of the redirect: a page saying the browser is back at the app. */
+function listenAsTheApp() {
+  const server = http.createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Back at the app</title></head><body><main><h1>Back at the app</h1></main></body></html>');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(new Error(`cannot listen on 127.0.0.1:9000 as the demo apps' redirect URI: ${error.message}`)));
+    server.listen(9000, '127.0.0.1', () => resolve(server));
+  });
+}
 const PASSWORD = (email) => `${email.split('@')[0]}-demo-password`;
 
 const problems = [];
@@ -42,13 +56,6 @@ let shot = 0;
 /** A person with a browser profile of their own (cookies), watched for errors. */
 async function person(browser, name) {
   const context = await browser.newContext({ viewport: DESKTOP });
-  await context.route((url) => url.href.startsWith(CALLBACK), (route) =>
-    route.fulfill({
-      status: 200,
-      contentType: 'text/html',
-      body: '<!doctype html><html lang="en"><head><title>Callback</title></head><body><main><h1>Back at the app</h1></main></body></html>',
-    }),
-  );
   const page = await context.newPage();
   const who = { name, context, page, expected: new Set() };
   page.on('console', (message) => {
@@ -117,6 +124,8 @@ async function text(who) {
 
 async function signInToConsole(who, email) {
   await who.page.goto(`${base}/console/sign-in`);
+  // Signed in already (on the consent page): the sign-in page goes on to the console.
+  if (who.page.url() === `${base}/console`) return;
   await who.page.getByLabel('Email').fill(email);
   await who.page.getByLabel('Password').fill(PASSWORD(email));
   await who.page.getByRole('button', { name: 'Sign in' }).click();
@@ -169,6 +178,15 @@ async function exchange(clientId, secret, code) {
 }
 
 async function main() {
+  const app = await listenAsTheApp();
+  try {
+    await withBrowser();
+  } finally {
+    app.close();
+  }
+}
+
+async function withBrowser() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -225,7 +243,7 @@ async function journey(browser) {
 
   // 4. The owner removes the member's authorization.
   await gina.page.goto(`${base}/console/apps`);
-  await gina.page.getByRole('button', { name: /remove/i }).first().click();
+  await gina.page.getByRole('row', { name: /gus@globex\.test/ }).getByRole('button', { name: /remove/i }).first().click();
   await gina.page.waitForLoadState('load');
   check(/removed/i.test(await text(gina)), 'no notice after removing the authorization');
   await look(gina, 'console-installed-apps-removed');
@@ -234,7 +252,7 @@ async function journey(browser) {
   await signInToConsole(adam, 'adam@acme.test');
   await adam.page.goto(`${base}/console/apps`);
   await look(adam, 'console-installed-apps-admin');
-  await adam.page.getByRole('button', { name: /uninstall/i }).first().click();
+  await adam.page.getByRole('row', { name: /Meeting Sync/ }).getByRole('button', { name: /uninstall/i }).first().click();
   await adam.page.waitForLoadState('load');
   check(/uninstalled/i.test(await text(adam)), 'no notice after the uninstall');
 
@@ -289,11 +307,9 @@ async function journey(browser) {
   await signInToConsole(dana, 'dana@devworks.test');
   await dana.page.goto(`${base}/console/developer`);
   await look(dana, 'developer-apps');
-  await dana.page.getByLabel(/^name/i).fill('Journey App');
-  await dana.page.getByLabel(/user app/i).check();
-  await dana.page.getByRole('checkbox').filter({ has: dana.page.locator('[value="meeting:read"]') }).first().check().catch(async () => {
-    await dana.page.locator('input[type=checkbox][value="meeting:read"]').check();
-  });
+  await dana.page.getByLabel('Name', { exact: true }).fill('Journey App');
+  await dana.page.locator('#kind-user').check();
+  await dana.page.locator('input[type=checkbox][value="meeting:read"]').check();
   await dana.page.getByLabel(/redirect/i).first().fill(CALLBACK);
   await dana.page.getByRole('button', { name: /create/i }).click();
   await dana.page.waitForLoadState('load');

@@ -162,6 +162,17 @@ impl AppApproval {
     }
 }
 
+/// Checks an app's name: 1-128 printable characters once trimmed. Returns the trimmed name.
+pub fn check_app_name(name: &str) -> Result<String, InvalidValue> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(InvalidValue(
+            "an app name must be 1-128 printable characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// At most this many active client secrets per credential set (two during a rotation).
 pub const MAX_ACTIVE_SECRETS: usize = 2;
 
@@ -249,6 +260,14 @@ pub fn check_webhook_url(url: &str) -> Result<(), InvalidValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_app_name_is_trimmed_and_printable() {
+        assert_eq!(check_app_name("  Notes ").unwrap(), "Notes");
+        assert!(check_app_name("   ").is_err());
+        assert!(check_app_name("a\u{7}b").is_err());
+        assert!(check_app_name(&"x".repeat(129)).is_err());
+    }
 
     #[test]
     fn a_development_app_is_seen_only_in_its_developer_account() {

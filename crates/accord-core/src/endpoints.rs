@@ -345,7 +345,7 @@ const ACCOUNT_WIDE: bool = true;
 /// api.md's endpoint table, row by row, then Accord's extensions. `GET /users/me` is `users.get` with `me` as the id.
 /// One line per row, like the table it mirrors.
 #[rustfmt::skip]
-static ENDPOINTS: [Endpoint; 40] = [
+static ENDPOINTS: [Endpoint; 46] = [
     // Users.
     row("users.get", "GET", "/users/{userId}", user_or_admin("user:read", "user:read:user"), UserRead, User, ONE_USER, Light),
     row("users.list", "GET", "/users", admin_only("user:read:admin", "user:read:list_users:admin"), UserRead, User, ACCOUNT_WIDE, Medium),
@@ -398,6 +398,14 @@ static ENDPOINTS: [Endpoint; 40] = [
     row("apps.webhook_deliveries.list", "GET", "/apps/{appId}/webhook_deliveries", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
     row("apps.webhook_deliveries.redeliver", "POST", "/apps/{appId}/webhook_deliveries/{deliveryId}/redeliver", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
     row("apps.webhook_secret.rotate", "POST", "/apps/{appId}/webhook/secret", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    // The developer's apps themselves (the developer console's API), on the same terms: the apps
+    // the token's account develops; another account's app reads as missing.
+    row("apps.list", "GET", "/apps", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Medium),
+    row("apps.create", "POST", "/apps", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("apps.get", "GET", "/apps/{appId}", MARKETPLACE_READ, MarketplaceRead, App, ACCOUNT_WIDE, Light),
+    row("apps.update", "PATCH", "/apps/{appId}", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("apps.secret.rotate", "POST", "/apps/{appId}/credentials/{environment}/secret", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
+    row("apps.secret.retire", "DELETE", "/apps/{appId}/credentials/{environment}/secret", MARKETPLACE_WRITE, MarketplaceEdit, App, ACCOUNT_WIDE, Light),
 ];
 
 /// Every endpoint, in api.md's order.
@@ -575,6 +583,12 @@ mod tests {
             "GET /apps/{appId}/webhook_deliveries",
             "POST /apps/{appId}/webhook_deliveries/{deliveryId}/redeliver",
             "POST /apps/{appId}/webhook/secret",
+            "GET /apps",
+            "POST /apps",
+            "GET /apps/{appId}",
+            "PATCH /apps/{appId}",
+            "POST /apps/{appId}/credentials/{environment}/secret",
+            "DELETE /apps/{appId}/credentials/{environment}/secret",
         ];
         assert_eq!(rows, expected);
         let mut unique_names: Vec<_> = all().iter().map(|e| e.name).collect();

@@ -256,13 +256,7 @@ pub async fn list(conn: &mut Conn, developer_account_id: Option<&str>) -> Result
 }
 
 fn check_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(
-            "an app name must be 1-128 printable characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
+    rules::check_app_name(name).map_err(|e| StoreError::Invalid(e.0))
 }
 
 fn check_redirect_uris(kind: AppKind, environment: Environment, uris: &[String]) -> Result<()> {

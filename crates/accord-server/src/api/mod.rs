@@ -2,6 +2,7 @@
 //! facts and asks the one permission rule (`accord_core::permission::decide`).
 
 pub mod access;
+pub mod apps;
 pub mod assistants;
 pub mod body;
 mod dates;
@@ -145,6 +146,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "apps.webhook_secret.rotate",
             webhook_deliveries::rotate_secret,
         ),
+        at("apps.list", apps::list),
+        at("apps.create", apps::create),
+        at("apps.get", apps::get),
+        at("apps.update", apps::update),
+        at("apps.secret.rotate", apps::rotate_secret),
+        at("apps.secret.retire", apps::retire_secret),
     ] {
         // Real clients send a trailing slash now and then. (One path's methods merge.)
         router = router

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use accord_core::ids::AccountId;
 use accord_store::StoreError;
 use accord_store::webhook_log::{Attempt, Delivery, EndpointState};
 use axum::extract::{Path, RawQuery, State};
@@ -18,8 +17,9 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::access::{ApiDenial, Caller, TokenState, authorize};
-use super::handler::{Call, Located, Pages, Writing, actor, store_error};
+use super::access::{ApiDenial, TokenState};
+use super::apps::as_developer;
+use super::handler::{Call, Pages, Writing, actor, store_error};
 use super::paging::{Binding, KeyPart, PageFields, split_page};
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -143,27 +143,6 @@ pub struct RotatedSecret {
     pub validation_due_time: String,
 }
 
-/// Asks the rule about a request on an app as its developer: the app's developer account is the
-/// object's account, so any other account's token reads it as missing.
-async fn as_developer(
-    state: &AppState,
-    token: &TokenState,
-    endpoint: &'static accord_core::endpoints::Endpoint,
-    app_id: &str,
-) -> Result<Caller, ApiDenial> {
-    let developer = match state.store().app(app_id).await {
-        Ok(app) => AccountId::parse(app.developer_account_id).ok(),
-        Err(StoreError::NotFound { .. }) => None,
-        Err(error) => return Err(error.into()),
-    };
-    let target = Located {
-        id: app_id,
-        account: developer,
-        owner: None,
-    };
-    authorize(state, token, endpoint, target).await
-}
-
 /// `GET /apps/{appId}/webhook_deliveries`: the app's delivery log, newest first, with its
 /// endpoint's validation state. Only tokens of the app's developer account.
 #[utoipa::path(
@@ -178,7 +157,7 @@ pub async fn list(
     Path(app_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<WebhookDeliveries>, ApiDenial> {
-    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
+    let (caller, _) = as_developer(&state, &token, call.endpoint, &app_id).await?;
     let binding =
         Binding::new(caller.grant.account_id.clone(), call.endpoint.name).filter("app", &*app_id);
     let pages = Pages::read(&state, query.as_deref(), binding)?;
@@ -213,7 +192,7 @@ pub async fn list(
     }))
 }
 
-fn endpoint_view(state: EndpointState, validations: &[Attempt]) -> WebhookEndpoint {
+pub(crate) fn endpoint_view(state: EndpointState, validations: &[Attempt]) -> WebhookEndpoint {
     WebhookEndpoint {
         url: state.url,
         events: state.events,
@@ -240,7 +219,7 @@ pub async fn redeliver(
     Extension(token): Extension<Arc<TokenState>>,
     Path((app_id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Redelivered>), ApiDenial> {
-    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
+    let (caller, _) = as_developer(&state, &token, call.endpoint, &app_id).await?;
     let redelivered = state
         .store()
         .redeliver_webhook(&actor(&caller), &delivery_id, Some(&app_id))
@@ -281,7 +260,7 @@ pub async fn rotate_secret(
     Extension(token): Extension<Arc<TokenState>>,
     Path(app_id): Path<String>,
 ) -> Result<(StatusCode, Json<RotatedSecret>), ApiDenial> {
-    let caller = as_developer(&state, &token, call.endpoint, &app_id).await?;
+    let (caller, _) = as_developer(&state, &token, call.endpoint, &app_id).await?;
     let rotated = state
         .store()
         .rotate_webhook_secret(&actor(&caller), &app_id)

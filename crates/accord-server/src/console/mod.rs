@@ -22,8 +22,10 @@
 //! | `/console/meetings` (mine, and others' the rule lets me see) | [`meetings`] |
 //! | `/console/audit` (the audit log) | [`audit`] |
 //! | `/console/why` (the rule's answer, step by step) | [`why`] |
+//! | `/console/developer`, `/console/developer/app` (the developer console) | [`developer`] |
 
 pub mod audit;
+pub mod developer;
 pub mod installed_apps;
 pub mod meetings;
 pub mod my_apps;
@@ -82,6 +84,7 @@ pub fn routes() -> Router<AppState> {
         .merge(meetings::routes())
         .merge(audit::routes())
         .merge(why::routes())
+        .merge(developer::routes())
         .layer(middleware::map_response(security::security_headers))
 }
 

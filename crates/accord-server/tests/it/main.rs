@@ -4,6 +4,7 @@ mod assistants_api;
 mod authorize;
 mod connections;
 mod console_activity;
+mod console_developer;
 mod console_forms;
 mod console_installed;
 mod console_my_apps;

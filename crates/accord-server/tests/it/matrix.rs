@@ -355,6 +355,12 @@ enum Object {
     /// `{appId}` and `{deliveryId}`: the target account's `hooked` app and a fresh
     /// `app_deauthorized` queued for it.
     Delivery,
+    /// `{appId}` and `{environment}`: the target account's `hooked` app and its production
+    /// credentials, down to one active secret (so a rotation has room).
+    DevelopedAppCredentials,
+    /// `{appId}` and `{environment}`: the same, with two active secrets (a retirement has one
+    /// to retire).
+    RotatedAppCredentials,
 }
 
 /// The JSON a write sends.
@@ -383,6 +389,10 @@ enum Body {
     Approve,
     /// `{"app_approval": …}`: the policy the target account does not have now.
     OtherPolicy,
+    /// `POST /apps`: a user app with a fresh name.
+    NewApp,
+    /// `PATCH /apps/{appId}`: a fresh name.
+    AppChange,
 }
 
 /// What a successful answer must show.
@@ -457,6 +467,12 @@ const CASES: &[Case] = &[
     case("apps.webhook_deliveries.list", 200, Object::DevelopedApp, Body::None,         Shows::Field("webhook_deliveries")),
     case("apps.webhook_deliveries.redeliver", 202, Object::Delivery, Body::None,        Shows::Field("id")),
     case("apps.webhook_secret.rotate", 201, Object::DevelopedApp,  Body::None,          Shows::Field("secret_token")),
+    case("apps.list",               200, Object::Nothing,          Body::None,          Shows::Field("apps")),
+    case("apps.create",             201, Object::Nothing,          Body::NewApp,        Shows::Field("client_secrets")),
+    case("apps.get",                200, Object::DevelopedApp,     Body::None,          Shows::Field("credentials")),
+    case("apps.update",             200, Object::DevelopedApp,     Body::AppChange,     Shows::Field("credentials")),
+    case("apps.secret.rotate",      201, Object::DevelopedAppCredentials, Body::None,   Shows::Field("client_secret")),
+    case("apps.secret.retire",      204, Object::RotatedAppCredentials, Body::None,     Shows::Nothing),
 ];
 
 // The cells ----------------------------------------------------------------------------------
@@ -522,6 +538,12 @@ const EXPECTED: &[(&str, [&str; 9])] = &[
     ("apps.webhook_deliveries.list", ["ok missing", "4711 missing",    "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
     ("apps.webhook_deliveries.redeliver", ["ok missing", "4711 missing", "4711 missing",    "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
     ("apps.webhook_secret.rotate", ["ok missing", "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.list",                ["ok n/a(noid)", "4711 n/a(noid)",    "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
+    ("apps.create",              ["ok n/a(noid)", "4711 n/a(noid)",    "4711 n/a(noid)",    "n/a(acct)", "ok n/a(noid)", "priv n/a(noid)",  "ok n/a(noid)", "ok n/a(noid)", "4711 n/a(noid)"]),
+    ("apps.get",                 ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.update",              ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.secret.rotate",       ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
+    ("apps.secret.retire",       ["ok missing",   "4711 missing",      "4711 missing",      "n/a(acct)", "ok missing",   "priv missing",    "ok missing",   "ok missing",   "4711 missing"]),
 ];
 
 /// Why a cell, or one target of it, does not apply.
@@ -950,6 +972,32 @@ impl World {
                 params.push(("appId", hooked));
                 params.push(("deliveryId", delivery.id));
             }
+            Object::DevelopedAppCredentials | Object::RotatedAppCredentials => {
+                let hooked = hooked_app(account);
+                let production = accord_core::apps::Environment::Production;
+                let app = store.app(&hooked).await.expect("the hooked app");
+                let active = app
+                    .credential_set(production)
+                    .map_or(0, |set| set.active_secrets);
+                let wanted = if let Object::RotatedAppCredentials = case.object {
+                    2
+                } else {
+                    1
+                };
+                if active > wanted {
+                    store
+                        .retire_oldest_secret(&cli, &hooked, production)
+                        .await
+                        .expect("room for a rotation");
+                } else if active < wanted {
+                    store
+                        .rotate_secret(&cli, &hooked, production)
+                        .await
+                        .expect("a secret to retire");
+                }
+                params.push(("appId", hooked));
+                params.push(("environment", "production".to_owned()));
+            }
         }
         let n = self.fresh();
         let body = match case.body {
@@ -983,6 +1031,10 @@ impl World {
                 };
                 Some(json!({"app_approval": other.as_str()}))
             }
+            Body::NewApp => Some(
+                json!({"name": format!("Matrix app {n}"), "kind": "user", "scopes": ["user:read"]}),
+            ),
+            Body::AppChange => Some(json!({"name": format!("Hooked {n}")})),
         };
         let names = endpoint.parameters();
         let mut path = format!("/v2{}", endpoint.path);
