@@ -33,9 +33,27 @@ pub const STYLESHEET_PATH: &str = "/static/accord.css";
 
 const STYLESHEET: &str = include_str!("../../templates/accord.css");
 
-/// The routes of the page plumbing itself (the stylesheet).
+/// The icon every page links to (so no browser asks for a missing `/favicon.ico`).
+pub const ICON_PATH: &str = "/static/favicon.svg";
+
+const ICON: &str = include_str!("../../templates/favicon.svg");
+
+/// The routes of the page plumbing itself (the stylesheet and the icon).
 pub fn routes() -> Router<AppState> {
-    Router::new().route(STYLESHEET_PATH, get(stylesheet))
+    Router::new()
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .route(ICON_PATH, get(icon))
+}
+
+async fn icon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        ICON,
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {
