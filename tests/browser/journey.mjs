@@ -12,7 +12,7 @@
 // Every page visited is screenshotted (OUT_DIR/NN-name-desktop.png and -phone.png) and checked by
 // axe-core (injected into the same page) at desktop and phone width: a serious or critical
 // violation fails the run. So does any console error (a CSP violation is one), any failed request,
-// and any answer of 400 or more the step did not expect.
+// any answer of 400 or more the step did not expect, and a page wider than the phone's screen.
 
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -97,6 +97,10 @@ async function look(who, name) {
   const stem = `${String(shot).padStart(2, '0')}-${name}`;
   for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(viewport);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (width > viewport.width) {
+      problems.push(`${who.name}: ${name} is ${width}px wide at ${label} width (${viewport.width}px): the page scrolls sideways`);
+    }
     await page.screenshot({ path: path.join(outDir, `${stem}-${label}.png`), fullPage: true });
     await page.evaluate(AXE_SOURCE);
     const result = await page.evaluate(async () =>
