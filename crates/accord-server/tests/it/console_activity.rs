@@ -5,37 +5,12 @@
 use accord_testkit::on_every_backend;
 use reqwest::StatusCode;
 
-use crate::console_support::{approve, seed, sign_in};
-use crate::support::{Browser, Form, Page, TestServer, forms};
-
-/// The form posting to `action` whose hidden `field` is `value`.
-fn form_for(page: &Page, action: &str, field: &str, value: &str) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|f| f.action == action && f.fields.iter().any(|(n, v)| n == field && v == value))
-        .unwrap_or_else(|| panic!("no {action} form with {field}={value} in:\n{}", page.html))
-}
-
-/// The form posting to `action`.
-fn form_to(page: &Page, action: &str) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|f| f.action == action)
-        .unwrap_or_else(|| panic!("no form to {action} in:\n{}", page.html))
-}
-
-/// Posts and follows the 303, asserting the change went through.
-async fn post_ok(browser: &Browser, action: &str, fields: &[(String, String)]) -> Page {
-    let answer = browser.post(action, fields).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
-    let page = browser.follow(&answer).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-    page
-}
+use crate::console_support::{approve, form_at, post_ok, seed, sign_in};
+use crate::support::{Browser, Page, TestServer};
 
 /// Schedules a meeting on the open meetings page.
 async fn schedule(browser: &Browser, page: &Page, topic: &str) -> Page {
-    let form = form_to(page, "/console/meetings/create");
+    let form = form_at(page, "/console/meetings/create", &[]);
     post_ok(
         browser,
         &form.action,
@@ -64,7 +39,7 @@ async fn a_user_adds_an_assistant_and_removes_him() {
         assert!(page.html.contains("sam@acme.test"), "{}", page.html);
         assert!(!page.html.contains("max@acme.test"));
 
-        let add = form_to(&page, "/console/scheduling/add");
+        let add = form_at(&page, "/console/scheduling/add", &[]);
         let added = post_ok(&ann, &add.action, &add.with(&[("email", "max@acme.test")])).await;
         assert!(
             added.html.contains("The assistant is added"),
@@ -84,11 +59,10 @@ async fn a_user_adds_an_assistant_and_removes_him() {
             .id
             .to_string();
 
-        let remove = form_for(
+        let remove = form_at(
             &added,
             "/console/scheduling/remove",
-            "assistant_id",
-            &max_id,
+            &[("assistant_id", &max_id)],
         );
         let removed = post_ok(&ann, &remove.action, &remove.fields).await;
         assert!(
@@ -191,7 +165,7 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
         sign_in(&ann, "ann@acme.test").await;
         let mine = ann.get("/console/meetings").await;
         let mine = schedule(&ann, &mine, "Ann solo").await;
-        let delete = form_to(&mine, "/console/meetings/delete");
+        let delete = form_at(&mine, "/console/meetings/delete", &[]);
 
         let max = server.browser();
         sign_in(&max, "max@acme.test").await;
@@ -209,7 +183,7 @@ async fn a_member_who_is_not_her_assistant_is_refused_her_meetings() {
         // Max's own page offers no one else; crafted posts get the rule's refusal, nothing changes.
         let own = max.get("/console/meetings").await;
         assert!(!own.html.contains("ann@acme.test"), "{}", own.html);
-        let create = form_to(&own, "/console/meetings/create");
+        let create = form_at(&own, "/console/meetings/create", &[]);
         let before = audit_len(&server).await;
         let answer = max
             .post(
@@ -358,7 +332,7 @@ async fn why_explains_a_refused_call_for_a_real_token_and_as_me() {
 
         let why = ann.get("/console/why").await;
         assert_eq!(why.status, StatusCode::OK, "{}", why.html);
-        let form = form_to(&why, "/console/why");
+        let form = form_at(&why, "/console/why", &[]);
         let before = audit_len(&server).await;
         // Notes holds meeting:read, not meeting:write: step 3 refuses.
         let answer = ann

@@ -15,8 +15,8 @@ use accord_testkit::on_every_backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::console_support::{approve, seed, sign_in};
-use crate::support::{Form, Page, TestServer, forms};
+use crate::console_support::{approve, form_at, seed, sign_in};
+use crate::support::{Form, Page, TestServer};
 
 /// This file's own additions to the console seed: Mia, a Devco member; `devops`, a Devco server
 /// app holding the marketplace admin scopes; `acme-ops`, the same in Acme.
@@ -62,19 +62,6 @@ async fn start(db: &accord_testkit::TestDbRef) -> TestServer {
     TestServer::start(db).await
 }
 
-/// The form posting to `action` whose hidden `name` is `value`.
-fn form_at(page: &Page, action: &str, hidden: Option<(&str, &str)>) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|form| {
-            form.action == action
-                && hidden.is_none_or(|(name, value)| {
-                    form.fields.iter().any(|(n, v)| n == name && v == value)
-                })
-        })
-        .unwrap_or_else(|| panic!("no form to {action} {hidden:?} in:\n{}", page.html))
-}
-
 /// Every secret shown on the page (`<p class="secret">…</p>`).
 fn shown_secrets(page: &Page) -> Vec<String> {
     page.html
@@ -118,7 +105,7 @@ async fn dana_creates_an_app_rotates_its_secret_publishes_it_and_edits_its_redir
         assert!(list.html.contains("value=\"meeting:write:admin\""));
 
         // Bad input: the API's field errors, on the page, and nothing created.
-        let create = form_at(&list, "/console/developer/create", None);
+        let create = form_at(&list, "/console/developer/create", &[]);
         let refused = dana
             .post(
                 &create.action,
@@ -193,7 +180,7 @@ async fn dana_creates_an_app_rotates_its_secret_publishes_it_and_edits_its_redir
         let rotate = form_at(
             &page,
             "/console/developer/rotate-secret",
-            Some(("environment", "production")),
+            &[("environment", "production")],
         );
         let rotated = dana.post(&rotate.action, &rotate.fields).await;
         assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.html);
@@ -211,7 +198,7 @@ async fn dana_creates_an_app_rotates_its_secret_publishes_it_and_edits_its_redir
         );
 
         // Publishing.
-        let publish = form_at(&reloaded, "/console/developer/status", None);
+        let publish = form_at(&reloaded, "/console/developer/status", &[]);
         assert_eq!(publish.field("status"), "published");
         let answer = dana.post(&publish.action, &publish.fields).await;
         let published = dana.follow(&answer).await;
@@ -241,7 +228,7 @@ async fn dana_creates_an_app_rotates_its_secret_publishes_it_and_edits_its_redir
         let edit = form_at(
             &published,
             "/console/developer/redirect-uris",
-            Some(("environment", "production")),
+            &[("environment", "production")],
         );
         let answer = dana
             .post(
@@ -270,7 +257,7 @@ async fn dana_creates_an_app_rotates_its_secret_publishes_it_and_edits_its_redir
         let retire = form_at(
             &saved,
             "/console/developer/retire-secret",
-            Some(("environment", "production")),
+            &[("environment", "production")],
         );
         let answer = dana.post(&retire.action, &retire.fields).await;
         let retired = dana.follow(&answer).await;
@@ -347,7 +334,7 @@ async fn dana_sees_meeting_syncs_grants_and_redelivers_its_app_deauthorized() {
         let redeliver = form_at(
             &page,
             "/console/developer/redeliver",
-            Some(("delivery_id", &event)),
+            &[("delivery_id", &event)],
         );
         let answer = dana.post(&redeliver.action, &redeliver.fields).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
@@ -360,7 +347,7 @@ async fn dana_sees_meeting_syncs_grants_and_redelivers_its_app_deauthorized() {
         assert!(audit.iter().any(|e| e.action == "webhook.redelivered"));
 
         // Saving the endpoint keeps its token and makes its URL validation due now.
-        let endpoint = form_at(&after, "/console/developer/webhook", None);
+        let endpoint = form_at(&after, "/console/developer/webhook", &[]);
         let answer = dana
             .post(
                 &endpoint.action,
@@ -388,7 +375,7 @@ async fn dana_sees_meeting_syncs_grants_and_redelivers_its_app_deauthorized() {
 
         // Rotating the webhook secret token: shown once, on the answer.
         let page = dana.follow(&answer).await;
-        let rotate = form_at(&page, "/console/developer/rotate-webhook-secret", None);
+        let rotate = form_at(&page, "/console/developer/rotate-webhook-secret", &[]);
         let rotated = dana.post(&rotate.action, &rotate.fields).await;
         assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.html);
         let shown = shown_secrets(&rotated).pop().expect("the new token");

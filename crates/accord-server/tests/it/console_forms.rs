@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::console_support::{approve, seed, sign_in};
-use crate::support::{Browser, TestServer};
+use crate::support::{Browser, TestServer, attribute, tags};
 
 /// Whether a form acts on whoever posts it, whatever the page it came from held: adding an
 /// assistant to oneself (the form names only the assistant), creating a meeting with no host named
@@ -65,28 +65,6 @@ impl FoundForm {
         }
         fields
     }
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    let end = tag[start..].find('"')? + start;
-    Some(unescape(&tag[start..end]))
-}
-
-fn tags<'a>(html: &'a str, tag: &str) -> Vec<&'a str> {
-    let opening = format!("<{tag} ");
-    html.match_indices(&opening)
-        .filter_map(|(at, _)| html[at..].find('>').map(|end| &html[at..at + end]))
-        .collect()
 }
 
 /// What a person would type into a field named `name` of type `kind`.

@@ -14,21 +14,8 @@ use accord_store::users::UserChange;
 use accord_testkit::{TestDbRef, on_every_backend};
 use reqwest::StatusCode;
 
-use crate::console_support::{approve, seed, sign_in};
-use crate::support::{Browser, Form, Page, TestServer, forms};
-
-/// The form posting to `action` whose hidden fields include every `(name, value)` of `having`.
-fn form_at(page: &Page, action: &str, having: &[(&str, &str)]) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|form| {
-            form.action == action
-                && having
-                    .iter()
-                    .all(|(name, value)| form.fields.iter().any(|(n, v)| n == name && v == value))
-        })
-        .unwrap_or_else(|| panic!("no form to {action} with {having:?} in:\n{}", page.html))
-}
+use crate::console_support::{approve, form_at, seed, sign_in};
+use crate::support::{Browser, Page, TestServer, forms};
 
 /// Posts `fields` to `action` and follows the redirect back to the page, which must show
 /// `notice`.

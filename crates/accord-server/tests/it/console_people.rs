@@ -11,34 +11,8 @@ use accord_store::users::NewUser;
 use accord_testkit::on_every_backend;
 use reqwest::StatusCode;
 
-use crate::console_support::{seed, sign_in};
-use crate::support::{Browser, Form, Page, TestServer, forms};
-
-/// The form posting to `action` whose hidden `field` is `value`.
-fn form_for(page: &Page, action: &str, field: &str, value: &str) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|f| f.action == action && f.fields.iter().any(|(n, v)| n == field && v == value))
-        .unwrap_or_else(|| panic!("no {action} form with {field}={value} in:\n{}", page.html))
-}
-
-/// The form posting to `action`.
-fn form_to(page: &Page, action: &str) -> Form {
-    forms(&page.html)
-        .into_iter()
-        .find(|f| f.action == action)
-        .unwrap_or_else(|| panic!("no {action} form in:\n{}", page.html))
-}
-
-/// Posts `fields` to `action`, expects the redirect back with a notice, and returns the page.
-async fn post_ok(browser: &Browser, action: &str, fields: &[(String, String)]) -> Page {
-    let answer = browser.post(action, fields).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
-    let page = browser.follow(&answer).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-    assert!(page.html.contains("class=\"done\""), "{}", page.html);
-    page
-}
+use crate::console_support::{form_at, post_ok, seed, sign_in};
+use crate::support::{Browser, TestServer, forms};
 
 async fn actions(store: &Store) -> Vec<(String, String)> {
     store
@@ -77,7 +51,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
         assert!(users.html.contains("href=\"/console/roles\""));
 
         // Add a Scheduler who can sign in with the password given.
-        let add = form_to(&users, "/console/users/add");
+        let add = form_at(&users, "/console/users/add", &[]);
         post_ok(
             &adam,
             &add.action,
@@ -127,7 +101,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
         // Max becomes a Scheduler.
         let users = adam.get("/console/users").await;
         assert!(users.html.contains("Nia New"), "{}", users.html);
-        let change = form_for(&users, "/console/users/role", "user_id", "max");
+        let change = form_at(&users, "/console/users/role", &[("user_id", "max")]);
         post_ok(
             &adam,
             &change.action,
@@ -139,7 +113,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
 
         // Deactivated, then activated again.
         let users = adam.get("/console/users").await;
-        let deactivate = form_for(&users, "/console/users/status", "user_id", "max");
+        let deactivate = form_at(&users, "/console/users/status", &[("user_id", "max")]);
         assert_eq!(deactivate.field("action"), "deactivate");
         let users = post_ok(&adam, &deactivate.action, &deactivate.fields).await;
         assert!(
@@ -151,7 +125,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
             db.store.user("max").await.unwrap().status,
             UserStatus::Inactive
         );
-        let activate = form_for(&users, "/console/users/status", "user_id", "max");
+        let activate = form_at(&users, "/console/users/status", &[("user_id", "max")]);
         assert_eq!(activate.field("action"), "activate");
         post_ok(&adam, &activate.action, &activate.fields).await;
         assert_eq!(
@@ -188,7 +162,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
             UserStatus::Active
         );
         // Nor can the owner be moved out of the Owner role.
-        let change = form_for(&users, "/console/users/role", "user_id", "max");
+        let change = form_at(&users, "/console/users/role", &[("user_id", "max")]);
         let mut demote = change.replacing("user_id", "olive");
         demote.push(("role_id".into(), "2".into()));
         let refused = adam.post(&change.action, &demote).await;
@@ -217,7 +191,7 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
         }
 
         // Create "Auditor" with AuditLog:Read, change it, delete it.
-        let create = form_to(&roles, "/console/roles/create");
+        let create = form_at(&roles, "/console/roles/create", &[]);
         let roles = post_ok(
             &adam,
             &create.action,
@@ -243,11 +217,10 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
         assert_eq!(auditor.description, "Reads the audit log");
         assert!(roles.html.contains("Auditor"), "{}", roles.html);
 
-        let edit = form_for(
+        let edit = form_at(
             &roles,
             "/console/roles/update",
-            "role_id",
-            auditor.id.as_str(),
+            &[("role_id", auditor.id.as_str())],
         );
         assert_eq!(
             edit.fields.iter().filter(|(n, _)| n == "privilege").count(),
@@ -270,11 +243,10 @@ async fn an_admin_adds_a_user_changes_roles_and_status_and_edits_custom_roles() 
         assert!(!changed.privileges.contains(Privilege::UserEdit));
 
         let roles = adam.get("/console/roles").await;
-        let delete = form_for(
+        let delete = form_at(
             &roles,
             "/console/roles/delete",
-            "role_id",
-            auditor.id.as_str(),
+            &[("role_id", auditor.id.as_str())],
         );
         let roles = post_ok(&adam, &delete.action, &delete.fields).await;
         assert!(roles.html.contains("The role is deleted"), "{}", roles.html);
@@ -310,18 +282,18 @@ async fn every_form(adam: &Browser) -> Vec<(String, Vec<(String, String)>)> {
     let users = adam.get("/console/users").await;
     let roles = adam.get("/console/roles").await;
     [
-        form_to(&users, "/console/users/add").with(&[
+        form_at(&users, "/console/users/add", &[]).with(&[
             ("email", "eve@acme.test"),
             ("role_id", "1"),
             ("password", "eve-password"),
         ]),
-        form_for(&users, "/console/users/status", "user_id", "max").fields,
-        form_for(&users, "/console/users/role", "user_id", "max").with(&[("role_id", "1")]),
-        form_to(&roles, "/console/roles/create")
+        form_at(&users, "/console/users/status", &[("user_id", "max")]).fields,
+        form_at(&users, "/console/users/role", &[("user_id", "max")]).with(&[("role_id", "1")]),
+        form_at(&roles, "/console/roles/create", &[])
             .with(&[("name", "Auditor"), ("privilege", "AuditLog:Read")]),
-        form_for(&roles, "/console/roles/update", "role_id", "scheduler")
+        form_at(&roles, "/console/roles/update", &[("role_id", "scheduler")])
             .with(&[("privilege", "User:Edit")]),
-        form_for(&roles, "/console/roles/delete", "role_id", "scheduler").fields,
+        form_at(&roles, "/console/roles/delete", &[("role_id", "scheduler")]).fields,
     ]
     .into_iter()
     .zip([
@@ -414,7 +386,7 @@ async fn only_the_owner_changes_the_admin_role_and_no_form_goes_through_without_
             "{}",
             roles.html
         );
-        let scheduler = form_for(&roles, "/console/roles/update", "role_id", "scheduler");
+        let scheduler = form_at(&roles, "/console/roles/update", &[("role_id", "scheduler")]);
         let log = db.store.audit_log("acme").await.unwrap().len();
         let refused = adam
             .post(&scheduler.action, &scheduler.replacing("role_id", "1"))
@@ -447,7 +419,7 @@ async fn only_the_owner_changes_the_admin_role_and_no_form_goes_through_without_
         let olive = server.browser();
         sign_in(&olive, "olive@acme.test").await;
         let roles = olive.get("/console/roles").await;
-        let admin = form_for(&roles, "/console/roles/update", "role_id", "1");
+        let admin = form_at(&roles, "/console/roles/update", &[("role_id", "1")]);
         post_ok(
             &olive,
             &admin.action,

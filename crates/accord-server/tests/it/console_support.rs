@@ -8,7 +8,7 @@
 use accord_store::Store;
 use reqwest::StatusCode;
 
-use crate::support::{Browser, Page};
+use crate::support::{Browser, Form, Page, forms};
 
 pub const SEED: &str = r#"{
   "accounts": [
@@ -100,4 +100,27 @@ pub async fn approve(browser: &Browser, client_id: &str) -> Page {
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
     answer
+}
+
+/// The form posting to `action` whose hidden fields include every `having` pair.
+pub fn form_at(page: &Page, action: &str, having: &[(&str, &str)]) -> Form {
+    forms(&page.html)
+        .into_iter()
+        .find(|form| {
+            form.action == action
+                && having
+                    .iter()
+                    .all(|(name, value)| form.fields.iter().any(|(n, v)| n == name && v == value))
+        })
+        .unwrap_or_else(|| panic!("no {action} form with {having:?} in:\n{}", page.html))
+}
+
+/// Posts `fields` to `action`, expects the redirect back with a notice, and returns that page.
+pub async fn post_ok(browser: &Browser, action: &str, fields: &[(String, String)]) -> Page {
+    let answer = browser.post(action, fields).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.html);
+    let page = browser.follow(&answer).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("class=\"done\""), "{}", page.html);
+    page
 }

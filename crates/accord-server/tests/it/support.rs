@@ -309,14 +309,14 @@ fn unescape(text: &str) -> String {
 }
 
 /// The value of `name="…"` in a tag.
-fn attribute(tag: &str, name: &str) -> Option<String> {
+pub fn attribute(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
     let end = tag[start..].find('"')? + start;
     Some(unescape(&tag[start..end]))
 }
 
 /// Every tag `<tag …>` in `html`, as its text.
-fn tags<'a>(html: &'a str, tag: &str) -> Vec<&'a str> {
+pub fn tags<'a>(html: &'a str, tag: &str) -> Vec<&'a str> {
     let opening = format!("<{tag} ");
     html.match_indices(&opening)
         .filter_map(|(at, _)| html[at..].find('>').map(|end| &html[at..at + end]))
