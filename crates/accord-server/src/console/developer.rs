@@ -15,15 +15,14 @@ use accord_core::privileges::Privilege;
 use accord_core::scopes::{Scope, ScopeFamily};
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use axum_extra::extract::cookie::CookieJar;
 use serde_json::{Value, json};
 
-use super::{Failure, Layout, Viewer, call, done, notice, when_rfc3339};
+use super::{Failure, Layout, Posted, Viewer, call, done, notice, required, when_rfc3339};
 use crate::api::apps::{self, AppDetails, AppView, CredentialSetView};
 use crate::api::webhook_deliveries::{self, WebhookDelivery};
 use crate::pages::{Page, PostedForm};
@@ -347,13 +346,6 @@ fn app_path(app_id: &str) -> String {
     format!("{APP_PATH}?{query}")
 }
 
-/// A field the form must carry.
-fn required<'f>(form: &'f PostedForm, name: &str, what: &str) -> Result<&'f str, Failure> {
-    form.get(name)
-        .filter(|value| !value.trim().is_empty())
-        .ok_or_else(|| Failure::bad_form(format!("Say {what} ({name}).")))
-}
-
 /// One entry per non-empty line.
 fn lines(text: &str) -> Vec<String> {
     text.lines()
@@ -371,27 +363,14 @@ struct AppPost {
     app_id: String,
 }
 
-/// The largest form these pages post (a list of redirect URIs is the longest field).
-const FORM_LIMIT: usize = 64 * 1024;
-
 impl FromRequest<AppState> for AppPost {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = request.into_parts();
-        let viewer = Viewer::from_request_parts(&mut parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let read = async {
-            let body = axum::body::to_bytes(body, FORM_LIMIT)
-                .await
-                .map_err(|_| Failure::bad_form("The form is too large."))?;
-            let jar = CookieJar::from_headers(&parts.headers);
-            let form = viewer.form(state, &parts.headers, &jar, &body)?;
-            let app_id = required(&form, "app_id", "which app")?.to_owned();
-            Ok::<_, Failure>((form, app_id))
-        };
-        let (form, app_id) = read.await.map_err(IntoResponse::into_response)?;
+        let Posted { viewer, form } = Posted::from_request(request, state).await?;
+        let app_id = required(&form, "app_id", "which app")
+            .map_err(IntoResponse::into_response)?
+            .to_owned();
         Ok(AppPost {
             viewer,
             form,
@@ -422,12 +401,8 @@ async fn change_app(
 /// with the new app's page, its client secrets shown this once.
 async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let kind = required(&form, "kind", "which kind of app")?;
     let name = required(&form, "name", "the app's name")?;
     let scopes: Vec<&str> = form.all("scope").collect();

@@ -12,19 +12,18 @@ use accord_core::privileges::Privilege;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
-use axum_extra::extract::cookie::CookieJar;
 use serde_json::json;
 
-use super::{Failure, Layout, Viewer, call, done, notice, when_rfc3339};
+use super::{Failure, Layout, Posted, Viewer, call, done, notice, required, when_rfc3339};
 use crate::api::access::{ApiDenial, TokenState};
 use crate::api::handler::Call;
 use crate::api::marketplace::{self, AppRequest};
 use crate::api::report::{self, GrantedApp};
-use crate::pages::{Page, PostedForm};
+use crate::pages::Page;
 use crate::state::AppState;
 
 /// The section's page.
@@ -207,24 +206,14 @@ async fn page(
     Ok(Page::new(StatusCode::OK, &template).into_response())
 }
 
-/// A field the form must carry, or a 400 saying which.
-fn required<'a>(form: &'a PostedForm, name: &str) -> Result<&'a str, Failure> {
-    form.get(name)
-        .ok_or_else(|| Failure::bad_form(format!("The form must say {name}.")))
-}
-
 /// `POST /console/apps/remove-authorization`: `app_id`, `user_id` —
 /// `DELETE /v2/marketplace/apps/{appId}/users/{userId}`.
 async fn remove_authorization(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id")?.to_owned();
-    let user_id = required(&form, "user_id")?.to_owned();
+    let app_id = required(&form, "app_id", "the app")?.to_owned();
+    let user_id = required(&form, "user_id", "the user")?.to_owned();
     marketplace::remove_authorization(
         State(state.clone()),
         call("marketplace.authorizations.delete"),
@@ -239,13 +228,9 @@ async fn remove_authorization(
 /// `PATCH /v2/marketplace/settings`, which judges the value.
 async fn change_policy(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let policy = required(&form, "app_approval")?;
+    let policy = required(&form, "app_approval", "the policy")?;
     marketplace::update_settings(
         State(state.clone()),
         call("marketplace.settings.update"),
@@ -273,13 +258,8 @@ where
     Fut: Future<Output = Result<StatusCode, ApiDenial>> + Send,
 {
     post(
-        move |State(state): State<AppState>,
-              viewer: Viewer,
-              headers: HeaderMap,
-              jar: CookieJar,
-              body: Bytes| async move {
-            let form = viewer.form(&state, &headers, &jar, &body)?;
-            let app_id = required(&form, "app_id")?.trim().to_owned();
+        move |State(state): State<AppState>, Posted { viewer, form }: Posted| async move {
+            let app_id = required(&form, "app_id", "the app")?.trim().to_owned();
             let token = Extension(viewer.token.clone());
             handler(State(state.clone()), call(endpoint), token, Path(app_id)).await?;
             Ok::<_, Failure>(done(PATH, notice))
@@ -291,14 +271,10 @@ where
 /// answered, or an app pre-approved ahead of any: `PATCH /v2/marketplace/apps/{appId}/requests`.
 async fn decide(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
-    let app_id = required(&form, "app_id")?.trim().to_owned();
-    let (action, notice) = match required(&form, "decision")? {
+    let app_id = required(&form, "app_id", "the app")?.trim().to_owned();
+    let (action, notice) = match required(&form, "decision", "approve or decline")? {
         "approve" => ("approve", "approved"),
         "decline" => ("decline", "declined"),
         _ => {

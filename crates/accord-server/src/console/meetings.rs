@@ -8,13 +8,14 @@ use accord_core::privileges::Privilege;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use axum_extra::extract::cookie::CookieJar;
 
-use super::{Failure, Layout, Viewer, call, done, notice, required, scheduling, when_rfc3339};
+use super::{
+    Failure, Layout, Posted, Viewer, call, done, notice, required, scheduling, when_rfc3339,
+};
 use crate::api::{meetings, users};
 use crate::pages::{Page, PostedForm};
 use crate::state::AppState;
@@ -223,12 +224,8 @@ fn start_time(local: &str) -> String {
 /// `start_time` (`datetime-local`, UTC), `duration` (minutes).
 async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let host = posted_user(&form, &viewer);
     let topic = required(&form, "topic", "the meeting's topic")?;
     let start = required(&form, "start_time", "the start time")?;
@@ -260,12 +257,8 @@ async fn create(
 /// `POST /console/meetings/delete`: `meeting_id`, and `user` (whose page to return to).
 async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let meeting = required(&form, "meeting_id", "the meeting to delete")?;
     meetings::delete(
         State(state.clone()),

@@ -8,7 +8,7 @@
 //! admin page gets the API's refusal, with the rule's explanation ([`Failure`]).
 //!
 //! What every page shares lives here: the signed-in [`Viewer`] (or a redirect to sign in), the
-//! checked form ([`Viewer::form`]: same site, CSRF), the layout ([`Layout`]), the redirect after a
+//! checked post ([`Posted`]: same site, CSRF, before any field is read), the layout ([`Layout`]), the redirect after a
 //! change with a fixed notice ([`done`]), and the failure page.
 //!
 //! | route | module |
@@ -104,8 +104,8 @@ pub struct Viewer {
 
 impl Viewer {
     /// Checks a posted form: sent from this site, carrying this browser's CSRF token. Nothing is
-    /// read from it before both hold.
-    pub fn form(
+    /// read from it before both hold. (Handlers take a [`Posted`], which calls this.)
+    fn form(
         &self,
         state: &AppState,
         headers: &HeaderMap,
@@ -165,6 +165,39 @@ impl Viewer {
             csrf_token: self.csrf_token.clone(),
             notice,
         }
+    }
+}
+
+/// The largest form a console page posts (a list of redirect URIs is the longest field).
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// A checked post: the signed-in [`Viewer`] and the form, sent from this site with this browser's
+/// CSRF token ([`Viewer::form`]) — checked before a handler reads a single field. Not signed in:
+/// the sign-in page; a form that fails a check: the refusal page.
+pub struct Posted {
+    pub viewer: Viewer,
+    pub form: PostedForm,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let body = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| Failure::bad_form("The form is too large.").into_response())?;
+        let jar = CookieJar::from_headers(&parts.headers);
+        let form = viewer
+            .form(state, &parts.headers, &jar, &body)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Posted { viewer, form })
     }
 }
 
@@ -267,9 +300,11 @@ pub fn done(path: &str, notice: &str) -> Response {
     see_other(&format!("{path}{separator}done={notice}"))
 }
 
-/// A posted field the action cannot go without, or a 400 naming it: "Give {what} ({name})."
+/// A posted field the action cannot go without (not blank), or a 400 naming it: "Give {what}
+/// ({name})."
 pub fn required<'a>(form: &'a PostedForm, name: &str, what: &str) -> Result<&'a str, Failure> {
     form.get(name)
+        .filter(|value| !value.trim().is_empty())
         .ok_or_else(|| Failure::bad_form(format!("Give {what} ({name}).")))
 }
 

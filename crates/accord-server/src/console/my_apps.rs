@@ -4,15 +4,13 @@
 
 use accord_core::grants::{GrantKind, GrantStatus};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::CookieJar;
 
-use super::{Failure, HOME, Layout, Viewer, call, done, notice, when};
+use super::{Failure, HOME, Layout, Posted, Viewer, call, done, notice, when};
 use crate::api::marketplace;
 use crate::pages::Page;
 use crate::state::AppState;
@@ -76,12 +74,8 @@ async fn page(
 /// `POST /console/my-apps/remove`: `app_id`.
 async fn remove(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let app_id = form
         .get("app_id")
         .ok_or_else(|| Failure::bad_form("Say which app to remove (app_id)."))?

@@ -10,14 +10,13 @@ use accord_core::roles::BuiltinRole;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use axum_extra::extract::cookie::CookieJar;
 use serde_json::{Map, Value, json};
 
-use super::{Failure, Layout, NavLink, Viewer, call, done, notice, required};
+use super::{Failure, Layout, NavLink, Posted, Viewer, call, done, notice, required};
 use crate::api::roles::{self, RoleBody};
 use crate::pages::{Page, PostedForm};
 use crate::state::AppState;
@@ -204,12 +203,8 @@ fn role_request(form: &PostedForm) -> Value {
 /// `POST /console/roles/create`: `name`, `description`, `privilege` (repeated).
 async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let _created = roles::create(
         State(state.clone()),
         call("roles.create"),
@@ -224,12 +219,8 @@ async fn create(
 /// `name` and `description`.
 async fn update(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     roles::update(
         State(state.clone()),
         call("roles.update"),
@@ -244,12 +235,8 @@ async fn update(
 /// `POST /console/roles/delete`: `role_id`.
 async fn delete(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     roles::delete(
         State(state.clone()),
         call("roles.delete"),

@@ -5,13 +5,12 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::CookieJar;
 
-use super::{Failure, Layout, Viewer, call, done, notice, required};
+use super::{Failure, Layout, Posted, Viewer, call, done, notice, required};
 use crate::api::assistants::{self, Assistant, Scheduler};
 use crate::pages::Page;
 use crate::state::AppState;
@@ -84,12 +83,8 @@ pub async fn principals(state: &AppState, viewer: &Viewer) -> Result<Vec<Schedul
 /// `POST /console/scheduling/add`: `email`.
 async fn add(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let email = required(&form, "email", "the assistant's email")?;
     let request = serde_json::json!({ "assistants": [{ "email": email.trim() }] });
     let _added = assistants::add(
@@ -106,12 +101,8 @@ async fn add(
 /// `POST /console/scheduling/remove`: `assistant_id`.
 async fn remove(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let assistant = required(&form, "assistant_id", "the assistant to remove")?;
     assistants::delete_one(
         State(state.clone()),

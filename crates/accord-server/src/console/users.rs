@@ -12,15 +12,14 @@ use accord_core::roles::BuiltinRole;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::CookieJar;
 use serde_json::json;
 
 use super::roles::{RoleChoice, role_choices, subnav};
-use super::{Failure, Layout, NavLink, Viewer, call, done, notice, required};
+use super::{Failure, Layout, NavLink, Posted, Viewer, call, done, notice, required};
 use crate::api::users::{self, UserListItem};
 use crate::pages::Page;
 use crate::state::AppState;
@@ -181,12 +180,8 @@ fn row(
 /// a Member and the failure page says why.
 async fn add(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let request = json!({
         "action": "autoCreate",
         "user_info": {
@@ -215,12 +210,8 @@ async fn add(
 /// `POST /console/users/status`: `user_id`, `action` (`activate` | `deactivate`).
 async fn change_status(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let user_id = required(&form, "user_id", "the user")?;
     let (action, notice) = match form.get("action") {
         Some("activate") => ("activate", "activated"),
@@ -241,12 +232,8 @@ async fn change_status(
 /// `POST /console/users/role`: `user_id`, `role_id`.
 async fn change_role(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let user_id = required(&form, "user_id", "the user")?;
     let role_id = required(&form, "role_id", "the new role")?;
     assign_role(&state, &viewer, user_id.to_owned(), role_id).await?;

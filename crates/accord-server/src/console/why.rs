@@ -5,16 +5,14 @@
 
 use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_extra::extract::cookie::CookieJar;
 
 use accord_core::permission::StepResult;
 
-use super::{Failure, Layout, Viewer, required};
+use super::{Failure, Layout, Posted, Viewer, required};
 use crate::api::access::token_state_of;
 use crate::api::explain::{self, Explanation};
 use crate::pages::Page;
@@ -120,12 +118,8 @@ fn answer(explanation: Explanation, as_me: bool) -> Answer {
 /// `POST /console/why`: `token` (optional: empty asks as the viewer), `method`, `path`.
 async fn ask(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
+    Posted { viewer, form }: Posted,
 ) -> Result<Response, Failure> {
-    let form = viewer.form(&state, &headers, &jar, &body)?;
     let method = required(&form, "method", "a method")?;
     let method = METHODS
         .into_iter()
