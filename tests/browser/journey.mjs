@@ -269,7 +269,7 @@ async function journey(browser) {
   await look(adam, 'console-audit-log');
   await gina.page.goto(`${base}/console/audit`);
   const globexLog = await text(gina);
-  for (const action of ['preapproval', 'grant.revoked']) {
+  for (const action of ['app.preapproval_requested', 'app.preapproved', 'grant.created', 'grant.revoked']) {
     check(globexLog.includes(action), `Globex's audit log lacks ${action}`);
   }
 
