@@ -731,13 +731,13 @@ fn user_reach(
     let admin_scopes = endpoint.scopes.admitting_admin();
     let what = match (owner, guarded) {
         (Some(owner), Some(change)) if owner == me => format!(
-            "asks to {}, which needs {} over the user even when it is the user's own app,",
+            "asks to {}, which needs {} over the user even when it is the user's own app",
             change.describe(),
             endpoint.privilege
         ),
         (Some(owner), _) => format!("acts on a {} of user {owner}", endpoint.object.noun()),
         (None, _) => "concerns the account as a whole; it is refused, not narrowed to the user's \
-                      own objects,"
+                      own objects"
             .to_owned(),
     };
     let lacking = match (admin_scope, has_privilege) {
