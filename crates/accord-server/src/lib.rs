@@ -2,7 +2,8 @@
 //! model and the permission rule live in `accord-core`, storage in `accord-store`.
 //!
 //! Every route is listed in [`router`]. Cross-cutting concerns (request ids, one log line per
-//! request, body limits, panics turned into JSON 500s) are in [`observability`]; connections —
+//! request, body limits, panics turned into JSON 500s) are in [`observability`], the Prometheus
+//! series of `GET /metrics` in [`metrics`]; connections —
 //! accepting them, their timeouts and caps, draining at shutdown — in [`connections`].
 
 pub mod api;
@@ -11,6 +12,7 @@ pub mod console;
 pub mod edge;
 pub mod errors;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
 pub mod observability;
 pub mod openapi;
@@ -24,6 +26,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use connections::{ConnectionLimits, serve};
+pub use metrics::{Metrics, MetricsAccess, metrics_router};
 pub use state::{AppState, ServerConfig};
 
 /// Request bodies above this size get 413 (operations.md, "Limits on input").
@@ -31,9 +34,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if !state.config().metrics.separate_listener {
+        routes = routes.route("/metrics", get(metrics::scrape));
+    }
+    let routes = routes
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(oauth::routes())
         .merge(api::routes(state.clone()))
@@ -41,7 +48,11 @@ pub fn router(state: AppState) -> Router {
         .merge(console::routes())
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(edge::refuse_nul));
-    observability::layers(routes).with_state(state)
+    let counted =
+        axum::middleware::from_fn_with_state(state.metrics().clone(), metrics::count_requests);
+    observability::layers(routes)
+        .layer(counted)
+        .with_state(state)
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not

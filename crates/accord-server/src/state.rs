@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub password_check_queue: usize,
     /// How long a password check waits for a worker before the sign-in gets 503.
     pub password_check_wait: std::time::Duration,
+    /// Who may scrape `/metrics` and where it is served (`--metrics-token`, `--metrics-bind`).
+    pub metrics: crate::metrics::MetricsAccess,
 }
 
 impl ServerConfig {
@@ -62,6 +64,7 @@ impl ServerConfig {
             password_check_workers: cores,
             password_check_queue: crate::password_checks::QUEUE_PER_WORKER * cores,
             password_check_wait: std::time::Duration::from_secs(1),
+            metrics: crate::metrics::MetricsAccess::default(),
         }
     }
 
@@ -84,6 +87,8 @@ pub struct Shared {
     pub password_checks: PasswordChecks,
     /// Failed sign-ins and client authentications, per identity and per address.
     pub throttles: Throttles,
+    /// This server's counters, histograms and gauges (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -132,6 +137,7 @@ impl AppState {
             limits,
             password_checks,
             throttles: Throttles::default(),
+            metrics: crate::metrics::Metrics::new(),
         })))
     }
 
@@ -141,6 +147,10 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.metrics
     }
 
     pub fn keys(&self) -> &KeyRing {

@@ -468,6 +468,19 @@ pub async fn work_due(conn: &mut Conn, now: Timestamp) -> Result<bool> {
     Ok(found.is_some())
 }
 
+/// When the oldest pending event that is due at `now` became due (`None` when none is): the
+/// outbox's lag is `now` minus this. Events of endpoints not yet validated count too — they wait.
+pub async fn oldest_due(conn: &mut Conn, now: Timestamp) -> Result<Option<Timestamp>> {
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) FROM webhook_events \
+         WHERE status = 'pending' AND next_attempt_at <= $1",
+    )
+    .bind(now.millis())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(oldest.map(Timestamp))
+}
+
 /// Releases every claim `node` holds (at a clean shutdown), so other nodes need not wait for the
 /// leases to run out.
 pub async fn release_claims(conn: &mut Conn, node: &str) -> Result<u64> {
@@ -632,6 +645,15 @@ impl Store {
         record_validation(&mut tx, &self.ctx(), check, report, passed, next_due).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How long the oldest due, undelivered webhook event has been due, in milliseconds (0 when
+    /// none is).
+    pub async fn webhook_outbox_lag_millis(&self) -> Result<i64> {
+        let now = self.now();
+        let mut conn = self.pool().acquire().await?;
+        let oldest = oldest_due(&mut conn, now).await?;
+        Ok(oldest.map_or(0, |due| now.millis().saturating_sub(due.millis()).max(0)))
     }
 
     /// Whether a worker has anything to claim now ([`work_due`]); reads only.

@@ -48,6 +48,9 @@ struct Inner {
     pool: AnyPool,
     database_url: String,
     view: view::AccessView,
+    /// When (by this store's clock, in milliseconds) the view was last brought up to date: a
+    /// sync or reload that succeeded, whether or not it found changes.
+    view_synced_at: std::sync::atomic::AtomicI64,
     backend: Backend,
     keys: Keys,
     clock: Arc<dyn Clock>,
@@ -83,6 +86,7 @@ impl Store {
                 pool: opened.pool,
                 database_url: config.database_url.clone(),
                 view: view::AccessView::new(opened.backend),
+                view_synced_at: std::sync::atomic::AtomicI64::new(0),
                 backend: opened.backend,
                 keys,
                 clock,
@@ -91,6 +95,7 @@ impl Store {
         };
         store.check_master_key().await?;
         store.inner.view.reload(&store.inner.pool).await?;
+        store.view_synced();
         Ok(store)
     }
 
@@ -148,9 +153,28 @@ impl Store {
     /// Applies committed changes to the access view. A failure only delays the view (the watcher
     /// retries), so it is logged rather than returned.
     pub async fn sync_view(&self) {
-        if let Err(error) = self.inner.view.sync(&self.inner.pool).await {
-            tracing::warn!(%error, "the access view could not be brought up to date; retrying shortly");
+        match self.inner.view.sync(&self.inner.pool).await {
+            Ok(_) => self.view_synced(),
+            Err(error) => {
+                tracing::warn!(%error, "the access view could not be brought up to date; retrying shortly");
+            }
         }
+    }
+
+    fn view_synced(&self) {
+        self.inner
+            .view_synced_at
+            .store(self.now().millis(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the access view was last brought up to date (a sync or reload that succeeded), by
+    /// this store's clock: its lag is `now()` minus this.
+    pub fn view_synced_at(&self) -> Timestamp {
+        Timestamp(
+            self.inner
+                .view_synced_at
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Keeps the access view current with changes other processes make: on PostgreSQL it listens
@@ -207,8 +231,9 @@ impl Store {
                     }
                 }
                 _ = full.tick() => {
-                    if let Err(error) = self.inner.view.reload(&self.inner.pool).await {
-                        tracing::warn!(%error, "full reload of the access view failed");
+                    match self.inner.view.reload(&self.inner.pool).await {
+                        Ok(()) => self.view_synced(),
+                        Err(error) => tracing::warn!(%error, "full reload of the access view failed"),
                     }
                     // Change rows carry the database's clock, so pruning uses real time too.
                     let now = accord_core::clock::Clock::now(&SystemClock).millis();

@@ -337,6 +337,24 @@ pub struct WebhookArgs {
     pub webhook_concurrency: u32,
 }
 
+/// Who may scrape `GET /metrics` (Prometheus text) and where it is served.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MetricsArgs {
+    /// Serve `/metrics` on this address instead of the main listener (which then has no
+    /// `/metrics`). Without it, `/metrics` is on the main listener.
+    #[arg(long, env = "ACCORD_METRICS_BIND", value_name = "ADDR")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Require this bearer token to scrape `/metrics` (from any address). Without it, only
+    /// loopback clients may scrape.
+    #[arg(
+        long,
+        env = "ACCORD_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub metrics_token: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
@@ -357,6 +375,8 @@ pub struct ServeArgs {
     pub connections: ConnectionArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +393,8 @@ pub struct DemoArgs {
     pub connections: ConnectionArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Subcommand)]

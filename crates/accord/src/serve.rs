@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 
 use accord_server::webhooks::{WebhookConfig, Worker};
 
-use crate::cli::{ConnectionArgs, DemoArgs, Global, OAuthArgs, ServeArgs, WebhookArgs};
+use crate::cli::{
+    ConnectionArgs, DemoArgs, Global, MetricsArgs, OAuthArgs, ServeArgs, WebhookArgs,
+};
 
 /// The story `accord demo` serves (operations.md): Acme, Globex and a developer account.
 const DEMO_SEED: &str = include_str!("demo-seed.json");
@@ -32,16 +34,27 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(issuer) = args.issuer {
         config.issuer = issuer;
     }
+    let metrics_listener = metrics_access(&args.metrics, &mut config).await?;
     // The state first (keys, Redis): a node that cannot serve never says it is listening.
     let state = AppState::new(store.clone(), config.clone()).await?;
     let webhooks = webhook_config(&args.webhooks, false);
-    let worker = Worker::new(store.clone(), webhooks.clone())?;
+    let worker = Worker::with_metrics(store.clone(), webhooks.clone(), state.metrics().clone())?;
     // Signal handlers before the banner: whoever reads it may stop the server at once.
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, global, &config, &webhooks, address).await?;
+    announce(
+        &store,
+        global,
+        &config,
+        &webhooks,
+        address,
+        &metrics_listener,
+    )
+    .await?;
     let deliveries = Deliveries::start(worker);
+    let metrics = MetricsListener::start(metrics_listener, &state, config.connections);
     let router = accord_server::router(state);
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    metrics.stop().await;
     deliveries.stop().await;
     println!("Accord stopped.");
     Ok(())
@@ -83,6 +96,66 @@ fn announce_webhooks(config: &WebhookConfig) {
             "refused"
         }
     );
+}
+
+/// Applies `--metrics-token` and `--metrics-bind` to the config; binds the separate metrics
+/// listener when asked for one.
+async fn metrics_access(
+    args: &MetricsArgs,
+    config: &mut ServerConfig,
+) -> anyhow::Result<Option<TcpListener>> {
+    if args
+        .metrics_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        anyhow::bail!("--metrics-token must not be empty (leave it out for loopback-only scrapes)");
+    }
+    config.metrics = accord_server::MetricsAccess {
+        token: args.metrics_token.clone(),
+        separate_listener: args.metrics_bind.is_some(),
+    };
+    match args.metrics_bind {
+        Some(bind) => Ok(Some(TcpListener::bind(bind).await.with_context(|| {
+            format!(
+                "cannot listen on {bind} for metrics (pick another address with --metrics-bind)"
+            )
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The separate `/metrics` listener (`--metrics-bind`), if any, and how to stop it.
+struct MetricsListener(
+    Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+);
+
+impl MetricsListener {
+    fn start(listener: Option<TcpListener>, state: &AppState, limits: ConnectionLimits) -> Self {
+        MetricsListener(listener.map(|listener| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let router = accord_server::metrics_router(state.clone());
+            let task = tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(error) = accord_server::serve(listener, router, limits, stopped).await {
+                    tracing::warn!(%error, "the metrics listener failed");
+                }
+            });
+            (stop, task)
+        }))
+    }
+
+    async fn stop(self) {
+        if let Some((stop, task)) = self.0 {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
 }
 
 /// The running delivery worker and how to stop it once the server has drained.
@@ -180,6 +253,7 @@ async fn announce(
     config: &ServerConfig,
     webhooks: &WebhookConfig,
     address: std::net::SocketAddr,
+    metrics_listener: &Option<TcpListener>,
 ) -> anyhow::Result<()> {
     let counts = store.counts().await?;
     println!(
@@ -227,6 +301,16 @@ async fn announce(
         "  health:      {}/healthz   readiness: {}/readyz",
         config.public_url, config.public_url
     );
+    let metrics_at = match metrics_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        Some(separate) => format!("http://{separate}/metrics"),
+        None => format!("{}/metrics", config.public_url),
+    };
+    let who = if config.metrics.token.is_some() {
+        "bearer --metrics-token"
+    } else {
+        "loopback clients only"
+    };
+    println!("  metrics:     {metrics_at} ({who})");
     Ok(())
 }
 
@@ -271,15 +355,26 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<()> {
 
     let mut global = global.clone();
     global.database.get_or_insert(fallback);
+    let metrics_listener = metrics_access(&args.metrics, &mut config).await?;
     let state = AppState::new(store.clone(), config.clone()).await?;
     let webhooks = webhook_config(&args.webhooks, true);
-    let worker = Worker::new(store.clone(), webhooks.clone())?;
+    let worker = Worker::with_metrics(store.clone(), webhooks.clone(), state.metrics().clone())?;
     let shutdown = accord_server::shutdown_signal();
-    announce(&store, &global, &config, &webhooks, address).await?;
+    announce(
+        &store,
+        &global,
+        &config,
+        &webhooks,
+        address,
+        &metrics_listener,
+    )
+    .await?;
     print_demo_guide(&config, &seed_file, &report, dir.path());
     let deliveries = Deliveries::start(worker);
+    let metrics = MetricsListener::start(metrics_listener, &state, config.connections);
     let router = accord_server::router(state).merge(crate::demo_receiver::routes(store.clone()));
     accord_server::serve(listener, router, config.connections, shutdown).await?;
+    metrics.stop().await;
     deliveries.stop().await;
     println!("Accord demo stopped; its database is removed.");
     Ok(())

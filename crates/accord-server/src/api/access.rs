@@ -306,8 +306,14 @@ pub fn authorize_change(
             }),
             _ => Err(ApiDenial::Internal),
         },
-        Err(denial) => Err(ApiDenial::Denied(Box::new(denial))),
+        Err(denial) => Err(denied(state, denial)),
     }
+}
+
+/// The rule's refusal as an answer, counted by the step that failed (`/metrics`).
+pub fn denied(state: &AppState, denial: Denial) -> ApiDenial {
+    state.metrics().denied(denial.step);
+    ApiDenial::Denied(Box::new(denial))
 }
 
 /// The rule's decision step by step, for `accord explain` and the console's *Why?* page.

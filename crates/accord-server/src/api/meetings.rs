@@ -91,7 +91,7 @@ async fn daily_refusal(
     host: &str,
     endpoint: &accord_core::endpoints::Endpoint,
 ) -> Option<axum::response::Response> {
-    state
+    let decision = state
         .limits()
         .admit_daily_meetings(
             &caller.grant.account_id,
@@ -99,8 +99,12 @@ async fn daily_refusal(
             host,
             state.store().now(),
         )
-        .await
-        .refusal()
+        .await;
+    let refusal = decision.refusal();
+    if refusal.is_some() {
+        state.metrics().rate_limited(&decision);
+    }
+    refusal
 }
 
 /// `GET /users/{userId}/meetings` (`type`, `from`, `to`, `page_size`, `next_page_token`).

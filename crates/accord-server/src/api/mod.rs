@@ -40,7 +40,7 @@ async fn gate(
         Err(denial) => return denial.into_response(),
     };
     if let Err(denial) = accord_core::permission::check_token(&token.facts()) {
-        return access::ApiDenial::Denied(Box::new(denial)).into_response();
+        return access::denied(&state, denial).into_response();
     }
     let path = request.uri().path().trim_end_matches('/');
     let call = handler::Call::resolve(
@@ -57,7 +57,10 @@ async fn gate(
         ),
         _ => None,
     };
-    if let Some(refusal) = decision.as_ref().and_then(|d| d.refusal()) {
+    if let Some(decision) = &decision
+        && let Some(refusal) = decision.refusal()
+    {
+        state.metrics().rate_limited(decision);
         return refusal;
     }
     request.extensions_mut().insert(std::sync::Arc::new(token));

@@ -8,7 +8,7 @@ use accord_core::permission::resolve_me;
 use accord_core::scopes::{Scope, scope_string};
 use accord_store::apps::App;
 use accord_store::grants::Grant;
-use accord_store::tokens::{CodeUse, RedeemedCode, Rotation};
+use accord_store::tokens::{CodeUse, RedeemedCode, RefreshRefusal, Rotation};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -85,13 +85,26 @@ pub async fn token(
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("Missing parameter: grant_type"))?;
-    match grant_type {
-        "authorization_code" => authorization_code(&state, &params).await,
-        "refresh_token" => refresh_token(&state, &params).await,
-        "account_credentials" => server_token(&state, &params, true).await,
-        "client_credentials" => server_token(&state, &params, false).await,
-        _ => Err(OAuthError::unsupported_grant_type()),
+    let (grant_type, issued) = match grant_type {
+        "authorization_code" => (
+            "authorization_code",
+            authorization_code(&state, &params).await,
+        ),
+        "refresh_token" => ("refresh_token", refresh_token(&state, &params).await),
+        "account_credentials" => (
+            "account_credentials",
+            server_token(&state, &params, true).await,
+        ),
+        "client_credentials" => (
+            "client_credentials",
+            server_token(&state, &params, false).await,
+        ),
+        _ => return Err(OAuthError::unsupported_grant_type()),
+    };
+    if issued.is_ok() {
+        state.metrics().token_issued(grant_type);
     }
+    issued
 }
 
 /// Authenticates the client: a confidential client by its secret (constant-time, against every
@@ -321,7 +334,12 @@ async fn refresh_token(
         .store()
         .rotate_refresh(&presented, &credentials.client_id, rotation(state))
         .await?
-        .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
+        .map_err(|refusal| {
+            if refusal == RefreshRefusal::Reused {
+                state.metrics().refresh_reuse();
+            }
+            OAuthError::invalid_grant("Invalid Token!")
+        })?;
     issue(
         state,
         &rotated.grant,

@@ -13,6 +13,9 @@
 //! - **Leases.** A claim holds a row for `lease_seconds` (30 s: ten times the request timeout).
 //!   A node killed mid-delivery leaves its rows to another claimer after that; a node stopped
 //!   cleanly releases them at once.
+//! - **Metrics.** Every attempt counts by outcome; the outbox lag (how long the oldest due event
+//!   has waited) is measured at the start of each [`Worker::run_once`] pass and on every expiry
+//!   tick of the running worker ([`crate::metrics`]).
 //! - **Time** is the store's injected clock: due times, retries, leases and signature timestamps
 //!   all come from it, so tests move a `ManualClock` and call [`Worker::run_once`], which sends
 //!   everything due *now* and returns when nothing more is — no sleeping.
@@ -118,10 +121,22 @@ struct Inner {
     config: WebhookConfig,
     /// This node's name on its claims.
     node: String,
+    /// Where attempts and the outbox lag are counted (the server's, so `/metrics` shows them).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Worker {
+    /// A worker counting into a registry of its own, which nothing renders: for tests and tools.
     pub fn new(store: Store, config: WebhookConfig) -> Result<Worker, SenderError> {
+        Self::with_metrics(store, config, crate::metrics::Metrics::new())
+    }
+
+    /// A worker counting into `metrics` (the server's: [`crate::AppState::metrics`]).
+    pub fn with_metrics(
+        store: Store,
+        config: WebhookConfig,
+        metrics: crate::metrics::Metrics,
+    ) -> Result<Worker, SenderError> {
         let sender = Sender::new(config.sender.clone())?;
         Ok(Worker {
             inner: Arc::new(Inner {
@@ -129,6 +144,7 @@ impl Worker {
                 sender,
                 config,
                 node: format!("node-{}", accord_store::secrets::new_id()),
+                metrics,
             }),
         })
     }
@@ -151,6 +167,7 @@ impl Worker {
     /// `concurrency` at a time — and returns once nothing more is due and nothing is in flight.
     /// Events that fail are due again later (per the schedule), so a pass always ends.
     pub async fn run_once(&self) -> Result<PassReport, StoreError> {
+        self.measure_lag().await?;
         let mut report = PassReport {
             failed: self.expire().await?,
             ..PassReport::default()
@@ -207,6 +224,9 @@ impl Worker {
                     if let Err(error) = self.expire().await {
                         tracing::warn!(%error, "webhook worker cannot expire waiting events");
                     }
+                    if let Err(error) = self.measure_lag().await {
+                        tracing::warn!(%error, "webhook worker cannot measure the outbox lag");
+                    }
                     false
                 }
             };
@@ -227,6 +247,13 @@ impl Worker {
             Ok(released) => tracing::info!(released, "webhook claims released at shutdown"),
             Err(error) => tracing::warn!(%error, "cannot release webhook claims at shutdown"),
         }
+    }
+
+    /// Sets the outbox-lag gauge: how long the oldest due event has waited.
+    async fn measure_lag(&self) -> Result<(), StoreError> {
+        let millis = self.inner.store.webhook_outbox_lag_millis().await?;
+        self.inner.metrics.outbox_lag(millis as f64 / 1000.0);
+        Ok(())
     }
 
     async fn expire(&self) -> Result<usize, StoreError> {
@@ -300,6 +327,13 @@ impl Worker {
             None => AfterFailure::GiveUp,
         };
         let report = answer.report();
+        let outcome = if delivered {
+            "delivered"
+        } else if after_failure == AfterFailure::GiveUp {
+            "failed"
+        } else {
+            "retry"
+        };
         tracing::info!(
             event_id = %delivery.id,
             event = %delivery.event,
@@ -308,7 +342,7 @@ impl Worker {
             status = report.status_code,
             latency_ms = report.latency_ms,
             error = report.error.as_deref().unwrap_or(""),
-            outcome = if delivered { "delivered" } else if after_failure == AfterFailure::GiveUp { "failed" } else { "retry" },
+            outcome,
             "webhook attempt"
         );
         if let Err(error) = store
@@ -319,6 +353,7 @@ impl Worker {
             tracing::warn!(%error, event_id = %delivery.id, "cannot record a webhook attempt");
             return PassReport::default();
         }
+        self.inner.metrics.webhook_delivery(outcome);
         match (delivered, after_failure) {
             (true, _) => PassReport {
                 delivered: 1,

@@ -20,6 +20,7 @@ mod live;
 mod live_changes;
 mod matrix;
 mod meetings_api;
+mod metrics;
 mod openapi;
 mod rate_limits;
 mod report_api;

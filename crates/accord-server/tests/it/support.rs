@@ -18,7 +18,8 @@ pub struct TestServer {
     pub store: Store,
     /// The server's state (its key ring, limits, configuration).
     pub state: AppState,
-    /// The webhook delivery worker over the same store ([`test_webhook_config`]), not running on
+    /// The webhook delivery worker over the same store ([`test_webhook_config`]) and counting into
+    /// the server's metrics, not running on
     /// its own: a test sends what is due with [`TestServer::deliver_webhooks`] after moving the
     /// clock, so nothing happens behind its back.
     pub webhooks: Worker,
@@ -75,8 +76,12 @@ impl TestServer {
             limits,
             std::future::pending(),
         ));
-        let webhooks =
-            Worker::new(db.store.clone(), test_webhook_config()).expect("a webhook worker");
+        let webhooks = Worker::with_metrics(
+            db.store.clone(),
+            test_webhook_config(),
+            state.metrics().clone(),
+        )
+        .expect("a webhook worker");
         TestServer {
             base,
             store: db.store.clone(),

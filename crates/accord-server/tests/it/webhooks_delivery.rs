@@ -30,7 +30,7 @@ const SECRET: &str = "hooks-secret-token-0123456789";
 
 /// How a receiver answers the n-th delivery it gets (1-based).
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// 200 with a body of this many bytes.
     Large(usize),
@@ -71,15 +71,15 @@ struct ReceiverState {
 }
 
 /// A webhook endpoint inside the test.
-struct Receiver {
+pub(crate) struct Receiver {
     /// `http://127.0.0.1:PORT/hooks`.
-    url: String,
+    pub(crate) url: String,
     state: Arc<ReceiverState>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Receiver {
+    pub(crate) async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Receiver {
         let state = Arc::new(ReceiverState {
             validates: AtomicBool::new(true),
             validations: Mutex::new(Vec::new()),
@@ -240,7 +240,7 @@ impl Drop for Silent {
 }
 
 /// Acme, its owner, and one account app per `(id, url)` subscribed to every event.
-async fn seed_apps(store: &Store, apps: &[(&str, &str)]) {
+pub(crate) async fn seed_apps(store: &Store, apps: &[(&str, &str)]) {
     let apps: Vec<serde_json::Value> = apps
         .iter()
         .map(|(id, url)| {
@@ -266,7 +266,7 @@ async fn seed_apps(store: &Store, apps: &[(&str, &str)]) {
 }
 
 /// Queues a `user.updated` for one app, as a change's transaction would; returns the event id.
-async fn raise(store: &Store, app_id: &str, n: usize) -> String {
+pub(crate) async fn raise(store: &Store, app_id: &str, n: usize) -> String {
     let mut tx = store.begin().await.expect("a transaction");
     let ctx = Ctx {
         now: store.now(),

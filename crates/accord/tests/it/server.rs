@@ -124,22 +124,7 @@ impl Running {
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.address
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, head.to_lowercase(), body.to_owned())
+        get_from(&self.address, path, &[])
     }
 
     /// Kills the process with SIGKILL (no draining, no cleanup), as a crash would.
@@ -172,6 +157,26 @@ impl Running {
             .map(|mut e| e.read_to_string(&mut err));
         err
     }
+}
+
+/// `GET path` from `address` with extra headers: the status, the head (lowercased) and the body.
+pub fn get_from(address: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_owned())
 }
 
 #[tokio::test]
@@ -465,6 +470,60 @@ async fn serve_validates_seeded_endpoints_and_delivers_the_outbox_with_the_priva
         assert!(app.webhook.unwrap().validated_at.is_some(), "validated at start");
         let event = db.store.queued_webhook_event(&id).await.unwrap().unwrap();
         assert_eq!(event.status, "delivered");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_move_to_their_own_listener_and_need_the_token_there() {
+    on_every_backend(|db| async move {
+        let running = Running::start(
+            accord_on(&db)
+                // The listener from the environment, the token from the flag: both are read.
+                .env("ACCORD_METRICS_BIND", "127.0.0.1:0")
+                .args([
+                    "serve",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--metrics-token",
+                    "scrape-token-0123456789",
+                ]),
+            "readiness",
+        );
+        let line = running.wait_for_line("metrics:");
+        assert!(line.contains("bearer --metrics-token"), "{line}");
+        let metrics = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/metrics").next())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+            .to_owned();
+        assert_ne!(metrics, running.address, "a listener of its own");
+
+        let (status, _, _) = running.get("/metrics");
+        assert_eq!(status, 404, "the main listener no longer serves /metrics");
+        let (status, _, body) = get_from(&metrics, "/metrics", &[]);
+        assert_eq!(status, 403, "{body}");
+        let bearer = [("Authorization", "Bearer scrape-token-0123456789")];
+        let (status, head, body) = get_from(&metrics, "/metrics", &bearer);
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            head.contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        // The main listener's 404 above counts on the same registry.
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with("accord_http_requests_total{")
+                    && l.contains(r#"route="unmatched""#)
+                    && l.contains(r#"status="404""#)),
+            "{body}"
+        );
+        assert!(
+            body.contains("# TYPE accord_tokens_issued_total counter"),
+            "{body}"
+        );
+        running.stop();
     })
     .await;
 }
