@@ -7,6 +7,7 @@
 //! the server it drives, whatever the other tests of this binary do at the same time.
 
 use accord_core::grants::GrantKind;
+use accord_server::metrics::GRANT_TYPES;
 use accord_testkit::on_every_backend;
 use reqwest::StatusCode;
 
@@ -116,12 +117,7 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
                 before.0
             );
         }
-        for grant_type in [
-            "authorization_code",
-            "refresh_token",
-            "account_credentials",
-            "client_credentials",
-        ] {
+        for grant_type in GRANT_TYPES {
             let issued = before.get("accord_tokens_issued_total", &[("grant_type", grant_type)]);
             assert_eq!(issued, 0.0, "{grant_type}");
         }
@@ -221,12 +217,7 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
         assert!(refused, "31 light calls in one second were all admitted");
 
         let after = Scrape::of(&live.http, &live.url).await;
-        for grant_type in [
-            "authorization_code",
-            "refresh_token",
-            "account_credentials",
-            "client_credentials",
-        ] {
+        for grant_type in GRANT_TYPES {
             let issued = after.get("accord_tokens_issued_total", &[("grant_type", grant_type)]);
             assert_eq!(issued, 1.0, "{grant_type}");
         }

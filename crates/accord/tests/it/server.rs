@@ -100,27 +100,15 @@ impl Running {
 
     /// POSTs a JSON body with extra headers; the status and the body.
     pub fn post_json(&self, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
         let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            self.address,
+            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             body.len()
         );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, body.to_owned())
+        let (status, _, body) = exchange(&self.address, &head, body);
+        (status, body)
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
@@ -161,13 +149,20 @@ impl Running {
 
 /// `GET path` from `address` with extra headers: the status, the head (lowercased) and the body.
 pub fn get_from(address: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut head = format!("GET {path} HTTP/1.1\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    exchange(address, &head, "")
+}
+
+/// Sends one request (`head`: its request line and headers, each line ending in CRLF; `Host` and
+/// `Connection: close` are added) on a new connection and reads the whole answer: the status,
+/// the head (lowercased) and the body.
+fn exchange(address: &str, head: &str, body: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let request = format!("{head}Host: {address}\r\nConnection: close\r\n\r\n{body}");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
