@@ -118,6 +118,9 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// How often recorded latencies are folded into the histograms ([`Metrics::spawn_upkeep`]).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
@@ -183,6 +186,23 @@ impl Metrics {
         metrics
     }
 
+    /// Drains recorded latencies into the histograms every 5 s (the exporter keeps each sample
+    /// until then; without a scrape they would pile up). Ends once every clone is dropped.
+    pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match registry.upgrade() {
+                    Some(registry) => registry.handle.run_upkeep(),
+                    None => break,
+                }
+            }
+        })
+    }
+
     fn counter(&self, name: &'static str, labels: Vec<Label>, by: u64) {
         let key = Key::from_parts(name, labels);
         self.0
@@ -197,9 +217,9 @@ impl Metrics {
     }
 
     /// One answered request: `route` is the matched route template (`unmatched` for none).
-    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn request(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         let route = Label::new("route", route.to_owned());
-        let method = Label::new("method", method.to_owned());
+        let method = Label::new("method", method);
         let labels = vec![
             route.clone(),
             method.clone(),
@@ -338,16 +358,32 @@ pub async fn count_requests(
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.request(
         &route,
-        method.as_str(),
+        method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// The method as a label: the standard ones by name, any other as `other` — a client inventing
+/// methods must not invent series (each holds memory for the life of the process).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// The router of the separate metrics listener (`--metrics-bind`): `/metrics` and nothing else.
@@ -364,6 +400,13 @@ mod tests {
 
     fn peer(address: &str) -> Option<SocketAddr> {
         Some(address.parse().expect("a socket address"))
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let invented = axum::http::Method::from_bytes(b"FROBNICATE").unwrap();
+        assert_eq!(method_label(&invented), "other");
+        assert_eq!(method_label(&axum::http::Method::PATCH), "PATCH");
     }
 
     #[test]

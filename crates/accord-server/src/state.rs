@@ -130,6 +130,8 @@ impl AppState {
                 "cannot start the password-check workers: {e}"
             ))
         })?;
+        let metrics = crate::metrics::Metrics::new();
+        metrics.spawn_upkeep();
         Ok(AppState(Arc::new(Shared {
             store,
             config,
@@ -137,7 +139,7 @@ impl AppState {
             limits,
             password_checks,
             throttles: Throttles::default(),
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
         })))
     }
 
