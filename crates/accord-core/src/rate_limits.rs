@@ -314,7 +314,8 @@ impl From<Shape> for RateLimits {
 
 impl From<RateLimits> for Shape {
     fn from(limits: RateLimits) -> Self {
-        let per_second = |value: Option<LimitValue>| value.map(|per_second| PerSecond { per_second });
+        let per_second =
+            |value: Option<LimitValue>| value.map(|per_second| PerSecond { per_second });
         Shape {
             light: per_second(limits.light),
             medium: per_second(limits.medium),
@@ -345,21 +346,35 @@ mod tests {
         assert_eq!(serde_json::to_string(&limits).unwrap(), text);
         assert_eq!(serde_json::to_string(&RateLimits::default()).unwrap(), "{}");
         assert_eq!(limits.value_or_default(Limit::PerSecond(Heavy)), 10);
-        assert_eq!(limits.to_string(), "light 50/s, meetings 200 per host per day");
+        assert_eq!(
+            limits.to_string(),
+            "light 50/s, meetings 200 per host per day"
+        );
         assert_eq!(RateLimits::default().to_string(), "defaults");
     }
 
     #[test]
     fn the_json_shape_refuses_unknown_limits_units_and_values_too_large() {
         for (text, says) in [
-            (r#"{"resource_intensive":{"per_second":5}}"#, "unknown field"),
+            (
+                r#"{"resource_intensive":{"per_second":5}}"#,
+                "unknown field",
+            ),
             (r#"{"light":{"per_day":5}}"#, "unknown field `per_day`"),
-            (r#"{"meetings":{"per_second":5}}"#, "unknown field `per_second`"),
-            (r#"{"light":{"per_second":1000001}}"#, "more than the largest limit"),
+            (
+                r#"{"meetings":{"per_second":5}}"#,
+                "unknown field `per_second`",
+            ),
+            (
+                r#"{"light":{"per_second":1000001}}"#,
+                "more than the largest limit",
+            ),
             (r#"{"light":{"per_second":-1}}"#, "invalid value"),
             (r#"{"light":50}"#, "invalid type"),
         ] {
-            let err = serde_json::from_str::<RateLimits>(text).unwrap_err().to_string();
+            let err = serde_json::from_str::<RateLimits>(text)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
     }
@@ -390,7 +405,10 @@ mod tests {
             wrong.to_string(),
             "meetings is counted /day, not \"/s\": write meetings=N/day"
         );
-        assert!(matches!(parse("light=fast"), Err(RateLimitError::NotANumber(_))));
+        assert!(matches!(
+            parse("light=fast"),
+            Err(RateLimitError::NotANumber(_))
+        ));
         assert!(matches!(
             parse("light=5000000/s"),
             Err(RateLimitError::TooLarge(5_000_000))
@@ -405,7 +423,10 @@ mod tests {
             RateLimitChange::parse("light=50/s").unwrap(),
             RateLimitChange::parse("heavy=default").unwrap(),
         ]);
-        assert_eq!(changed.iter().collect::<Vec<_>>(), [(Limit::PerSecond(Light), 50)]);
+        assert_eq!(
+            changed.iter().collect::<Vec<_>>(),
+            [(Limit::PerSecond(Light), 50)]
+        );
         let replaced = limits.with(&RateLimitChange::replace_all(&changed));
         assert_eq!(replaced, changed);
         assert!(
