@@ -124,13 +124,21 @@ impl Running {
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
+        self.get_with(path, &[])
+    }
+
+    /// GETs with extra headers; the status, the lowercased head and the body.
+    pub fn get_with(&self, path: &str, headers: &[(&str, String)]) -> (u16, String, String) {
         let mut stream = TcpStream::connect(&self.address).expect("connect");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        let mut head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.address
-        )
-        .unwrap();
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
