@@ -52,16 +52,7 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, HeaderMa
 
 /// A server token of Acme's `backend` app (`user:read:admin`), from `state`.
 async fn token(state: &AppState) -> String {
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode("backend-prod:backend-prod-secret-0123456789");
-    let request = Request::post("/oauth/token")
-        .header(header::AUTHORIZATION, format!("Basic {basic}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("grant_type=client_credentials"))
-        .expect("a request");
-    let (status, _, body) = send(state, request).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().expect("a token").to_owned()
+    client_token(state, "backend").await
 }
 
 async fn me(state: &AppState, token: &str) -> (StatusCode, HeaderMap) {
@@ -322,6 +313,7 @@ const GLOBEX_BOT: &str = r#"{"apps": [
    "credentials": {"production": {"client_id": "globex-bot-prod", "client_secret": "globex-bot-prod-secret-0123456789"}}}
 ]}"#;
 
+/// A server token of the app whose production client is `{client}-prod`.
 async fn client_token(state: &AppState, client: &str) -> String {
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{client}-prod:{client}-prod-secret-0123456789"));

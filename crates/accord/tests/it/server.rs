@@ -100,27 +100,12 @@ impl Running {
 
     /// POSTs a JSON body with extra headers; the status and the body.
     pub fn post_json(&self, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
-        let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            self.address,
+        let json = format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
             body.len()
         );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, body.to_owned())
+        let (status, _, body) = self.exchange("POST", path, &json, headers, body);
+        (status, body)
     }
 
     pub fn get(&self, path: &str) -> (u16, String, String) {
@@ -129,9 +114,22 @@ impl Running {
 
     /// GETs with extra headers; the status, the lowercased head and the body.
     pub fn get_with(&self, path: &str, headers: &[(&str, String)]) -> (u16, String, String) {
+        self.exchange("GET", path, "", headers, "")
+    }
+
+    /// One request on its own connection (`fixed` holds header lines ending in CRLF); the
+    /// status, the lowercased head and the body.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        fixed: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, String, String) {
         let mut stream = TcpStream::connect(&self.address).expect("connect");
         let mut head = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{fixed}",
             self.address
         );
         for (name, value) in headers {
@@ -139,6 +137,7 @@ impl Running {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
