@@ -67,9 +67,13 @@ async function person(browser, name) {
     problems.push(`${name}: console error on ${page.url()}: ${text}`);
   });
   page.on('pageerror', (error) => problems.push(`${name}: page error on ${page.url()}: ${error}`));
-  page.on('requestfailed', (request) =>
-    problems.push(`${name}: request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`),
-  );
+  page.on('requestfailed', (request) => {
+    const error = request.failure()?.errorText;
+    // A request the browser itself cancelled because the page moved on (the icon of a page left
+    // at once) is not a failure of the server.
+    if (error === 'net::ERR_ABORTED') return;
+    problems.push(`${name}: request failed: ${request.method()} ${request.url()} (${error})`);
+  });
   page.on('response', (response) => {
     const status = response.status();
     if (status >= 400 && !who.expected.has(status)) {

@@ -23,6 +23,8 @@
 //! - [`input`]: what every text input obeys on any surface (no NUL character).
 //! - [`webhooks`]: events, their envelope and signatures, and who receives an event (the
 //!   permission rule's answer to reading the object).
+//! - [`rate_limits`]: an account's own rate limits (which of api.md's four it sets), their JSON
+//!   shape and their command-line spelling.
 //! - [`clock`]: time, injected.
 
 pub mod apps;
@@ -36,6 +38,7 @@ pub mod meetings;
 pub mod names;
 pub mod permission;
 pub mod privileges;
+pub mod rate_limits;
 pub mod refresh;
 pub mod roles;
 pub mod rules;

@@ -120,6 +120,13 @@ impl AppState {
             }
             None => crate::api::limits::Limiter::new(limits),
         };
+        // Accounts' own limits come from the access view, current on every node; with limits off
+        // (load tests) there is nothing to apply them to.
+        let limits = if config.rate_limits {
+            limits.with_own_limits(std::sync::Arc::new(store.clone()))
+        } else {
+            limits
+        };
         let password_checks = PasswordChecks::start(
             config.password_check_workers,
             config.password_check_queue,

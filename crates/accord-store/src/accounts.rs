@@ -1,9 +1,10 @@
 //! Accounts (tenants): creation with their built-in roles and owner, their app policy
-//! (`app_approval`, blocked apps, pre-approvals), and deletion.
+//! (`app_approval`, blocked apps, pre-approvals), their own rate limits, and deletion.
 
 use accord_core::apps::AppApproval;
 use accord_core::clock::Timestamp;
 use accord_core::ids::{AccountId, Secret, UserId};
+use accord_core::rate_limits::{RateLimitChange, RateLimits};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -19,6 +20,8 @@ pub struct Account {
     pub app_approval: AppApproval,
     /// The user holding the Owner role.
     pub owner_id: Option<UserId>,
+    /// The limits this account sets for itself; the others follow the deployment's defaults.
+    pub rate_limits: RateLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -34,9 +37,12 @@ pub struct NewAccount {
 pub struct AccountChange {
     pub name: Option<String>,
     pub app_approval: Option<AppApproval>,
+    /// Applied in order to the account's own rate limits (a `None` value goes back to the default);
+    /// [`RateLimitChange::replace_all`] sets all four.
+    pub rate_limits: Vec<RateLimitChange>,
 }
 
-const COLUMNS: &str = "a.id, a.name, a.app_approval, a.created_at, a.updated_at, \
+const COLUMNS: &str = "a.id, a.name, a.app_approval, a.rate_limits, a.created_at, a.updated_at, \
      (SELECT u.id FROM users u WHERE u.account_id = a.id AND u.role_id = '0') AS owner_id";
 
 fn from_row(row: &AnyRow) -> Result<Account> {
@@ -48,6 +54,7 @@ fn from_row(row: &AnyRow) -> Result<Account> {
             .map(UserId::parse)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.0))?,
+        rate_limits: rows::json(row, "rate_limits")?,
         created_at: rows::time(row, "created_at")?,
         updated_at: rows::time(row, "updated_at")?,
     })
@@ -137,6 +144,9 @@ pub async fn create(
     Ok((require(conn, id.as_str()).await?, owner, password))
 }
 
+/// Changes an account's name, app policy and own rate limits; each kind of change that happens
+/// is audited (`account.updated`, `account.app_policy_changed`, `account.rate_limits_changed`
+/// with the limits before and after).
 pub async fn update(
     conn: &mut Conn,
     ctx: &Ctx<'_>,
@@ -152,34 +162,58 @@ pub async fn update(
         .transpose()?
         .unwrap_or_else(|| current.name.clone());
     let app_approval = change.app_approval.unwrap_or(current.app_approval);
-    if name == current.name && app_approval == current.app_approval {
-        return Ok(current);
-    }
-    sqlx::query("UPDATE accounts SET name = $1, app_approval = $2, updated_at = $3 WHERE id = $4")
+    if name != current.name || app_approval != current.app_approval {
+        sqlx::query(
+            "UPDATE accounts SET name = $1, app_approval = $2, updated_at = $3 WHERE id = $4",
+        )
         .bind(&name)
         .bind(app_approval.as_str())
         .bind(ctx.now.millis())
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    let action = if app_approval != current.app_approval {
-        "account.app_policy_changed"
-    } else {
-        "account.updated"
-    };
-    audit::record(
-        conn,
-        ctx,
-        Entry {
-            account_id: id,
-            actor,
-            action,
-            target_kind: "account",
-            target_id: id,
-            details: serde_json::json!({"name": name, "app_approval": app_approval.as_str()}),
-        },
-    )
-    .await?;
+        let action = if app_approval != current.app_approval {
+            "account.app_policy_changed"
+        } else {
+            "account.updated"
+        };
+        audit::record(
+            conn,
+            ctx,
+            Entry {
+                account_id: id,
+                actor,
+                action,
+                target_kind: "account",
+                target_id: id,
+                details: serde_json::json!({"name": name, "app_approval": app_approval.as_str()}),
+            },
+        )
+        .await?;
+    }
+    let rate_limits = current.rate_limits.with(&change.rate_limits);
+    if rate_limits != current.rate_limits {
+        // The column's triggers tell every node's access view, and so its limiter.
+        sqlx::query("UPDATE accounts SET rate_limits = $1, updated_at = $2 WHERE id = $3")
+            .bind(rows::to_json(&rate_limits))
+            .bind(ctx.now.millis())
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        audit::record(
+            conn,
+            ctx,
+            Entry {
+                account_id: id,
+                actor,
+                action: "account.rate_limits_changed",
+                target_kind: "account",
+                target_id: id,
+                details: serde_json::json!({"before": current.rate_limits, "after": rate_limits}),
+            },
+        )
+        .await?;
+    }
     require(conn, id).await
 }
 

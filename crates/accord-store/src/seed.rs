@@ -49,6 +49,10 @@ pub struct SeedAccount {
     pub name: String,
     #[serde(default)]
     pub app_approval: Option<String>,
+    /// The account's own rate limits (`{"light": {"per_second": 50}}`): when present, exactly
+    /// these (the rest back to their defaults, `{}` clears all); when absent, left as they are.
+    #[serde(default)]
+    pub rate_limits: Option<accord_core::rate_limits::RateLimits>,
     #[serde(default)]
     pub roles: Vec<SeedRole>,
     #[serde(default)]
@@ -566,12 +570,18 @@ async fn apply_account(
         .map(|r| r.id.clone().unwrap_or_else(|| r.name.clone()))
         .collect();
     let role_of = |user: &SeedUser| role_id_for(user.role.as_deref().unwrap_or("member"), &custom);
+    let rate_limits = seed
+        .rate_limits
+        .as_ref()
+        .map(accord_core::rate_limits::RateLimitChange::replace_all)
+        .unwrap_or_default();
 
     let account_id = match existing {
         Some(account) => {
             let change = accounts::AccountChange {
                 name: Some(seed.name.clone()),
                 app_approval: approval,
+                rate_limits,
             };
             let updated = accounts::update(conn, ctx, actor, account.id.as_str(), change)
                 .await
@@ -609,6 +619,15 @@ async fn apply_account(
                 accounts::create(conn, ctx, actor, new, owner_new)
                     .await
                     .map_err(fail(uat))?;
+            if !rate_limits.is_empty() {
+                let change = accounts::AccountChange {
+                    rate_limits,
+                    ..accounts::AccountChange::default()
+                };
+                accounts::update(conn, ctx, actor, account.id.as_str(), change)
+                    .await
+                    .map_err(fail(format!("{at}.rate_limits")))?;
+            }
             report
                 .created
                 .push(format!("account {} ({})", account.name, account.id));

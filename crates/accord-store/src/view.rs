@@ -1,8 +1,10 @@
 //! The in-memory access view every node keeps, so the permission rule reads grants, roles,
-//! privileges and assistant pairs without a database round trip per request.
+//! privileges and assistant pairs — and the rate limiter each account's own limits — without a
+//! database round trip per request.
 //!
 //! **One place invalidates it**: database triggers append a row to `view_changes` in the same
-//! transaction as any change to `grants`, `users`, `roles` or `assistants`, and [`AccessView::sync`]
+//! transaction as any change to `grants`, `users`, `roles`, `assistants` or an account's
+//! `rate_limits`, and [`AccessView::sync`]
 //! applies the rows this node has not seen. `sync` runs after every commit this process makes (so
 //! its own changes show on the very next request), on PostgreSQL whenever a `NOTIFY accord_view`
 //! arrives from another node, and on a short timer as a safety net; a full reload runs periodically
@@ -38,6 +40,7 @@ use std::sync::RwLock;
 use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::ids::UserId;
 use accord_core::privileges::{Privilege, PrivilegeSet};
+use accord_core::rate_limits::RateLimits;
 use accord_core::users::UserStatus;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
@@ -104,9 +107,22 @@ struct Data {
     principals: HashMap<String, Vec<String>>,
     /// account → its owner.
     owners: HashMap<String, String>,
+    /// account → its own rate limits (only accounts that set some).
+    rate_limits: HashMap<String, RateLimits>,
 }
 
 impl Data {
+    fn set_rate_limits(&mut self, account: &str, limits: Option<RateLimits>) {
+        match limits.filter(|limits| !limits.is_empty()) {
+            Some(limits) => {
+                self.rate_limits.insert(account.to_owned(), limits);
+            }
+            None => {
+                self.rate_limits.remove(account);
+            }
+        }
+    }
+
     fn set_user(&mut self, id: &str, user: Option<UserState>) {
         if let Some(old) = self.users.remove(id)
             && self
@@ -153,6 +169,7 @@ struct ReadChanges {
     users: Vec<(String, Option<AnyRow>)>,
     roles: Vec<((String, String), Option<AnyRow>)>,
     assistants: Vec<(String, Vec<String>)>,
+    accounts: Vec<(String, Option<AnyRow>)>,
 }
 
 impl ReadChanges {
@@ -186,6 +203,14 @@ impl ReadChanges {
                     data.roles.remove(&key);
                 }
             }
+        }
+        for (account, row) in self.accounts {
+            let limits = row
+                .as_ref()
+                .map(rate_limits_from)
+                .transpose()?
+                .map(|(_, limits)| limits);
+            data.set_rate_limits(&account, limits);
         }
         for (assistant, principals) in self.assistants {
             if principals.is_empty() {
@@ -302,10 +327,15 @@ fn privileges_from(row: &AnyRow) -> Result<((String, String), PrivilegeSet)> {
     ))
 }
 
+fn rate_limits_from(row: &AnyRow) -> Result<(String, RateLimits)> {
+    Ok((rows::text(row, "id")?, rows::json(row, "rate_limits")?))
+}
+
 const GRANT_COLUMNS: &str =
     "SELECT id, kind, app_id, account_id, user_id, created_by, status, generation FROM grants";
 const USER_COLUMNS: &str = "SELECT id, account_id, role_id, status FROM users";
 const ROLE_COLUMNS: &str = "SELECT account_id, id, privileges FROM roles";
+const ACCOUNT_COLUMNS: &str = "SELECT id, rate_limits FROM accounts";
 
 /// At most this many change rows are applied one by one; beyond, a full reload is cheaper.
 const MAX_INCREMENTAL: i64 = 5000;
@@ -399,6 +429,15 @@ impl AccessView {
         for row in sqlx::query(ROLE_COLUMNS).fetch_all(pool).await? {
             let (key, set) = privileges_from(&row)?;
             fresh.roles.insert(key, set);
+        }
+        for row in sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{ACCOUNT_COLUMNS} WHERE rate_limits <> '{{}}'"
+        )))
+        .fetch_all(pool)
+        .await?
+        {
+            let (account, limits) = rate_limits_from(&row)?;
+            fresh.set_rate_limits(&account, Some(limits));
         }
         for row in sqlx::query("SELECT user_id, assistant_id FROM assistants")
             .fetch_all(pool)
@@ -594,6 +633,15 @@ impl AccessView {
                     read.roles
                         .push(((account.to_owned(), role.to_owned()), row));
                 }
+                "account" => read.accounts.push((
+                    key.clone(),
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{ACCOUNT_COLUMNS} WHERE id = $1"
+                    )))
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?,
+                )),
                 "assistant" => {
                     let principals: Vec<String> = sqlx::query_scalar(
                         "SELECT user_id FROM assistants WHERE assistant_id = $1",
@@ -634,6 +682,15 @@ impl AccessView {
             .users
             .get(id)
             .cloned()
+    }
+
+    /// The rate limits `account` sets for itself now (empty: every limit is the default).
+    pub fn rate_limits(&self, account: &str) -> RateLimits {
+        self.read()
+            .rate_limits
+            .get(account)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The privileges of a user's role now (none for an unknown user).

@@ -3,6 +3,7 @@
 
 use accord_core::apps::{AppApproval, AppKind, AppStatus, Environment};
 use accord_core::ids::{AccountId, Email, RoleId, Secret};
+use accord_core::rate_limits::{Limit, RateLimitChange, RateLimits};
 use accord_core::roles::BuiltinRole;
 use accord_core::users::{UserStatus, UserType};
 use accord_core::webhooks;
@@ -99,6 +100,40 @@ fn user_line(user: &User) -> String {
     )
 }
 
+/// Every limit that applies to an account: its own value, else the default (api.md's; a server
+/// run with `--rate-limits off` applies none).
+fn rate_limits_json(own: &RateLimits) -> serde_json::Value {
+    let limits: serde_json::Map<String, serde_json::Value> = Limit::ALL
+        .into_iter()
+        .map(|limit| {
+            let unit = match limit {
+                Limit::PerSecond(_) => "per_second",
+                Limit::MeetingsPerHostPerDay => "per_host_per_day",
+            };
+            (
+                limit.name().to_owned(),
+                json!({unit: own.value_or_default(limit), "default": own.get(limit).is_none()}),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(limits)
+}
+
+/// `light 50/s (own), medium 20/s, heavy 10/s, meetings 100 per host per day`.
+fn rate_limits_line(own: &RateLimits) -> String {
+    Limit::ALL
+        .into_iter()
+        .map(|limit| {
+            let value = limit.describe(own.value_or_default(limit));
+            match own.get(limit) {
+                Some(_) => format!("{limit} {value} (own)"),
+                None => format!("{limit} {value}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn account(
     store: &Store,
     global: &Global,
@@ -182,7 +217,7 @@ pub async fn account(
             let grants = store.grants_in_account(account.id.as_str()).await?;
             if global.json {
                 return print_json(
-                    &json!({"account": account, "roles": roles, "users": users, "blocked_apps": blocked, "preapprovals": preapprovals, "grants": grants}),
+                    &json!({"account": account, "effective_rate_limits": rate_limits_json(&account.rate_limits), "roles": roles, "users": users, "blocked_apps": blocked, "preapprovals": preapprovals, "grants": grants}),
                 );
             }
             println!(
@@ -191,6 +226,7 @@ pub async fn account(
                 account.id,
                 account.app_approval.as_str()
             );
+            println!("Rate limits: {}", rate_limits_line(&account.rate_limits));
             println!("Roles:");
             for role in &roles {
                 println!(
@@ -234,6 +270,7 @@ pub async fn account(
             account,
             name,
             app_approval,
+            rate_limits,
             block_app,
             unblock_app,
             preapprove_app,
@@ -244,8 +281,21 @@ pub async fn account(
                 .map(|a| AppApproval::parse(&a))
                 .transpose()
                 .map_err(|e| anyhow!("--app-approval: {e}"))?;
+            let rate_limits = rate_limits
+                .iter()
+                .map(|text| RateLimitChange::parse(text))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("--rate-limit: {e}"))?;
             let account = store
-                .update_account(&actor, &account, AccountChange { name, app_approval })
+                .update_account(
+                    &actor,
+                    &account,
+                    AccountChange {
+                        name,
+                        app_approval,
+                        rate_limits,
+                    },
+                )
                 .await?;
             let id = account.id.as_str();
             for app in block_app {
@@ -293,10 +343,11 @@ pub async fn account(
                 return print_json(&account);
             }
             println!(
-                "Account {} ({}) now: app_approval {}.",
+                "Account {} ({}) now: app_approval {}, rate limits {}.",
                 account.name,
                 account.id,
-                account.app_approval.as_str()
+                account.app_approval.as_str(),
+                rate_limits_line(&account.rate_limits)
             );
             Ok(())
         }

@@ -422,15 +422,22 @@ pub enum AccountCommand {
     },
     /// List accounts.
     List,
-    /// Show an account with its roles, users, blocked apps and pre-approvals.
+    /// Show an account with its rate limits, roles, users, blocked apps and pre-approvals.
     Show { account: String },
-    /// Change an account's name or app policy, block or unblock apps, answer pre-approvals.
+    /// Change an account's name, app policy or rate limits, block or unblock apps, answer
+    /// pre-approvals.
     Change {
         account: String,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
         app_approval: Option<String>,
+        /// Set one of the account's own rate limits (repeatable): light=50/s, medium=40/s,
+        /// heavy=5/s (calls per second; 0 refuses all), meetings=200/day (meeting creates and
+        /// updates per host per UTC day), or NAME=default to follow the deployment's default.
+        /// Running servers apply it at once, without a restart.
+        #[arg(long = "rate-limit", value_name = "NAME=VALUE")]
+        rate_limits: Vec<String>,
         /// Block an app (id or client id) in this account; its grants here end.
         #[arg(long, value_name = "APP")]
         block_app: Vec<String>,

@@ -1,6 +1,12 @@
 //! Rate limits (api.md, "Rate limits"): per account and category (Light 30/s, Medium 20/s,
-//! Heavy 10/s by default, overridable per account), and the per-host daily meeting limit (100
-//! meeting creates and updates per host per UTC day by default).
+//! Heavy 10/s by default), and the per-host daily meeting limit (100 meeting creates and updates
+//! per host per UTC day by default).
+//!
+//! **An account's own limits** (`accord account change --rate-limit`, a seed file's
+//! `rate_limits`) replace the defaults they name. The limiter reads them per call from
+//! [`OwnLimits`] — in the server the store's access view, which every node keeps current through
+//! its change feed — so a change reaches running nodes without a restart, and costs a call no
+//! database round trip. A changed rate keeps the key's state (the time it is free again).
 //!
 //! **Per-second limits** are an exact GCRA (generic cell rate algorithm, the leaky bucket as a
 //! meter) over integer time: a key's state is one "theoretical arrival time", kept in units of
@@ -30,10 +36,11 @@
 //! promises more than the cluster allows.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use accord_core::clock::Timestamp;
 use accord_core::endpoints::{Endpoint, RateLimitCategory};
+use accord_core::rate_limits::{DEFAULT_MEETINGS_PER_HOST_PER_DAY, Limit, RateLimits};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -79,7 +86,7 @@ impl Default for AccountLimits {
             light: RateLimitCategory::Light.default_per_second(),
             medium: RateLimitCategory::Medium.default_per_second(),
             heavy: RateLimitCategory::Heavy.default_per_second(),
-            daily_meetings_per_host: 100,
+            daily_meetings_per_host: DEFAULT_MEETINGS_PER_HOST_PER_DAY,
         }
     }
 }
@@ -92,6 +99,18 @@ impl AccountLimits {
             RateLimitCategory::Medium => self.medium,
             RateLimitCategory::Heavy => self.heavy,
         }
+    }
+
+    /// These limits with an account's own values in place of those it sets.
+    pub fn with_own(self, own: &RateLimits) -> Self {
+        let mut limits = self;
+        for (limit, value) in own.iter() {
+            match limit {
+                Limit::PerSecond(category) => limits = limits.with_per_second(category, value),
+                Limit::MeetingsPerHostPerDay => limits.daily_meetings_per_host = value,
+            }
+        }
+        limits
     }
 
     /// The same limits with `category` set to `per_second`.
@@ -108,10 +127,8 @@ impl AccountLimits {
 /// The limiter's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
-    /// Limits of every account without an override.
+    /// Limits of every account, except those an account sets for itself ([`OwnLimits`]).
     pub defaults: AccountLimits,
-    /// Per-account overrides, by account id; an override replaces all of the defaults.
-    pub accounts: HashMap<String, AccountLimits>,
     /// Nodes sharing the traffic without a shared counter: each enforces `ceil(limit / nodes)`.
     /// 1 (the default) enforces the whole limit here.
     pub nodes: u32,
@@ -121,18 +138,12 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             defaults: AccountLimits::default(),
-            accounts: HashMap::new(),
             nodes: 1,
         }
     }
 }
 
 impl LimitsConfig {
-    /// The limits of `account`.
-    pub fn for_account(&self, account: &str) -> &AccountLimits {
-        self.accounts.get(account).unwrap_or(&self.defaults)
-    }
-
     /// This node's share of `limit`.
     fn share(&self, limit: u32) -> u32 {
         limit.div_ceil(self.nodes.max(1))
@@ -261,13 +272,45 @@ impl Tables {
     }
 }
 
+/// Where the limiter learns the limits an account sets for itself.
+pub trait OwnLimits: Send + Sync {
+    /// `account`'s own limits now (empty: the defaults).
+    fn own_limits(&self, account: &str) -> RateLimits;
+}
+
+/// The server's source: the access view, which every node keeps current (a change made through
+/// any node, the CLI or a seed file arrives with the view's change feed).
+impl OwnLimits for accord_store::Store {
+    fn own_limits(&self, account: &str) -> RateLimits {
+        self.view().rate_limits(account)
+    }
+}
+
+/// A fixed table, by account id (tests).
+impl OwnLimits for HashMap<String, RateLimits> {
+    fn own_limits(&self, account: &str) -> RateLimits {
+        self.get(account).copied().unwrap_or_default()
+    }
+}
+
 /// The rate limiter of one node; share one per process (it is `Send + Sync`). Local only, or
-/// with a Redis counter shared by the cluster ([`Limiter::with_shared`]).
-#[derive(Debug)]
+/// with a Redis counter shared by the cluster ([`Limiter::with_shared`]); accounts' own limits
+/// from [`Limiter::with_own_limits`].
 pub struct Limiter {
     config: LimitsConfig,
     tables: Mutex<Tables>,
     shared: Option<SharedLimits>,
+    own: Option<Arc<dyn OwnLimits>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("config", &self.config)
+            .field("shared", &self.shared)
+            .field("own_limits", &self.own.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Limiter {
@@ -276,6 +319,23 @@ impl Limiter {
             config,
             tables: Mutex::new(Tables::default()),
             shared: None,
+            own: None,
+        }
+    }
+
+    /// The same limiter, applying each account's own limits from `own`.
+    pub fn with_own_limits(self, own: Arc<dyn OwnLimits>) -> Self {
+        Limiter {
+            own: Some(own),
+            ..self
+        }
+    }
+
+    /// The limits that apply to `account` now: the defaults, with its own where it sets them.
+    pub fn limits_of(&self, account: &str) -> AccountLimits {
+        match &self.own {
+            Some(own) => self.config.defaults.with_own(&own.own_limits(account)),
+            None => self.config.defaults,
         }
     }
 
@@ -300,7 +360,7 @@ impl Limiter {
         category: RateLimitCategory,
         now: Timestamp,
     ) -> Decision {
-        let limit = self.config.for_account(account).per_second(category);
+        let limit = self.limits_of(account).per_second(category);
         if let Some(shared) = &self.shared
             && limit > 0
             && let Some(outcome) = shared.per_second(account, category, limit, now).await
@@ -318,7 +378,7 @@ impl Limiter {
         host: &str,
         now: Timestamp,
     ) -> Decision {
-        let limit = self.config.for_account(account).daily_meetings_per_host;
+        let limit = self.limits_of(account).daily_meetings_per_host;
         if let Some(shared) = &self.shared {
             let today = utc_day(now);
             // The key outlives its day by one: it may only go once no node's clock is on that day.
@@ -356,7 +416,7 @@ impl Limiter {
 
     /// Counts one call of `account` in `category` at `now` against the per-second limit.
     pub fn check(&self, account: &str, category: RateLimitCategory, now: Timestamp) -> Decision {
-        let limit = self.config.for_account(account).per_second(category);
+        let limit = self.limits_of(account).per_second(category);
         let rate = self.config.share(limit);
         if rate == 0 {
             return per_second_decision(category, limit, Err(1));
@@ -379,7 +439,7 @@ impl Limiter {
         host: &str,
         now: Timestamp,
     ) -> Decision {
-        let limit = self.config.for_account(account).daily_meetings_per_host;
+        let limit = self.limits_of(account).daily_meetings_per_host;
         let share = self.config.share(limit);
         let today = utc_day(now);
         let mut tables = self.lock();
@@ -622,21 +682,20 @@ mod tests {
     }
 
     #[test]
-    fn an_account_override_replaces_the_defaults() {
-        let generous = AccountLimits {
-            light: 100,
-            medium: 50,
-            heavy: 2,
-            daily_meetings_per_host: 3,
-        };
-        let limiter = Limiter::new(LimitsConfig {
-            accounts: HashMap::from([("big".to_owned(), generous)]),
-            ..LimitsConfig::default()
-        });
+    fn an_account_s_own_limits_replace_the_defaults_they_name() {
+        let own: RateLimits = serde_json::from_value(serde_json::json!({
+            "light": {"per_second": 100},
+            "heavy": {"per_second": 2},
+            "meetings": {"per_host_per_day": 3},
+        }))
+        .expect("limits");
+        let limiter = Limiter::new(LimitsConfig::default())
+            .with_own_limits(Arc::new(HashMap::from([("big".to_owned(), own)])));
         assert_eq!(admitted(&limiter, "big", Light, 200, NOON), 100);
         assert_eq!(admitted(&limiter, "big", Heavy, 5, NOON), 2);
         assert_eq!(admitted(&limiter, "small", Light, 200, NOON), 30);
-        assert_eq!(limiter.check("big", Medium, NOON).limit, 50);
+        // Medium is not set: the default.
+        assert_eq!(limiter.check("big", Medium, NOON).limit, 20);
         let daily = (0..5)
             .filter(|_| {
                 limiter

@@ -424,6 +424,7 @@ pub async fn update_settings(
     let change = AccountChange {
         name: None,
         app_approval: Some(change.app_approval),
+        ..AccountChange::default()
     };
     state
         .store()

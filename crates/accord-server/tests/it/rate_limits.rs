@@ -52,16 +52,7 @@ async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, HeaderMa
 
 /// A server token of Acme's `backend` app (`user:read:admin`), from `state`.
 async fn token(state: &AppState) -> String {
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode("backend-prod:backend-prod-secret-0123456789");
-    let request = Request::post("/oauth/token")
-        .header(header::AUTHORIZATION, format!("Basic {basic}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("grant_type=client_credentials"))
-        .expect("a request");
-    let (status, _, body) = send(state, request).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().expect("a token").to_owned()
+    client_token(state, "backend").await
 }
 
 async fn me(state: &AppState, token: &str) -> (StatusCode, HeaderMap) {
@@ -313,4 +304,157 @@ async fn when_redis_goes_away_a_node_keeps_limiting_on_its_own() {
         "and still limit: {:?}",
         decisions[30]
     );
+}
+
+/// A server app of Globex, so the test has a token of another account.
+const GLOBEX_BOT: &str = r#"{"apps": [
+  {"id": "globex-bot", "name": "Globex Bot", "kind": "server", "developer": "gina@globex.test",
+   "scopes": ["user:read:admin"],
+   "credentials": {"production": {"client_id": "globex-bot-prod", "client_secret": "globex-bot-prod-secret-0123456789"}}}
+]}"#;
+
+/// A server token of the app whose production client is `{client}-prod`.
+async fn client_token(state: &AppState, client: &str) -> String {
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{client}-prod:{client}-prod-secret-0123456789"));
+    let request = Request::post("/oauth/token")
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("grant_type=client_credentials"))
+        .expect("a request");
+    let (status, _, body) = send(state, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// Light calls (`GET /v2/users/me`) in the frozen second until one is refused: how many were
+/// admitted, and the refusal's headers and body.
+async fn light_calls_until_refused(state: &AppState, token: &str) -> (usize, HeaderMap, Value) {
+    for call in 0..100 {
+        let request = Request::get("/v2/users/me")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("a request");
+        let (status, headers, body) = send(state, request).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return (call, headers, body);
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    panic!("100 Light calls in one frozen second were all admitted");
+}
+
+/// Waits (at most 10 s) until `node`'s access view — kept current by its own watcher, as in a
+/// running `accord serve` — shows `acme`'s limits as `expected`.
+async fn until_the_node_learns(node: &AppState, expected: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = node.store().view().rate_limits("acme").to_string();
+        if seen == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 10 s the node still sees {seen}, not {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// An account's own limit, changed elsewhere (here through another store handle, as the CLI does
+/// from its own process), is applied by a server already running on its own store: its access view
+/// learns the change from the change feed, and its limiter reads the view. Another account keeps
+/// the default, and clearing the limit brings the default back — no restart anywhere.
+#[tokio::test]
+async fn a_running_server_applies_an_accounts_own_limit_once_changed_elsewhere() {
+    on_every_backend(|db| async move {
+        seeded(&db).await;
+        let extra = accord_store::seed::parse("globex-bot", GLOBEX_BOT).expect("parses");
+        accord_store::seed::apply(&db.store, "globex-bot", &extra)
+            .await
+            .expect("applies");
+        // The running server: its own pool, access view and watcher over the same database.
+        let dir = tempfile::tempdir().expect("a folder");
+        let config = accord_store::StoreConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            master_key: Some(db.master_key.clone()),
+            password_cost: accord_store::secrets::PasswordCost::TESTING,
+            max_connections: 5,
+            ..accord_store::StoreConfig::new(db.database_url.clone())
+        };
+        let store = accord_store::Store::open_with_clock(
+            &config,
+            std::sync::Arc::new(db.clock.clone()),
+        )
+        .await
+        .expect("the server's store");
+        let server = AppState::new(store, ServerConfig::new("http://accord.test"))
+            .await
+            .expect("a server");
+        let acme = client_token(&server, "backend").await;
+        let globex = client_token(&server, "globex-bot").await;
+
+        let change = |texts: &[&str]| accord_store::accounts::AccountChange {
+            rate_limits: texts
+                .iter()
+                .map(|t| accord_core::rate_limits::RateLimitChange::parse(t).expect("a change"))
+                .collect(),
+            ..Default::default()
+        };
+        db.store
+            .update_account(
+                &accord_store::audit::Actor::cli(),
+                "acme",
+                change(&["light=3/s"]),
+            )
+            .await
+            .expect("changed");
+        until_the_node_learns(&server, "light 3/s").await;
+
+        let (admitted, headers, body) = light_calls_until_refused(&server, &acme).await;
+        assert_eq!(admitted, 3, "Acme's own Light limit is 3 per second");
+        for (name, value) in [
+            ("x-ratelimit-category", "Light"),
+            ("x-ratelimit-type", "QPS"),
+            ("x-ratelimit-limit", "3"),
+            ("x-ratelimit-remaining", "0"),
+            ("retry-after", "1"),
+        ] {
+            assert_eq!(
+                headers.get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            body,
+            serde_json::json!({"code": 429, "message": accord_server::api::limits::PER_SECOND_MESSAGE})
+        );
+        // Globex keeps the default, in the same second.
+        let (admitted, headers, _) = light_calls_until_refused(&server, &globex).await;
+        assert_eq!(admitted, 30);
+        assert_eq!(
+            headers.get("x-ratelimit-limit").map(|v| v.as_bytes()),
+            Some(&b"30"[..])
+        );
+
+        db.store
+            .update_account(
+                &accord_store::audit::Actor::cli(),
+                "acme",
+                change(&["light=default"]),
+            )
+            .await
+            .expect("cleared");
+        until_the_node_learns(&server, "defaults").await;
+        db.clock.advance_seconds(1);
+        let (admitted, headers, _) = light_calls_until_refused(&server, &acme).await;
+        assert_eq!(admitted, 30, "back to the default");
+        assert_eq!(
+            headers.get("x-ratelimit-limit").map(|v| v.as_bytes()),
+            Some(&b"30"[..])
+        );
+        server.store().pool().close().await;
+    })
+    .await;
 }

@@ -7,6 +7,7 @@ mod meetings;
 mod migrations;
 mod model;
 mod passwords;
+mod rate_limits;
 mod schema;
 mod seed;
 mod tokens;

@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod demo_walkthrough;
+mod rate_limits;
 mod server;
 mod webhook_outbox;
 mod webhooks;

@@ -115,6 +115,12 @@ impl Running {
         get_from(&self.address, path, &[])
     }
 
+    /// GETs with extra headers; the status, the lowercased head and the body.
+    pub fn get_with(&self, path: &str, headers: &[(&str, String)]) -> (u16, String, String) {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        get_from(&self.address, path, &headers)
+    }
+
     /// Kills the process with SIGKILL (no draining, no cleanup), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
