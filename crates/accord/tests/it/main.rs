@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod demo_walkthrough;
 mod server;
+mod three_nodes;
 mod webhook_outbox;
 mod webhooks;
 
