@@ -240,7 +240,7 @@ async fn a_rotation_by_another_process_is_published_at_once_signs_after_its_dela
         live.db.clock.advance_seconds(3600);
         assert_eq!(published(&live).await, [old_kid.clone(), new_kid.clone()]);
         live.db.clock.advance_seconds(61);
-        assert_eq!(published(&live).await, [new_kid.clone()]);
+        assert_eq!(published(&live).await, [new_kid]);
         live.assert_nothing_secret_logged();
     })
     .await;
