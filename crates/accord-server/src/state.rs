@@ -139,7 +139,7 @@ impl AppState {
         })?;
         let metrics = crate::metrics::Metrics::new();
         metrics.spawn_upkeep();
-        Ok(AppState(Arc::new(Shared {
+        let state = AppState(Arc::new(Shared {
             store,
             config,
             keys,
@@ -147,7 +147,29 @@ impl AppState {
             password_checks,
             throttles: Throttles::default(),
             metrics,
-        })))
+        }));
+        state.spawn_key_watcher();
+        Ok(state)
+    }
+
+    /// Reads the signing keys again whenever the access view's change feed says they may have
+    /// changed (a key rotated by any process, or the periodic full resync), so JWKS shows a new key
+    /// within the feed's latency and signing switches to it when its time comes — no restart. Ends
+    /// with the state.
+    fn spawn_key_watcher(&self) {
+        let mut changes = self.store().view().key_changes();
+        changes.mark_unchanged();
+        let state = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let Some(shared) = state.upgrade() else {
+                    return;
+                };
+                if let Err(error) = shared.keys.reload(&shared.store).await {
+                    tracing::warn!(%error, "the signing keys could not be read again; retrying on the next change or resync");
+                }
+            }
+        });
     }
 
     pub fn store(&self) -> &Store {

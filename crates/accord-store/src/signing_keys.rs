@@ -94,7 +94,9 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new key pair that signs from `signs_from`.
+    /// Stores a new key pair that signs from `signs_from`, and tells every node through the access
+    /// view's change feed (a `keys` row in `view_changes` and `NOTIFY accord_view`, in the same
+    /// transaction), so running servers publish it without a restart.
     pub async fn add_signing_key(
         &self,
         kid: &str,
@@ -102,15 +104,17 @@ impl Store {
         private_key: &[u8],
         signs_from: Timestamp,
     ) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO signing_keys (kid, public_key, private_key, created_at, signs_from) VALUES ($1, $2, $3, $4, $5)")
             .bind(kid)
             .bind(public_key)
             .bind(self.keys().encrypt(private_key))
             .bind(self.now().millis())
             .bind(signs_from.millis())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        crate::view::announce_key_change(&mut tx, kid).await?;
+        self.commit(tx).await
     }
 }
 

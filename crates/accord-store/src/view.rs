@@ -33,6 +33,11 @@
 //! keeps the gaps it knew and adds the numbers missing between the highest it knew and the highest
 //! it read (all retained rows on the first load), so a transaction in flight during a reload is
 //! applied when it commits.
+//!
+//! **Signing keys ride the same feed.** A new key writes a `keys` row (and the notification) in its
+//! own transaction ([`announce_key_change`]); the view holds no keys, but a sync that applies such a
+//! row — and every full reload, the periodic resync — bumps [`AccessView::key_changes`], which the
+//! server's key ring watches to read the keys again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
@@ -280,6 +285,34 @@ async fn missing_numbers(pool: &AnyPool, after: i64, upto: i64) -> Result<Vec<i6
 pub struct AccessView {
     backend: Backend,
     data: RwLock<Data>,
+    /// Bumped when the signing keys may have changed (see the module doc).
+    keys: tokio::sync::watch::Sender<u64>,
+}
+
+/// The `view_changes.kind` of a new signing key.
+const KEYS_KIND: &str = "keys";
+
+/// Records, in the transaction that adds signing key `kid`, that every node must read the keys
+/// again: a change row for the view's feed and, on PostgreSQL, `NOTIFY accord_view` (sent at commit).
+/// `at` is the real time, as the pruning that reads it uses.
+pub(crate) async fn announce_key_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    kid: &str,
+) -> Result<()> {
+    let at = accord_core::clock::Clock::now(&accord_core::clock::SystemClock).millis();
+    sqlx::query("INSERT INTO view_changes (kind, key, at) VALUES ($1, $2, $3)")
+        .bind(KEYS_KIND)
+        .bind(kid)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    if tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SELECT pg_notify('accord_view', $1)")
+            .bind(KEYS_KIND)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn grant_from(row: &AnyRow) -> Result<(String, GrantState)> {
@@ -372,7 +405,19 @@ impl AccessView {
         AccessView {
             backend,
             data: RwLock::new(Data::default()),
+            keys: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes (to an opaque count) whenever the signing keys may have changed: a new key's change
+    /// row was applied, or the view was reloaded in full (the periodic resync).
+    pub fn key_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.keys.subscribe()
+    }
+
+    fn keys_may_have_changed(&self) {
+        self.keys
+            .send_modify(|count| *count = count.wrapping_add(1));
     }
 
     /// How many numbers below the highest applied are awaited (for tests and diagnostics).
@@ -472,6 +517,8 @@ impl AccessView {
         fresh.version = data.version + 1;
         fresh.bound_gaps();
         *data = fresh;
+        drop(data);
+        self.keys_may_have_changed();
         Ok(())
     }
 
@@ -539,6 +586,10 @@ impl AccessView {
         }
 
         let read = self.read_changes(pool, &changes).await?;
+        let mut keys_changed = false;
+        for row in &changes {
+            keys_changed |= rows::text(row, "kind")? == KEYS_KIND;
+        }
         let mut data = self.write();
         if data.version != version {
             // Another sync or a reload ran meanwhile: read again.
@@ -569,6 +620,10 @@ impl AccessView {
         }
         data.bound_gaps();
         data.version += 1;
+        drop(data);
+        if keys_changed {
+            self.keys_may_have_changed();
+        }
         Ok(Some(new_seqs.len() + filled_seqs.len()))
     }
 

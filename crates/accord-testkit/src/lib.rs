@@ -207,6 +207,18 @@ where
     }
 }
 
+/// Runs `test` on a fresh PostgreSQL database only (what needs several nodes on one server);
+/// without one configured it says SKIPPED loudly, as the PostgreSQL part of every other test does.
+pub async fn on_postgres<F, Fut>(test: F)
+where
+    F: Fn(TestDbRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(url) = postgres_url() {
+        run(TestDb::postgres(&url).await, &test).await;
+    }
+}
+
 /// Runs `test`, on every backend, on a database that an older Accord created: migrated only up
 /// to `version`, filled by `fill` through a bare pool (raw SQL of that schema), then opened as a
 /// store, which applies the later migrations. For proving that a migration keeps existing data.
@@ -254,6 +266,23 @@ pub struct TestDbRef {
     pub clock: ManualClock,
     pub database_url: String,
     pub master_key: String,
+}
+
+impl TestDbRef {
+    /// A second store on the same database, as another process opens it: its own pool and its
+    /// own access view, on the same test clock.
+    pub async fn another_process(&self) -> Store {
+        let config = StoreConfig {
+            master_key: Some(self.master_key.clone()),
+            password_cost: PasswordCost::TESTING,
+            max_connections: 5,
+            ..StoreConfig::new(self.database_url.clone())
+        };
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        Store::open_with_clock(&config, clock)
+            .await
+            .expect("a second store on the test database")
+    }
 }
 
 #[cfg(test)]

@@ -783,7 +783,7 @@ pub async fn keys(store: &Store, global: &Global, command: KeysCommand) -> anyho
                 signs_from.rfc3339()
             );
             println!(
-                "Servers pick it up on their next key load; the previous key stays published until its tokens expire."
+                "Running servers publish it within a second (through the change feed); the previous key stays published until its tokens expire."
             );
             Ok(())
         }

@@ -182,15 +182,15 @@ pub async fn token_state_of(
         return Ok(empty(TokenCheck::Missing));
     };
     let config = state.config();
-    let now = state.store().now();
-    let mut verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
-    if verified == Err(TokenCheck::BadSignature)
-        && let Some(kid) = jwt::kid_of(token)
-        // Another node may have rotated keys since this one loaded them (throttled: keys.rs).
-        && state.keys().learn(state.store(), &kid).await?
-    {
-        verified = jwt::verify(state.keys(), token, now, &config.issuer, &config.api_url);
-    }
+    let verified = jwt::verify_learning(
+        state.keys(),
+        state.store(),
+        jwt::verify,
+        token,
+        &config.issuer,
+        &config.api_url,
+    )
+    .await?;
     let claims = match verified {
         Ok(claims) => claims,
         Err(check) => return Ok(empty(check)),

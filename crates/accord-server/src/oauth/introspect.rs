@@ -27,13 +27,16 @@ pub async fn introspect(
     let token = params.require("token")?;
     let inactive = Json(json!({"active": false}));
     let config = state.config();
-    if let Ok(claims) = super::jwt::verify(
+    if let Ok(claims) = super::jwt::verify_learning(
         state.keys(),
+        state.store(),
+        super::jwt::verify,
         token,
-        state.store().now(),
         &config.issuer,
         &config.api_url,
-    ) {
+    )
+    .await?
+    {
         if claims.client_id != credentials.client_id
             || !state
                 .store()

@@ -97,6 +97,32 @@ pub fn verify(
     Ok(claims)
 }
 
+/// Which checks [`verify_learning`] runs: [`verify`] or [`verify_ignoring_time`].
+pub type Check = fn(&KeyRing, &str, Timestamp, &str, &str) -> Result<AccessClaims, TokenCheck>;
+
+/// `check` on a token, and when its signature fails under a `kid` this node does not hold, once
+/// more after [`KeyRing::learn`] (another node may have rotated and the change feed not arrived
+/// yet; throttled there). Every endpoint that reads access tokens — the API's gate, introspection,
+/// revocation — verifies through here, so all honour every published key alike.
+pub async fn verify_learning(
+    ring: &KeyRing,
+    store: &accord_store::Store,
+    check: Check,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<Result<AccessClaims, TokenCheck>, accord_store::StoreError> {
+    let now = store.now();
+    let verified = check(ring, token, now, issuer, audience);
+    if verified == Err(TokenCheck::BadSignature)
+        && let Some(kid) = kid_of(token)
+        && ring.learn(store, &kid).await?
+    {
+        return Ok(check(ring, token, now, issuer, audience));
+    }
+    Ok(verified)
+}
+
 /// Everything [`verify`] checks but expiry: for revoking an expired token's grant.
 pub fn verify_ignoring_time(
     ring: &KeyRing,

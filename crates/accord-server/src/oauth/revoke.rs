@@ -19,11 +19,17 @@ pub async fn grant_of_token(
     token: &str,
     client_id: &str,
 ) -> Result<Option<String>, OAuthError> {
-    let now = state.store().now();
     let config = state.config();
     // An expired access token still names its grant; its signature must verify all the same.
-    if let Ok(claims) =
-        super::jwt::verify_ignoring_time(state.keys(), token, now, &config.issuer, &config.api_url)
+    if let Ok(claims) = super::jwt::verify_learning(
+        state.keys(),
+        state.store(),
+        super::jwt::verify_ignoring_time,
+        token,
+        &config.issuer,
+        &config.api_url,
+    )
+    .await?
     {
         return Ok((claims.client_id == client_id).then_some(claims.gid));
     }

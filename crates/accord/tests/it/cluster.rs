@@ -26,9 +26,19 @@ const SEED: &str = r#"{
 /// `count` `accord serve` processes on the test's database, all seeded with [`SEED`] and sharing
 /// one public URL (so tokens of one verify on the others). Keep the folder alive while they run.
 fn start_nodes(db: &accord_testkit::TestDbRef, count: usize) -> (tempfile::TempDir, Vec<Running>) {
+    start_seeded_nodes(db, SEED, count, &[])
+}
+
+/// [`start_nodes`] with another seed and extra `serve` flags.
+pub(crate) fn start_seeded_nodes(
+    db: &accord_testkit::TestDbRef,
+    seed_text: &str,
+    count: usize,
+    flags: &[&str],
+) -> (tempfile::TempDir, Vec<Running>) {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed.json");
-    std::fs::write(&seed, SEED).unwrap();
+    std::fs::write(&seed, seed_text).unwrap();
     let nodes = (0..count)
         .map(|_| {
             let args = [
@@ -37,9 +47,15 @@ fn start_nodes(db: &accord_testkit::TestDbRef, count: usize) -> (tempfile::TempD
                 "127.0.0.1:0",
                 "--public-url",
                 "http://accord.test",
-                "--seed",
             ];
-            Running::start(accord_on(db).args(args).arg(&seed), "readiness")
+            Running::start(
+                accord_on(db)
+                    .args(args)
+                    .args(flags)
+                    .arg("--seed")
+                    .arg(&seed),
+                "readiness",
+            )
         })
         .collect();
     (dir, nodes)

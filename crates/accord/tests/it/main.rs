@@ -7,6 +7,7 @@ mod cluster;
 mod demo_walkthrough;
 mod rate_limits;
 mod server;
+mod three_nodes;
 mod webhook_outbox;
 mod webhooks;
 

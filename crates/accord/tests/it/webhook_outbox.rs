@@ -17,7 +17,7 @@ use axum::response::IntoResponse;
 use crate::accord_on;
 use crate::server::Running;
 
-const WEBHOOK_TOKEN: &str = "sync-webhook-token-0123456789";
+pub(crate) const WEBHOOK_TOKEN: &str = "sync-webhook-token-0123456789";
 const CLIENT: (&str, &str) = ("sync-prod", "sync-prod-secret-0123456789");
 
 /// One server app of Acme that creates meetings and subscribes to `meeting.created`.
@@ -35,11 +35,15 @@ fn seed(receiver: &str) -> String {
 
 /// What the receiver saw.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Event id → the meeting id in its payload.
-    meetings: BTreeMap<String, i64>,
-    deliveries: usize,
-    bad_signatures: usize,
+    pub meetings: BTreeMap<String, i64>,
+    /// Event id (`x-accord-event-id`) → how many times it arrived (URL validations aside).
+    pub arrivals: BTreeMap<String, usize>,
+    pub deliveries: usize,
+    pub bad_signatures: usize,
+    /// How long the receiver takes to answer an event, as a real endpoint does (zero by default).
+    pub answer_delay: std::time::Duration,
 }
 
 async fn receive(seen: Arc<Mutex<Seen>>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
@@ -64,21 +68,28 @@ async fn receive(seen: Arc<Mutex<Seen>>, headers: HeaderMap, body: Bytes) -> imp
     };
     let timestamp: i64 = header("x-zm-request-timestamp").parse().unwrap_or(0);
     let expected = accord_core::webhooks::zoom_signature(WEBHOOK_TOKEN, timestamp, &text);
-    let mut seen = seen.lock().unwrap();
-    seen.deliveries += 1;
-    if header("x-zm-signature") != expected {
-        seen.bad_signatures += 1;
-    }
-    let id = header("x-accord-event-id");
-    if json["event"] == "meeting.created" && !seen.meetings.contains_key(&id) {
-        let meeting = json["payload"]["object"]["id"].as_i64().unwrap_or(-1);
-        seen.meetings.insert(id, meeting);
-    }
+    // Counted on arrival, answered after the delay: a sender killed meanwhile has still delivered.
+    let delay = {
+        let mut seen = seen.lock().unwrap();
+        seen.deliveries += 1;
+        if header("x-zm-signature") != expected {
+            seen.bad_signatures += 1;
+        }
+        let id = header("x-accord-event-id");
+        *seen.arrivals.entry(id.clone()).or_default() += 1;
+        if json["event"] == "meeting.created" && !seen.meetings.contains_key(&id) {
+            let meeting = json["payload"]["object"]["id"].as_i64().unwrap_or(-1);
+            seen.meetings.insert(id, meeting);
+        }
+        seen.answer_delay
+    };
+    tokio::time::sleep(delay).await;
     (StatusCode::OK, String::new())
 }
 
-/// Starts the receiver on a free port; returns its URL and what it sees.
-async fn start_receiver() -> (String, Arc<Mutex<Seen>>) {
+/// Starts the receiver on a free port (for endpoints whose secret token is [`WEBHOOK_TOKEN`]);
+/// returns its URL and what it sees.
+pub(crate) async fn start_receiver() -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let state = seen.clone();
     let app = axum::Router::new().route(
@@ -156,7 +167,7 @@ async fn create_meeting(client: &reqwest::Client, base: &str, token: &str, n: us
 
 /// Waits (with a generous deadline for failure, not a timing assertion) until the outbox has
 /// nothing left to deliver; returns what is left when the deadline passes.
-async fn drained(db: &accord_testkit::TestDbRef) -> i64 {
+pub(crate) async fn drained(db: &accord_testkit::TestDbRef) -> i64 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let counts = db.store.webhook_outbox_counts().await.unwrap();
