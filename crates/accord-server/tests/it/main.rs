@@ -21,6 +21,7 @@ mod live_changes;
 mod matrix;
 mod meetings_api;
 mod openapi;
+mod outage;
 mod rate_limits;
 mod report_api;
 mod roles_api;
