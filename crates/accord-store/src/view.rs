@@ -741,3 +741,25 @@ impl AccessView {
         )
     }
 }
+
+#[cfg(test)]
+mod freshness_tests {
+    use std::time::Duration;
+
+    use accord_core::clock::Timestamp;
+
+    use super::Freshness;
+
+    #[test]
+    fn a_view_never_confirmed_is_infinitely_old_and_a_confirmation_never_goes_back() {
+        let freshness = Freshness::default();
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::MAX);
+        freshness.confirm(Timestamp(4_000));
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::from_secs(1));
+        // A slower sync that started earlier finishes last: the later confirmation stands.
+        freshness.confirm(Timestamp(3_000));
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::from_secs(1));
+        // A clock behind the confirmation reads as fresh, not as an error.
+        assert_eq!(freshness.age(Timestamp(3_500)), Duration::ZERO);
+    }
+}
