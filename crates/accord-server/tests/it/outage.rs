@@ -369,7 +369,7 @@ async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_r
          /oauth/introspect in {introspect:?}"
     );
 
-    let answers = answers.lock().unwrap();
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
     let slowest = answers.iter().map(|a| a.took).max().unwrap_or_default();
     eprintln!("{} answers under load; slowest {slowest:?}", answers.len());
     for answer in answers.iter() {
@@ -452,7 +452,6 @@ async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_r
         "writes: {committed} answered 201, {} users exist (the rest of the 503s left nothing)",
         users.len()
     );
-    drop(answers);
     live.assert_nothing_secret_logged();
     drop(live);
     drop(proxy);
