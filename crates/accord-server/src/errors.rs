@@ -37,6 +37,10 @@ pub struct ApiError {
     pub explain: Option<Box<accord_core::permission::Explain>>,
 }
 
+/// What a client reads when this node's access view is stale (the same words on every path).
+pub const STALE_VIEW_MESSAGE: &str = "This node's view of grants is stale (it has not synced with \
+     its database recently), so it cannot tell whether access was revoked; try again shortly.";
+
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
         ApiError {
@@ -106,6 +110,12 @@ impl ApiError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, 503, message)
+    }
+
+    /// 503: this node's access view is too old to decide on (a grant may have been revoked).
+    pub fn stale_view(stale: &accord_store::view::StaleView) -> Self {
+        tracing::warn!(%stale, "refused a request: the access view is stale");
+        Self::unavailable(STALE_VIEW_MESSAGE)
     }
 
     pub fn internal() -> Self {

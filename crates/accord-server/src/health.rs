@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up) and `/readyz` (the database answers and its schema is current).
+//! `/healthz` (the process is up) and `/readyz` (the database answers, its schema is current and
+//! the access view is not stale — `--view-max-staleness`).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,10 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let database = state.store().backend().name();
     match state.store().ready().await {
-        Ok(true) => Ok(Json(json!({"status": "ready", "database": database}))),
+        Ok(true) => match state.ensure_view_fresh().await {
+            Ok(()) => Ok(Json(json!({"status": "ready", "database": database}))),
+            Err(stale) => Err(ApiError::stale_view(&stale)),
+        },
         Ok(false) => Err(ApiError::unavailable(format!(
             "the {database} schema is behind this build: run `accord migrate`"
         ))),

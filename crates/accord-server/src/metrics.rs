@@ -277,12 +277,14 @@ impl Metrics {
 
     /// The Prometheus text of every series, with the access view's lag as of `state`'s now.
     pub fn render(&self, state: &AppState) -> String {
-        let store = state.store();
-        let lag = store
-            .now()
-            .millis()
-            .saturating_sub(store.view_synced_at().millis());
-        self.gauge(VIEW_SYNC_LAG, lag.max(0) as f64 / 1000.0);
+        // Since the view last confirmed every committed change (+Inf before it ever did).
+        let age = state.store().view_age();
+        let lag = if age == std::time::Duration::MAX {
+            f64::INFINITY
+        } else {
+            age.as_secs_f64()
+        };
+        self.gauge(VIEW_SYNC_LAG, lag);
         self.0.handle.render()
     }
 }

@@ -43,7 +43,19 @@ pub struct ServerConfig {
     pub password_check_wait: std::time::Duration,
     /// Who may scrape `/metrics` and where it is served (`--metrics-token`, `--metrics-bind`).
     pub metrics: crate::metrics::MetricsAccess,
+    /// How old the access view may be (since it last confirmed every committed change) before
+    /// this node refuses to decide on it (`--view-max-staleness`, default
+    /// [`DEFAULT_VIEW_MAX_STALENESS`]): `/v2`, `/oauth/token`, `/oauth/introspect` and the consoles
+    /// answer 503 and `/readyz` says not ready, rather than honour a grant revoked meanwhile.
+    pub view_max_staleness: std::time::Duration,
 }
+
+/// The default bound on the access view's age. The watcher confirms it every 250 ms, so in health
+/// it is never near; 10 s rides out a slow full reload or a few failed syncs (each bounded by the
+/// pool's acquire timeout, 3 s) without refusing, and caps at 10 s how long a node cut off from its
+/// database could honour a revoked grant. (A stale node first tries one catch-up sync per request
+/// wave, so a brief blip costs nothing.)
+pub const DEFAULT_VIEW_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ServerConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
@@ -65,6 +77,7 @@ impl ServerConfig {
             password_check_queue: crate::password_checks::QUEUE_PER_WORKER * cores,
             password_check_wait: std::time::Duration::from_secs(1),
             metrics: crate::metrics::MetricsAccess::default(),
+            view_max_staleness: DEFAULT_VIEW_MAX_STALENESS,
         }
     }
 
@@ -182,6 +195,15 @@ impl AppState {
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.0.metrics
+    }
+
+    /// Succeeds when the access view is recent enough to decide on
+    /// ([`ServerConfig::view_max_staleness`]); see [`Store::ensure_view_fresh`].
+    pub async fn ensure_view_fresh(&self) -> Result<(), accord_store::view::StaleView> {
+        self.0
+            .store
+            .ensure_view_fresh(self.0.config.view_max_staleness)
+            .await
     }
 
     pub fn keys(&self) -> &KeyRing {

@@ -137,7 +137,15 @@ pub struct StoreConfig {
     pub master_key: Option<String>,
     pub password_cost: crate::secrets::PasswordCost,
     pub max_connections: u32,
+    /// How long a query waits for a pooled connection — including reconnecting to a database
+    /// that refuses connections (a PostgreSQL restart) — before it fails as unavailable (503).
+    /// Every request that needs the database answers within about this long, never hangs.
+    pub acquire_timeout: Duration,
 }
+
+/// The default [`StoreConfig::acquire_timeout`]: long enough for a pool under heavy load to hand
+/// out a connection, short enough that a client sees 503 well before its own timeout.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl StoreConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -147,6 +155,7 @@ impl StoreConfig {
             master_key: None,
             password_cost: crate::secrets::PasswordCost::DEFAULT,
             max_connections: 10,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -214,7 +223,7 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
     })?;
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(config.acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|e| {

@@ -48,9 +48,8 @@ struct Inner {
     pool: AnyPool,
     database_url: String,
     view: view::AccessView,
-    /// When (by this store's clock, in milliseconds) the view was last brought up to date: a
-    /// sync or reload that succeeded, whether or not it found changes.
-    view_synced_at: std::sync::atomic::AtomicI64,
+    /// When the view last confirmed it holds every committed change.
+    freshness: view::Freshness,
     backend: Backend,
     keys: Keys,
     clock: Arc<dyn Clock>,
@@ -86,7 +85,7 @@ impl Store {
                 pool: opened.pool,
                 database_url: config.database_url.clone(),
                 view: view::AccessView::new(opened.backend),
-                view_synced_at: std::sync::atomic::AtomicI64::new(0),
+                freshness: view::Freshness::default(),
                 backend: opened.backend,
                 keys,
                 clock,
@@ -94,8 +93,9 @@ impl Store {
             }),
         };
         store.check_master_key().await?;
+        let started = store.now();
         store.inner.view.reload(&store.inner.pool).await?;
-        store.view_synced();
+        store.inner.freshness.confirm(started);
         Ok(store)
     }
 
@@ -153,61 +153,105 @@ impl Store {
     /// Applies committed changes to the access view. A failure only delays the view (the watcher
     /// retries), so it is logged rather than returned.
     pub async fn sync_view(&self) {
-        match self.inner.view.sync(&self.inner.pool).await {
-            Ok(_) => self.view_synced(),
-            Err(error) => {
-                tracing::warn!(%error, "the access view could not be brought up to date; retrying shortly");
-            }
+        if let Err(error) = self.try_sync_view().await {
+            tracing::warn!(%error, "the access view could not be brought up to date; retrying shortly");
         }
     }
 
-    fn view_synced(&self) {
-        self.inner
-            .view_synced_at
-            .store(self.now().millis(), std::sync::atomic::Ordering::Relaxed);
+    /// Applies committed changes to the access view and, when that succeeds, confirms it fresh
+    /// as of the moment the sync started.
+    async fn try_sync_view(&self) -> Result<()> {
+        let started = self.now();
+        self.inner.view.sync(&self.inner.pool).await?;
+        self.inner.freshness.confirm(started);
+        Ok(())
     }
 
-    /// When the access view was last brought up to date (a sync or reload that succeeded), by
-    /// this store's clock: its lag is `now()` minus this.
-    pub fn view_synced_at(&self) -> Timestamp {
-        Timestamp(
-            self.inner
-                .view_synced_at
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
+    /// How long ago (by the store's clock) the access view was last confirmed to hold every
+    /// committed change.
+    pub fn view_age(&self) -> std::time::Duration {
+        self.inner.freshness.age(self.now())
+    }
+
+    /// Succeeds when the access view was confirmed within `bound`. Otherwise it tries one catch-up
+    /// sync — concurrent callers share a single attempt, so a node cut off from its database
+    /// answers each of them within about one acquire timeout — and fails if the view is still
+    /// older than `bound`: a caller must then refuse rather than decide on grants that may have
+    /// been revoked meanwhile.
+    pub async fn ensure_view_fresh(
+        &self,
+        bound: std::time::Duration,
+    ) -> std::result::Result<(), view::StaleView> {
+        use std::sync::atomic::Ordering;
+        if self.view_age() <= bound {
+            return Ok(());
+        }
+        let freshness = &self.inner.freshness;
+        let seen = freshness.attempts.load(Ordering::Acquire);
+        let _turn = freshness.catching_up.lock().await;
+        if freshness.attempts.load(Ordering::Acquire) == seen {
+            // No attempt finished while this caller waited for its turn: make one.
+            if let Err(error) = self.try_sync_view().await {
+                tracing::warn!(%error, "the access view is stale and cannot catch up");
+            }
+            freshness.attempts.fetch_add(1, Ordering::AcqRel);
+        }
+        let age = self.view_age();
+        if age <= bound {
+            Ok(())
+        } else {
+            Err(view::StaleView { age, bound })
+        }
     }
 
     /// Keeps the access view current with changes other processes make: on PostgreSQL it listens
     /// for `NOTIFY accord_view` (sent when they commit), and everywhere it also syncs every 250 ms,
-    /// reloads fully every 5 minutes and prunes change rows older than an hour.
+    /// reloads fully every 5 minutes and prunes change rows older than an hour. A lost LISTEN
+    /// connection (a database restart) is opened again every few seconds; polling covers the
+    /// meantime, so no change is missed, only noticed up to 250 ms later.
     pub fn spawn_view_watcher(&self) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move { store.watch_view().await })
     }
 
-    async fn watch_view(&self) {
-        let mut listener = match self.inner.backend {
-            Backend::Postgres => {
-                match sqlx::postgres::PgListener::connect(&self.inner.database_url).await {
-                    Ok(mut listener) => match listener.listen("accord_view").await {
-                        Ok(()) => Some(listener),
-                        Err(error) => {
-                            tracing::warn!(%error, "cannot LISTEN for access changes; polling only");
-                            None
-                        }
-                    },
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot open a LISTEN connection; polling only");
-                        None
-                    }
-                }
-            }
-            Backend::Sqlite => None,
+    /// A connection listening for `NOTIFY accord_view` (PostgreSQL), or `None` (logged) when one
+    /// cannot be opened within the pool's acquire timeout.
+    async fn listen_for_view_changes(&self) -> Option<sqlx::postgres::PgListener> {
+        if self.inner.backend != Backend::Postgres {
+            return None;
+        }
+        let within = self.inner.pool.options().get_acquire_timeout();
+        let listen = async {
+            let mut listener =
+                sqlx::postgres::PgListener::connect(&self.inner.database_url).await?;
+            listener.listen("accord_view").await?;
+            Ok::<_, sqlx::Error>(listener)
         };
+        match tokio::time::timeout(within, listen).await {
+            Ok(Ok(listener)) => Some(listener),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot LISTEN for access changes; polling meanwhile");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("cannot LISTEN for access changes (timed out); polling meanwhile");
+                None
+            }
+        }
+    }
+
+    async fn watch_view(&self) {
+        let mut listener = self.listen_for_view_changes().await;
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         let mut full = tokio::time::interval(std::time::Duration::from_secs(300));
+        let mut relisten = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        relisten.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         full.tick().await;
+        relisten.tick().await;
+        let postgres = self.inner.backend == Backend::Postgres;
         while !self.inner.pool.is_closed() {
+            let listening = listener.is_some();
             let notified = async {
                 match listener.as_mut() {
                     // A dropped connection reconnects inside recv; what was sent meanwhile is
@@ -219,8 +263,9 @@ impl Store {
             tokio::select! {
                 result = notified => {
                     if let Err(error) = result {
-                        // Fall back to polling rather than spin on a connection that keeps failing.
-                        tracing::warn!(%error, "access-change notifications lost; polling only");
+                        // Poll rather than spin on a connection that keeps failing; `relisten`
+                        // opens a new one.
+                        tracing::warn!(%error, "access-change notifications lost; polling until they return");
                         listener = None;
                     }
                     self.sync_view().await;
@@ -230,9 +275,13 @@ impl Store {
                         self.sync_view().await;
                     }
                 }
+                _ = relisten.tick(), if postgres && !listening => {
+                    listener = self.listen_for_view_changes().await;
+                }
                 _ = full.tick() => {
+                    let started = self.now();
                     match self.inner.view.reload(&self.inner.pool).await {
-                        Ok(()) => self.view_synced(),
+                        Ok(()) => self.inner.freshness.confirm(started),
                         Err(error) => tracing::warn!(%error, "full reload of the access view failed"),
                     }
                     // Change rows carry the database's clock, so pruning uses real time too.

@@ -279,6 +279,56 @@ async fn missing_numbers(pool: &AnyPool, after: i64, upto: i64) -> Result<Vec<i6
     Ok(missing)
 }
 
+/// How recently the view is known to hold every committed change, by the store's clock.
+///
+/// A sync that succeeds *confirms* the view as of the moment it started: every change committed
+/// before then has been applied. The watcher confirms every 250 ms (and on each `NOTIFY`); a node
+/// cut off from its database stops confirming, and past a bound ([`crate::Store::ensure_view_fresh`])
+/// its answers would rest on grants that may have been revoked meanwhile, so it refuses instead.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    /// Clock milliseconds at the start of the last sync that succeeded (0: never).
+    confirmed_at: std::sync::atomic::AtomicI64,
+    /// Catch-up attempts finished, so callers that waited on one do not repeat it.
+    pub(crate) attempts: std::sync::atomic::AtomicU64,
+    /// One catch-up sync at a time; the others wait for its outcome.
+    pub(crate) catching_up: tokio::sync::Mutex<()>,
+}
+
+impl Freshness {
+    /// Records a sync that started at `started` and succeeded.
+    pub fn confirm(&self, started: accord_core::clock::Timestamp) {
+        self.confirmed_at
+            .fetch_max(started.millis(), std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// How long before `now` the view was last confirmed (everything, if never).
+    pub fn age(&self, now: accord_core::clock::Timestamp) -> std::time::Duration {
+        let confirmed = self.confirmed_at.load(std::sync::atomic::Ordering::Acquire);
+        if confirmed == 0 {
+            return std::time::Duration::MAX;
+        }
+        std::time::Duration::from_millis(u64::try_from(now.millis() - confirmed).unwrap_or(0))
+    }
+}
+
+/// The access view has not been confirmed within the bound and a catch-up sync failed: this node
+/// cannot tell whether a grant it holds has been revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the access view was last synced with the database {} ago, more than the {} s allowed", describe_age(*.age), .bound.as_secs())]
+pub struct StaleView {
+    pub age: std::time::Duration,
+    pub bound: std::time::Duration,
+}
+
+fn describe_age(age: std::time::Duration) -> String {
+    if age == std::time::Duration::MAX {
+        "an unknown time".to_owned()
+    } else {
+        format!("{} s", age.as_secs())
+    }
+}
+
 /// The view. Cheap to read (one read lock); `sync` and `reload` take the write lock only to swap in
 /// what they read.
 #[derive(Debug)]
@@ -801,5 +851,27 @@ impl AccessView {
             installer.as_ref(),
             &owner,
         )
+    }
+}
+
+#[cfg(test)]
+mod freshness_tests {
+    use std::time::Duration;
+
+    use accord_core::clock::Timestamp;
+
+    use super::Freshness;
+
+    #[test]
+    fn a_view_never_confirmed_is_infinitely_old_and_a_confirmation_never_goes_back() {
+        let freshness = Freshness::default();
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::MAX);
+        freshness.confirm(Timestamp(4_000));
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::from_secs(1));
+        // A slower sync that started earlier finishes last: the later confirmation stands.
+        freshness.confirm(Timestamp(3_000));
+        assert_eq!(freshness.age(Timestamp(5_000)), Duration::from_secs(1));
+        // A clock behind the confirmation reads as fresh, not as an error.
+        assert_eq!(freshness.age(Timestamp(3_500)), Duration::ZERO);
     }
 }

@@ -74,6 +74,18 @@ pub struct Global {
         value_name = "N"
     )]
     pub argon2_iterations: u32,
+
+    /// Seconds a query waits for a database connection — reconnecting meanwhile if the database
+    /// refuses (a PostgreSQL restart) — before the request gets 503. Nothing waits longer.
+    #[arg(
+        long,
+        env = "ACCORD_DB_ACQUIRE_TIMEOUT",
+        global = true,
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    pub db_acquire_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -237,6 +249,18 @@ pub struct OAuthArgs {
     /// each, and a sign-in beyond them gets 503. Default: the number of CPU cores.
     #[arg(long, env = "ACCORD_PASSWORD_CHECK_WORKERS", value_name = "N")]
     pub password_check_workers: Option<usize>,
+    /// Seconds this node's access view may go without syncing with the database (it normally
+    /// syncs every 250 ms and on every change notification). Beyond, /v2, /oauth/token,
+    /// /oauth/introspect and the consoles answer 503 and /readyz says not ready, instead of
+    /// deciding on grants that may have been revoked meanwhile.
+    #[arg(
+        long,
+        env = "ACCORD_VIEW_MAX_STALENESS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    pub view_max_staleness: u64,
 }
 
 /// Timeouts and caps on connections, shared by `serve` and `demo` (slow or many clients must not

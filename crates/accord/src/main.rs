@@ -122,6 +122,7 @@ pub async fn open_store(global: &Global, fallback_database: Option<&str>) -> any
             memory_kib: global.argon2_memory_kib,
             iterations: global.argon2_iterations,
         },
+        acquire_timeout: std::time::Duration::from_secs(global.db_acquire_timeout),
         ..StoreConfig::new(url.clone())
     };
     Store::open(&config).await.with_context(|| {

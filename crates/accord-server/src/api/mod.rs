@@ -23,7 +23,9 @@ use axum::routing::{MethodFilter, MethodRouter};
 
 use crate::state::AppState;
 
-/// Every `/v2` request passes the gate first: the bearer token is verified once and its grant's
+/// Every `/v2` request passes the gate first. A node whose access view is older than
+/// `--view-max-staleness` (cut off from its database) answers 503 rather than decide on grants
+/// that may have been revoked. Then the bearer token is verified once and its grant's
 /// live state read from the access view ([`access::TokenState`], handed to the handler as an
 /// extension). A token the rule's step 1 does not honour is answered here (401, code 124), before
 /// any body is read or object looked up. Then the account's rate limit for the endpoint's
@@ -35,6 +37,10 @@ async fn gate(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    // A view that may miss a revocation decides nothing (503 until it catches up).
+    if let Err(stale) = state.ensure_view_fresh().await {
+        return crate::errors::ApiError::stale_view(&stale).into_response();
+    }
     let token = match access::token_state(&state, request.headers()).await {
         Ok(token) => token,
         Err(denial) => return denial.into_response(),

@@ -264,6 +264,11 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map_err(|e| NoViewer::Failed(e.into()))?;
         let csrf_token = csrf::token_for(state.store().keys(), csrf_cookie);
+        // The console decides through the same rule and view as `/v2`: not on a stale one.
+        state
+            .ensure_view_fresh()
+            .await
+            .map_err(|stale| NoViewer::Failed(stale.into()))?;
         let privileges = state.store().view().privileges(user.id.as_str());
         Ok(Viewer {
             token: Arc::new(TokenState::console(&user)),

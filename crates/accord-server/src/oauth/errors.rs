@@ -84,6 +84,16 @@ impl OAuthError {
         }
     }
 
+    /// 503 `temporarily_unavailable`: this node's access view is stale
+    /// ([`crate::errors::STALE_VIEW_MESSAGE`]).
+    pub fn stale_view(stale: &accord_store::view::StaleView) -> Self {
+        tracing::warn!(%stale, "refused an OAuth request: the access view is stale");
+        OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..Self::new("temporarily_unavailable", crate::errors::STALE_VIEW_MESSAGE)
+        }
+    }
+
     /// 500: a bug (a statement the database refused, a missing signing key); it is logged.
     pub fn server_error() -> Self {
         OAuthError {

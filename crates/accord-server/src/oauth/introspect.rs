@@ -23,6 +23,10 @@ pub async fn introspect(
     State(state): State<AppState>,
     params: OAuthParams,
 ) -> Result<Json<Value>, OAuthError> {
+    state
+        .ensure_view_fresh()
+        .await
+        .map_err(|stale| OAuthError::stale_view(&stale))?;
     let (_, _, credentials) = authenticate(&state, &params).await?;
     let token = params.require("token")?;
     let inactive = Json(json!({"active": false}));

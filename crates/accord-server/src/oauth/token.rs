@@ -82,6 +82,10 @@ pub async fn token(
     State(state): State<AppState>,
     params: OAuthParams,
 ) -> Result<TokenResponse, OAuthError> {
+    state
+        .ensure_view_fresh()
+        .await
+        .map_err(|stale| OAuthError::stale_view(&stale))?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("Missing parameter: grant_type"))?;

@@ -112,6 +112,18 @@ impl PageError {
     }
 }
 
+impl From<accord_store::view::StaleView> for PageError {
+    /// This node's access view is too old to decide on: 503, with the API's words.
+    fn from(stale: accord_store::view::StaleView) -> Self {
+        tracing::warn!(%stale, "refused a page: the access view is stale");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            crate::errors::STALE_VIEW_MESSAGE,
+        )
+    }
+}
+
 impl From<accord_store::StoreError> for PageError {
     fn from(error: accord_store::StoreError) -> Self {
         if error.is_unavailable() {

@@ -22,6 +22,7 @@ mod matrix;
 mod meetings_api;
 mod metrics;
 mod openapi;
+mod outage;
 mod rate_limits;
 mod report_api;
 mod roles_api;
