@@ -261,11 +261,11 @@ pub fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
         Backend::Sqlite => {
             migrations!("sqlite": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view",
-                5 => "0005_email_per_account", 6 => "0006_code_redirect_uri_given", 7 => "0007_webhooks")
+                5 => "0005_email_per_account", 6 => "0006_code_redirect_uri_given", 7 => "0007_webhooks", 8 => "0008_client_view")
         }
         Backend::Postgres => {
             migrations!("postgres": 1 => "0001_foundation", 2 => "0002_oauth", 3 => "0003_meetings", 4 => "0004_access_view",
-                5 => "0005_email_per_account", 6 => "0006_code_redirect_uri_given", 7 => "0007_webhooks")
+                5 => "0005_email_per_account", 6 => "0006_code_redirect_uri_given", 7 => "0007_webhooks", 8 => "0008_client_view")
         }
     }
 }

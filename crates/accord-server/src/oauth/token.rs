@@ -7,8 +7,8 @@ use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::permission::resolve_me;
 use accord_core::scopes::{Scope, scope_string};
 use accord_store::apps::App;
-use accord_store::grants::Grant;
 use accord_store::tokens::{CodeUse, RedeemedCode, Rotation};
+use accord_store::view::GrantState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -119,17 +119,12 @@ pub async fn authenticate(
                 .authenticate_client(&credentials.client_id, secret)
                 .await?
         }
-        None => {
-            let mut conn = state
-                .store()
-                .pool()
-                .acquire()
-                .await
-                .map_err(accord_store::StoreError::from)?;
-            accord_store::apps::by_client_id(&mut conn, &credentials.client_id)
-                .await?
-                .filter(|(app, _)| app.public_client)
-        }
+        None => state
+            .store()
+            .client(&credentials.client_id)
+            .await?
+            .filter(|client| client.app.public_client)
+            .map(|client| (client.app.clone(), client.environment)),
     };
     let Some((app, environment)) = found else {
         attempt.failed(state.store().now());
@@ -142,9 +137,9 @@ pub async fn authenticate(
 /// Who `me` is for a grant right now (the installer while still in the account, else the owner).
 /// The access view answers without a database read; only an account this process has not seen yet
 /// (created a moment ago on another node) falls back to reading the database.
-pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>, OAuthError> {
+pub async fn grant_me(state: &AppState, grant: &GrantState) -> Result<Option<String>, OAuthError> {
     let view = state.store().view();
-    if let Some(me) = view.me(&grant.into()) {
+    if let Some(me) = view.me(grant) {
         return Ok(Some(me.into_string()));
     }
     let account = state.store().account(&grant.account_id).await?;
@@ -178,7 +173,8 @@ pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>,
 /// moved on (or ended) since is refused.
 pub async fn issue(
     state: &AppState,
-    grant: &Grant,
+    grant_id: &str,
+    grant: &GrantState,
     generation: i64,
     client_id: &str,
     scopes: &[Scope],
@@ -206,7 +202,7 @@ pub async fn issue(
         client_id: client_id.to_owned(),
         aid: grant.account_id.clone(),
         uid,
-        gid: grant.id.clone(),
+        gid: grant_id.to_owned(),
         r#gen: generation,
         scope: scope_string(scopes),
         iat,
@@ -294,7 +290,8 @@ async fn authorization_code(
         .ok_or_else(invalid_code)?;
     issue(
         state,
-        &grant,
+        &grant.id,
+        &GrantState::from(&grant),
         redeemed.generation,
         &credentials.client_id,
         &redeemed.scopes,
@@ -324,7 +321,8 @@ async fn refresh_token(
         .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
     issue(
         state,
-        &rotated.grant,
+        &rotated.grant.id,
+        &GrantState::from(&rotated.grant),
         rotated.generation,
         &credentials.client_id,
         &rotated.scopes,
@@ -357,22 +355,34 @@ async fn server_token(
             return Err(OAuthError::invalid_request("Account does not exist"));
         }
     }
-    let grants = state.store().grants_of_app(app.id.as_str()).await?;
-    let grant = grants
-        .into_iter()
-        .find(|g| {
-            g.kind == GrantKind::Server
-                && g.account_id == app.developer_account_id
-                && g.status == GrantStatus::Active
-        })
+    // The app's own grant, from the access view; the database only when the view has no active
+    // one (activated a moment ago on another node).
+    let is_active_server =
+        |g: &GrantState| g.kind == GrantKind::Server && g.status == GrantStatus::Active;
+    let grant = match state
+        .store()
+        .view()
+        .account_grant(app.id.as_str(), &app.developer_account_id)
+        .filter(|(_, g)| is_active_server(g))
+    {
+        Some(found) => Some(found),
+        None => state
+            .store()
+            .grants_of_app(app.id.as_str())
+            .await?
+            .iter()
+            .map(|g| (g.id.clone(), GrantState::from(g)))
+            .find(|(_, g)| g.account_id == app.developer_account_id && is_active_server(g)),
+    };
+    let (grant_id, grant) = grant
         .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
-    let scopes = grant.scopes.clone();
     issue(
         state,
+        &grant_id,
         &grant,
         grant.generation,
         &credentials.client_id,
-        &scopes,
+        &grant.scopes,
         None,
     )
     .await
