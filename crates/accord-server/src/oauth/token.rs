@@ -7,6 +7,7 @@ use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::permission::resolve_me;
 use accord_core::scopes::{Scope, scope_string};
 use accord_store::apps::App;
+use accord_store::grants::Grant;
 use accord_store::tokens::{CodeUse, RedeemedCode, Rotation};
 use accord_store::view::GrantState;
 use axum::Json;
@@ -173,6 +174,28 @@ pub async fn grant_me(state: &AppState, grant: &GrantState) -> Result<Option<Str
 /// moved on (or ended) since is refused.
 pub async fn issue(
     state: &AppState,
+    grant: &Grant,
+    generation: i64,
+    client_id: &str,
+    scopes: &[Scope],
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let view = GrantState::from(grant);
+    issue_for(
+        state,
+        &grant.id,
+        &view,
+        generation,
+        client_id,
+        scopes,
+        refresh_token,
+    )
+    .await
+}
+
+/// [`issue`] for a grant as the access view holds it.
+async fn issue_for(
+    state: &AppState,
     grant_id: &str,
     grant: &GrantState,
     generation: i64,
@@ -290,8 +313,7 @@ async fn authorization_code(
         .ok_or_else(invalid_code)?;
     issue(
         state,
-        &grant.id,
-        &GrantState::from(&grant),
+        &grant,
         redeemed.generation,
         &credentials.client_id,
         &redeemed.scopes,
@@ -321,8 +343,7 @@ async fn refresh_token(
         .map_err(|_| OAuthError::invalid_grant("Invalid Token!"))?;
     issue(
         state,
-        &rotated.grant.id,
-        &GrantState::from(&rotated.grant),
+        &rotated.grant,
         rotated.generation,
         &credentials.client_id,
         &rotated.scopes,
@@ -376,7 +397,7 @@ async fn server_token(
     };
     let (grant_id, grant) = grant
         .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
-    issue(
+    issue_for(
         state,
         &grant_id,
         &grant,
