@@ -52,7 +52,7 @@ pub struct ServerConfig {
 
 /// The default bound on the access view's age. The watcher confirms it every 250 ms, so in health
 /// it is never near; 10 s rides out a slow full reload or a few failed syncs (each bounded by the
-/// pool's acquire timeout, 3 s) without refusing, and caps at 10 s how long a node cut off from its
+/// pool's acquire timeout) without refusing, and caps at 10 s how long a node cut off from its
 /// database could honour a revoked grant. (A stale node first tries one catch-up sync per request
 /// wave, so a brief blip costs nothing.)
 pub const DEFAULT_VIEW_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(10);

@@ -13,7 +13,9 @@ use sqlx::any::AnyRow;
 use crate::audit::{self, Actor, Entry};
 use crate::error::{Result, StoreError};
 use crate::grants::{self, GrantRequest, Matching};
+use crate::view::ClientState;
 use crate::{Conn, Ctx, Store, rows, secrets, users};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct App {
@@ -834,31 +836,35 @@ pub async fn delete(conn: &mut Conn, ctx: &Ctx<'_>, actor: &Actor, id: &str) -> 
     .await
 }
 
-/// Checks a client id and secret. The comparison is constant-time against every active secret of
-/// the credential set, and an unknown client id costs the same as a wrong secret.
-pub async fn authenticate_client(
-    conn: &mut Conn,
-    ctx: &Ctx<'_>,
-    client_id: &str,
-    secret: &Secret,
-) -> Result<Option<(App, Environment)>> {
-    let hashes: Vec<Vec<u8>> =
+/// A client as stored: its app, the credential set its id names and that set's secret hashes.
+pub async fn client(conn: &mut Conn, client_id: &str) -> Result<Option<ClientState>> {
+    let Some((app, environment)) = by_client_id(conn, client_id).await? else {
+        return Ok(None);
+    };
+    let secret_hashes: Vec<Vec<u8>> =
         sqlx::query_scalar("SELECT secret_hash FROM client_secrets WHERE client_id = $1")
             .bind(client_id)
             .fetch_all(&mut *conn)
             .await?;
+    Ok(Some(ClientState {
+        app,
+        environment,
+        secret_hashes,
+    }))
+}
+
+/// Checks a secret against a client's secret hashes: constant-time against every one of them,
+/// and an unknown client (no hashes) costs the same as a wrong secret.
+pub fn secret_matches(ctx: &Ctx<'_>, secret: &Secret, hashes: &[Vec<u8>]) -> bool {
     let mut matched = false;
-    for hash in &hashes {
+    for hash in hashes {
         matched |= ctx.keys.secret_matches(secret.expose(), hash);
     }
     if hashes.is_empty() {
         // Same work as a real check, result ignored.
         let _ = ctx.keys.secret_matches(secret.expose(), &[0u8; 32]);
     }
-    if !matched {
-        return Ok(None);
-    }
-    by_client_id(conn, client_id).await
+    matched
 }
 
 impl Store {
@@ -951,13 +957,33 @@ impl Store {
         Ok(())
     }
 
+    /// Checks a client id and secret ([`secret_matches`]) against the client the access view
+    /// remembers, reading it from the database only the first time after a change to its app.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
         secret: &Secret,
     ) -> Result<Option<(App, Environment)>> {
+        let client = self.client(client_id).await?;
+        let hashes = client.as_ref().map_or(&[][..], |c| &c.secret_hashes[..]);
+        if !secret_matches(&self.ctx(), secret, hashes) {
+            return Ok(None);
+        }
+        Ok(client.map(|c| (c.app.clone(), c.environment)))
+    }
+
+    /// A client by its id, from the access view when it remembers it (see [`crate::view`]),
+    /// else read and remembered (also as unknown).
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientState>>> {
+        let ticket = match self.view().client(client_id) {
+            Ok(client) => return Ok(client),
+            Err(ticket) => ticket,
+        };
         let mut conn = self.pool().acquire().await?;
-        authenticate_client(&mut conn, &self.ctx(), client_id, secret).await
+        let found = client(&mut conn, client_id).await?.map(Arc::new);
+        self.view()
+            .remember_client(client_id, ticket, found.clone());
+        Ok(found)
     }
 
     pub async fn webhook_secret_token(&self, app_id: &str) -> Result<Option<Secret>> {

@@ -478,8 +478,12 @@ impl Store {
     }
 
     /// Whether a grant still honours tokens of this generation (status, generation, and an
-    /// authorization's user still active).
+    /// authorization's user still active): from the access view, or the database when the view
+    /// does not know the grant yet (created a moment ago on another node).
     pub async fn grant_honours(&self, grant_id: &str, generation: i64) -> Result<bool> {
+        if let Some(honours) = self.view().grant_honours(grant_id, generation) {
+            return Ok(honours);
+        }
         let mut conn = self.pool().acquire().await?;
         Ok(honouring_grant(&mut conn, grant_id, generation)
             .await?

@@ -1,6 +1,14 @@
 //! The in-memory access view every node keeps, so the permission rule reads grants, roles,
 //! privileges and assistant pairs — and the rate limiter each account's own limits — without a
-//! database round trip per request.
+//! database round trip per request, and the token and introspection endpoints authenticate
+//! clients and find grants without one either.
+//!
+//! **Clients** are kept lazily: the first authentication of a client id reads its app, credential
+//! sets and secret hashes — or that there is no such client — and remembers them
+//! ([`AccessView::remember_client`]), so a known and an unknown client id cost alike; any change to
+//! that app, its credential sets or secrets (triggers write `app` and `client` change rows) makes
+//! every node forget every client of the app and the client ids named. A client read while a change was being applied is not
+//! remembered (the view's version moved on), so a stale read can never outlive the change.
 //!
 //! **One place invalidates it**: database triggers append a row to `view_changes` in the same
 //! transaction as any change to `grants`, `users`, `roles`, `assistants` or an account's
@@ -40,12 +48,14 @@
 //! server's key ring watches to read the keys again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use accord_core::grants::{GrantKind, GrantStatus};
+use accord_core::apps::Environment;
+use accord_core::grants::{GrantFacts, GrantKind, GrantStatus};
 use accord_core::ids::UserId;
 use accord_core::privileges::{Privilege, PrivilegeSet};
 use accord_core::rate_limits::RateLimits;
+use accord_core::scopes::Scope;
 use accord_core::users::UserStatus;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
@@ -64,6 +74,8 @@ pub struct GrantState {
     pub created_by: Option<String>,
     pub status: GrantStatus,
     pub generation: i64,
+    /// The scopes granted (what a server app's token carries).
+    pub scopes: Vec<Scope>,
 }
 
 impl From<&crate::grants::Grant> for GrantState {
@@ -76,9 +88,28 @@ impl From<&crate::grants::Grant> for GrantState {
             created_by: grant.created_by.clone(),
             status: grant.status,
             generation: grant.generation,
+            scopes: grant.scopes.clone(),
         }
     }
 }
+
+/// A client as authentication needs it: its app, the credential set its id names, and the keyed
+/// hashes of that set's active secrets (compared in constant time by the caller).
+#[derive(Debug, Clone)]
+pub struct ClientState {
+    pub app: crate::apps::App,
+    pub environment: Environment,
+    pub secret_hashes: Vec<Vec<u8>>,
+}
+
+/// The view's version when a client was read from the database: [`AccessView::remember_client`]
+/// keeps the client only if no change was applied since.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTicket(u64);
+
+/// At most this many clients are remembered; beyond, the view starts over (a client read again
+/// costs one authentication's database reads).
+pub const MAX_CACHED_CLIENTS: usize = 10_000;
 
 /// A user as the permission rule needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +136,9 @@ struct Data {
     /// read again.
     version: u64,
     grants: HashMap<String, GrantState>,
+    /// (app, account) → the grant without a user there (an installation or a server app's own
+    /// grant; the schema allows one).
+    account_grants: HashMap<(String, String), String>,
     users: HashMap<String, UserState>,
     /// (account, role) → privileges.
     roles: HashMap<(String, String), PrivilegeSet>,
@@ -114,6 +148,9 @@ struct Data {
     owners: HashMap<String, String>,
     /// account → its own rate limits (only accounts that set some).
     rate_limits: HashMap<String, RateLimits>,
+    /// client id → the client (`None`: no such client), for those authenticated since the last
+    /// change to their app or client id.
+    clients: HashMap<String, Option<Arc<ClientState>>>,
 }
 
 impl Data {
@@ -126,6 +163,43 @@ impl Data {
                 self.rate_limits.remove(account);
             }
         }
+    }
+
+    fn set_grant(&mut self, id: &str, grant: Option<GrantState>) {
+        if let Some(old) = self.grants.remove(id)
+            && old.user_id.is_none()
+        {
+            self.account_grants.remove(&(old.app_id, old.account_id));
+        }
+        if let Some(grant) = grant {
+            if grant.user_id.is_none() {
+                self.account_grants.insert(
+                    (grant.app_id.clone(), grant.account_id.clone()),
+                    id.to_owned(),
+                );
+            }
+            self.grants.insert(id.to_owned(), grant);
+        }
+    }
+
+    /// Forgets the named client ids (also as unknown) and every remembered client of the named
+    /// apps or of the apps those client ids belong to (an app's entry lists all its credential
+    /// sets, so it goes with any of them).
+    fn forget_clients(&mut self, apps: &HashSet<String>, client_ids: &HashSet<String>) {
+        if apps.is_empty() && client_ids.is_empty() {
+            return;
+        }
+        self.clients.retain(|id, client| {
+            !client_ids.contains(id)
+                && client.as_ref().is_none_or(|client| {
+                    !apps.contains(client.app.id.as_str())
+                        && !client
+                            .app
+                            .credentials
+                            .iter()
+                            .any(|set| client_ids.contains(&set.client_id))
+                })
+        });
     }
 
     fn set_user(&mut self, id: &str, user: Option<UserState>) {
@@ -175,6 +249,9 @@ struct ReadChanges {
     roles: Vec<((String, String), Option<AnyRow>)>,
     assistants: Vec<(String, Vec<String>)>,
     accounts: Vec<(String, Option<AnyRow>)>,
+    /// Apps and client ids whose remembered clients are forgotten (nothing to read).
+    apps: HashSet<String>,
+    clients: HashSet<String>,
 }
 
 impl ReadChanges {
@@ -183,11 +260,9 @@ impl ReadChanges {
             match row {
                 Some(row) => {
                     let (id, grant) = grant_from(&row)?;
-                    data.grants.insert(id, grant);
+                    data.set_grant(&id, Some(grant));
                 }
-                None => {
-                    data.grants.remove(&id);
-                }
+                None => data.set_grant(&id, None),
             }
         }
         for (id, row) in self.users {
@@ -224,6 +299,7 @@ impl ReadChanges {
                 data.principals.insert(assistant, principals);
             }
         }
+        data.forget_clients(&self.apps, &self.clients);
         Ok(())
     }
 }
@@ -380,6 +456,10 @@ fn grant_from(row: &AnyRow) -> Result<(String, GrantState)> {
                 GrantStatus::parse(&s).ok_or(format!("unknown grant status {s}"))
             })?,
             generation: rows::int(row, "generation")?,
+            scopes: rows::json::<Vec<String>>(row, "scopes")?
+                .iter()
+                .map(|n| Scope::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .collect::<Result<_>>()?,
         },
     ))
 }
@@ -414,8 +494,7 @@ fn rate_limits_from(row: &AnyRow) -> Result<(String, RateLimits)> {
     Ok((rows::text(row, "id")?, rows::json(row, "rate_limits")?))
 }
 
-const GRANT_COLUMNS: &str =
-    "SELECT id, kind, app_id, account_id, user_id, created_by, status, generation FROM grants";
+const GRANT_COLUMNS: &str = "SELECT id, kind, app_id, account_id, user_id, created_by, status, generation, scopes FROM grants";
 const USER_COLUMNS: &str = "SELECT id, account_id, role_id, status FROM users";
 const ROLE_COLUMNS: &str = "SELECT account_id, id, privileges FROM roles";
 const ACCOUNT_COLUMNS: &str = "SELECT id, rate_limits FROM accounts";
@@ -508,15 +587,11 @@ impl AccessView {
         };
         let holes = missing_numbers(pool, scan_from, newest).await?;
 
-        let mut grants = HashMap::new();
+        let mut fresh = Data::default();
         for row in sqlx::query(GRANT_COLUMNS).fetch_all(pool).await? {
             let (id, grant) = grant_from(&row)?;
-            grants.insert(id, grant);
+            fresh.set_grant(&id, Some(grant));
         }
-        let mut fresh = Data {
-            grants,
-            ..Data::default()
-        };
         for row in sqlx::query(USER_COLUMNS).fetch_all(pool).await? {
             let (id, user) = user_from(&row)?;
             fresh.set_user(&id, Some(user));
@@ -756,6 +831,12 @@ impl AccessView {
                     .await?;
                     read.assistants.push((key, principals));
                 }
+                "app" => {
+                    read.apps.insert(key);
+                }
+                "client" => {
+                    read.clients.insert(key);
+                }
                 _ => {}
             }
         }
@@ -778,6 +859,65 @@ impl AccessView {
             .grants
             .get(id)
             .cloned()
+    }
+
+    /// The grant without a user that `app_id` has in `account_id` (an installation, or a server
+    /// app's own grant), with its id.
+    pub fn account_grant(&self, app_id: &str, account_id: &str) -> Option<(String, GrantState)> {
+        let data = self.read();
+        let id = data
+            .account_grants
+            .get(&(app_id.to_owned(), account_id.to_owned()))?;
+        Some((id.clone(), data.grants.get(id)?.clone()))
+    }
+
+    /// Whether a grant honours tokens of `generation` now ([`GrantFacts::honours`]); `None` when
+    /// the view cannot tell (the grant, or an authorization's user, is not known here yet).
+    pub fn grant_honours(&self, grant_id: &str, generation: i64) -> Option<bool> {
+        let data = self.read();
+        let grant = data.grants.get(grant_id)?;
+        let user_active = match (grant.kind, grant.user_id.as_deref()) {
+            (GrantKind::Authorization, Some(user_id)) => {
+                data.users.get(user_id)?.status == UserStatus::Active
+            }
+            (GrantKind::Authorization, None) => false,
+            (GrantKind::Installation | GrantKind::Server, _) => true,
+        };
+        let facts = GrantFacts {
+            kind: grant.kind,
+            status: grant.status,
+            generation: grant.generation,
+            user_active,
+        };
+        Some(facts.honours(generation))
+    }
+
+    /// A remembered client (`Ok(None)`: remembered as unknown), or the ticket to remember it under
+    /// once read from the database.
+    pub fn client(&self, client_id: &str) -> Result<Option<Arc<ClientState>>, ClientTicket> {
+        let data = self.read();
+        match data.clients.get(client_id) {
+            Some(client) => Ok(client.clone()),
+            None => Err(ClientTicket(data.version)),
+        }
+    }
+
+    /// Remembers a client read from the database (`None`: unknown) after `ticket` was taken,
+    /// unless a change was applied meanwhile (the read may predate it).
+    pub fn remember_client(
+        &self,
+        client_id: &str,
+        ticket: ClientTicket,
+        client: Option<Arc<ClientState>>,
+    ) {
+        let mut data = self.write();
+        if data.version != ticket.0 {
+            return;
+        }
+        if data.clients.len() >= MAX_CACHED_CLIENTS {
+            data.clients.clear();
+        }
+        data.clients.insert(client_id.to_owned(), client);
     }
 
     pub fn user(&self, id: &str) -> Option<UserState> {

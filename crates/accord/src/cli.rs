@@ -81,7 +81,7 @@ pub struct Global {
         long,
         env = "ACCORD_DB_ACQUIRE_TIMEOUT",
         global = true,
-        default_value_t = 3,
+        default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..),
         value_name = "SECONDS"
     )]

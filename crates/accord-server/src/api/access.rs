@@ -144,6 +144,7 @@ impl TokenState {
                 created_by: Some(user_id),
                 status: GrantStatus::Active,
                 generation: 0,
+                scopes: scopes.clone(),
             }),
             scopes,
             me: Some(user.id.clone()),

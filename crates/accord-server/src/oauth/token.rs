@@ -9,6 +9,7 @@ use accord_core::scopes::{Scope, scope_string};
 use accord_store::apps::App;
 use accord_store::grants::Grant;
 use accord_store::tokens::{CodeUse, RedeemedCode, RefreshRefusal, Rotation};
+use accord_store::view::GrantState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -136,17 +137,12 @@ pub async fn authenticate(
                 .authenticate_client(&credentials.client_id, secret)
                 .await?
         }
-        None => {
-            let mut conn = state
-                .store()
-                .pool()
-                .acquire()
-                .await
-                .map_err(accord_store::StoreError::from)?;
-            accord_store::apps::by_client_id(&mut conn, &credentials.client_id)
-                .await?
-                .filter(|(app, _)| app.public_client)
-        }
+        None => state
+            .store()
+            .client(&credentials.client_id)
+            .await?
+            .filter(|client| client.app.public_client)
+            .map(|client| (client.app.clone(), client.environment)),
     };
     let Some((app, environment)) = found else {
         attempt.failed(state.store().now());
@@ -159,9 +155,9 @@ pub async fn authenticate(
 /// Who `me` is for a grant right now (the installer while still in the account, else the owner).
 /// The access view answers without a database read; only an account this process has not seen yet
 /// (created a moment ago on another node) falls back to reading the database.
-pub async fn grant_me(state: &AppState, grant: &Grant) -> Result<Option<String>, OAuthError> {
+pub async fn grant_me(state: &AppState, grant: &GrantState) -> Result<Option<String>, OAuthError> {
     let view = state.store().view();
-    if let Some(me) = view.me(&grant.into()) {
+    if let Some(me) = view.me(grant) {
         return Ok(Some(me.into_string()));
     }
     let account = state.store().account(&grant.account_id).await?;
@@ -201,6 +197,29 @@ pub async fn issue(
     scopes: &[Scope],
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    let view = GrantState::from(grant);
+    issue_for(
+        state,
+        &grant.id,
+        &view,
+        generation,
+        client_id,
+        scopes,
+        refresh_token,
+    )
+    .await
+}
+
+/// [`issue`] for a grant as the access view holds it.
+async fn issue_for(
+    state: &AppState,
+    grant_id: &str,
+    grant: &GrantState,
+    generation: i64,
+    client_id: &str,
+    scopes: &[Scope],
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
     if grant.status != GrantStatus::Active || grant.generation != generation {
         return Err(OAuthError::invalid_grant("Invalid Token!"));
     }
@@ -223,7 +242,7 @@ pub async fn issue(
         client_id: client_id.to_owned(),
         aid: grant.account_id.clone(),
         uid,
-        gid: grant.id.clone(),
+        gid: grant_id.to_owned(),
         r#gen: generation,
         scope: scope_string(scopes),
         iat,
@@ -379,22 +398,34 @@ async fn server_token(
             return Err(OAuthError::invalid_request("Account does not exist"));
         }
     }
-    let grants = state.store().grants_of_app(app.id.as_str()).await?;
-    let grant = grants
-        .into_iter()
-        .find(|g| {
-            g.kind == GrantKind::Server
-                && g.account_id == app.developer_account_id
-                && g.status == GrantStatus::Active
-        })
+    // The app's own grant, from the access view; the database only when the view has no active
+    // one (activated a moment ago on another node).
+    let is_active_server =
+        |g: &GrantState| g.kind == GrantKind::Server && g.status == GrantStatus::Active;
+    let grant = match state
+        .store()
+        .view()
+        .account_grant(app.id.as_str(), &app.developer_account_id)
+        .filter(|(_, g)| is_active_server(g))
+    {
+        Some(found) => Some(found),
+        None => state
+            .store()
+            .grants_of_app(app.id.as_str())
+            .await?
+            .iter()
+            .map(|g| (g.id.clone(), GrantState::from(g)))
+            .find(|(_, g)| g.account_id == app.developer_account_id && is_active_server(g)),
+    };
+    let (grant_id, grant) = grant
         .ok_or_else(|| OAuthError::invalid_request("The app is not activated in its account"))?;
-    let scopes = grant.scopes.clone();
-    issue(
+    issue_for(
         state,
+        &grant_id,
         &grant,
         grant.generation,
         &credentials.client_id,
-        &scopes,
+        &grant.scopes,
         None,
     )
     .await

@@ -144,6 +144,8 @@ async fn node_behind_proxy() -> Option<(TestDb, Arc<Proxy>, Live)> {
         master_key: Some(db.master_key.clone()),
         password_cost: accord_store::secrets::PasswordCost::TESTING,
         max_connections: 5,
+        // As `--db-acquire-timeout 3`: every answer during the cut within the test's 5 s bound.
+        acquire_timeout: std::time::Duration::from_secs(3),
         ..StoreConfig::new(database_url.clone())
     };
     let store = Store::open_with_clock(&config, Arc::new(db.clock.clone()))

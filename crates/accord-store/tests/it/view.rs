@@ -401,3 +401,113 @@ async fn more_gaps_than_the_view_tracks_fall_back_to_a_reload_once_their_transac
     })
     .await;
 }
+
+#[tokio::test]
+async fn another_process_forgets_a_remembered_client_when_its_app_or_secrets_change() {
+    use accord_core::apps::{AppStatus, Environment};
+    use accord_core::ids::Secret;
+    use accord_store::apps::AppChange;
+    on_every_backend(|db| async move {
+        db.store.seed_file(&example()).await.unwrap();
+        let config = StoreConfig {
+            master_key: Some(db.master_key.clone()),
+            password_cost: accord_store::secrets::PasswordCost::TESTING,
+            ..StoreConfig::new(db.database_url.clone())
+        };
+        let other = Store::open(&config).await.unwrap();
+        let seeded = Secret::new("ms-prod-secret-0123456789");
+        let authenticates = |store: &Store, client_id: &'static str, secret: Secret| {
+            let store = store.clone();
+            async move {
+                store
+                    .authenticate_client(client_id, &secret)
+                    .await
+                    .unwrap()
+                    .map(|(app, _)| app)
+            }
+        };
+        // Remembered on the other process: the app, and an unknown client id as unknown.
+        let app = authenticates(&other, "ms-prod", seeded.clone())
+            .await
+            .expect("the seeded secret authenticates");
+        assert!(
+            authenticates(&other, "no-such-client", seeded.clone())
+                .await
+                .is_none()
+        );
+
+        // Rotation and retirement of the seeded secret on this process.
+        let new = db
+            .store
+            .rotate_secret(&Actor::cli(), app.id.as_str(), Environment::Production)
+            .await
+            .unwrap();
+        db.store
+            .retire_oldest_secret(&Actor::cli(), app.id.as_str(), Environment::Production)
+            .await
+            .unwrap();
+        assert!(
+            authenticates(&db.store, "ms-prod", seeded.clone())
+                .await
+                .is_none()
+        );
+        assert!(
+            authenticates(&other, "ms-prod", seeded.clone())
+                .await
+                .is_some(),
+            "stale until it syncs"
+        );
+        other.sync_view().await;
+        assert!(
+            authenticates(&other, "ms-prod", seeded.clone())
+                .await
+                .is_none(),
+            "a retired secret is refused once the view syncs"
+        );
+        let remembered = authenticates(&other, "ms-prod", new.clone())
+            .await
+            .expect("the new secret authenticates");
+        assert_eq!(
+            remembered
+                .credential_set(Environment::Production)
+                .unwrap()
+                .active_secrets,
+            1
+        );
+
+        // An app change reaches the remembered app.
+        db.store
+            .update_app(
+                &Actor::cli(),
+                app.id.as_str(),
+                AppChange {
+                    name: Some("Meeting Sync 2".into()),
+                    status: Some(AppStatus::Published),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        other.sync_view().await;
+        let renamed = authenticates(&other, "ms-prod", new.clone()).await.unwrap();
+        assert_eq!(renamed.name, "Meeting Sync 2");
+
+        // A deleted app's client is unknown everywhere.
+        db.store
+            .delete_app(&Actor::cli(), app.id.as_str())
+            .await
+            .unwrap();
+        assert!(
+            authenticates(&db.store, "ms-prod", new.clone())
+                .await
+                .is_none()
+        );
+        other.sync_view().await;
+        assert!(
+            authenticates(&other, "ms-prod", new.clone())
+                .await
+                .is_none()
+        );
+    })
+    .await;
+}
