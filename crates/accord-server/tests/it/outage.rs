@@ -5,7 +5,8 @@
 //! That is exactly what a restart looks like to a client. Proven here:
 //! - during the cut every answer that needs the database is a 503 with a clear message (Zoom's
 //!   shape on `/v2`, `temporarily_unavailable` on `/oauth/*`), within 5 s — never a 500, never a
-//!   hang; after the restore the node answers 200 again by itself;
+//!   hang (tokens and introspection, answered from the access view, may go on succeeding while the
+//!   view is within its staleness bound); after the restore the node answers 200 again by itself;
 //! - a write attempted meanwhile either committed whole (the user and its audit entry) or not at all;
 //! - a node whose access view has not synced for longer than `--view-max-staleness` (moved on the
 //!   injected clock) refuses with 503 instead of honouring a grant revoked meanwhile, and `/readyz`
@@ -392,23 +393,27 @@ async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_r
             );
         }
     }
-    // Requests that started well into the cut and ended before the restore needed the database:
-    // every one of them was refused, and each kind was refused at least once.
+    // Requests that started well into the cut and ended before the restore: each kind ran. Those
+    // that need the database (the user's profile, a write) were every one refused; a client
+    // credentials token and an introspection are answered from the access view, which is still
+    // within `--view-max-staleness`, so they may succeed (correctly) or be refused — never more.
     let during: Vec<&Answer> = answers
         .iter()
         .filter(|a| a.started > cut_at + Duration::from_millis(100))
         .filter(|a| a.started + a.took < restored_at)
         .collect();
-    for what in [
-        "/v2/users/me",
-        "/oauth/token",
-        "/oauth/introspect",
-        "POST /v2/users",
+    for (what, needs_the_database) in [
+        ("/v2/users/me", true),
+        ("/oauth/token", false),
+        ("/oauth/introspect", false),
+        ("POST /v2/users", true),
     ] {
         let of_kind: Vec<_> = during.iter().filter(|a| a.what == what).collect();
         assert!(!of_kind.is_empty(), "no {what} ran during the cut");
         for answer in of_kind {
-            assert_clear_503(answer);
+            if needs_the_database || answer.status != StatusCode::OK {
+                assert_clear_503(answer);
+            }
         }
     }
 
