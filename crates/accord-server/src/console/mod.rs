@@ -112,10 +112,7 @@ impl Viewer {
         jar: &CookieJar,
         body: &Bytes,
     ) -> Result<PostedForm, Failure> {
-        security::check_same_site(headers, &state.config().public_url)?;
-        let form = PostedForm::parse(body);
-        csrf::verify(jar, state.store().keys(), form.get(csrf::FIELD))?;
-        Ok(form)
+        Ok(crate::pages::checked_form(state, headers, jar, body)?)
     }
 
     /// Whether the user's role holds `privilege` now.

@@ -24,7 +24,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::{HOME, see_other};
 use crate::pages::account_choice::{self, ChoiceForm, ChoiceRefused, chosen_user};
 use crate::pages::sign_in::{self, Checked, WRONG_EMAIL_OR_PASSWORD};
-use crate::pages::{Page, PageError, PostedForm, csrf, security, session};
+use crate::pages::{self, Page, PageError, csrf, session};
 use crate::state::AppState;
 use crate::throttle::ClientAddress;
 
@@ -90,19 +90,6 @@ async fn form(
     Ok((jar, page).into_response())
 }
 
-/// Same site and this browser's CSRF token, before anything else is read.
-fn checked_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    jar: &CookieJar,
-    body: &Bytes,
-) -> Result<PostedForm, PageError> {
-    security::check_same_site(headers, &state.config().public_url)?;
-    let form = PostedForm::parse(body);
-    csrf::verify(jar, state.store().keys(), form.get(csrf::FIELD))?;
-    Ok(form)
-}
-
 /// `POST /console/sign-in`: a session and the console (303), the form again with what went wrong
 /// (401; 429 or 503 with `Retry-After`), or the account choice.
 async fn sign_in(
@@ -112,7 +99,7 @@ async fn sign_in(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = checked_form(&state, &headers, &jar, &body)?;
+    let form = pages::checked_form(&state, &headers, &jar, &body)?;
     let (jar, csrf_token) =
         csrf::ensure(jar, state.store().keys(), state.config().secure_cookies());
     let email = form.get("email").unwrap_or_default().trim();
@@ -178,7 +165,7 @@ async fn choose_account(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form = checked_form(&state, &headers, &jar, &body)?;
+    let form = pages::checked_form(&state, &headers, &jar, &body)?;
     let (jar, csrf_token) =
         csrf::ensure(jar, state.store().keys(), state.config().secure_cookies());
     let chosen = chosen_user(
@@ -213,7 +200,7 @@ async fn sign_out(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    checked_form(&state, &headers, &jar, &body)?;
+    pages::checked_form(&state, &headers, &jar, &body)?;
     let jar = session::end(&state, jar).await?;
     Ok((jar, see_other(&format!("{PATH}?signed_out=1"))).into_response())
 }

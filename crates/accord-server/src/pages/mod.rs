@@ -67,6 +67,21 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// A posted form, once it is known to come from this site (`security::check_same_site`) with this
+/// browser's CSRF token (`csrf::verify`) — checked before a single field is read. Every form post
+/// of the consoles goes through here.
+pub fn checked_form(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    jar: &axum_extra::extract::cookie::CookieJar,
+    body: &[u8],
+) -> Result<PostedForm, PageError> {
+    security::check_same_site(headers, &state.config().public_url)?;
+    let form = PostedForm::parse(body);
+    csrf::verify(jar, state.store().keys(), form.get(csrf::FIELD))?;
+    Ok(form)
+}
+
 /// The fields of a posted `application/x-www-form-urlencoded` form, in order. Repeated names
 /// (the consent page's `scope` checkboxes) are kept.
 #[derive(Debug, Default)]
