@@ -765,9 +765,18 @@ impl Store {
         Ok(created)
     }
 
+    /// A user by id, from the access view when it remembers the row (see [`crate::view`]: every
+    /// change to a user's row makes every node forget it), else read and remembered.
     pub async fn user(&self, id: &str) -> Result<User> {
+        let ticket = match self.view().profile(id) {
+            Ok(user) => return Ok(User::clone(&user)),
+            Err(ticket) => ticket,
+        };
         let mut conn = self.pool().acquire().await?;
-        require(&mut conn, id).await
+        let user = require(&mut conn, id).await?;
+        self.view()
+            .remember_profile(ticket, std::sync::Arc::new(user.clone()));
+        Ok(user)
     }
 
     /// A user by id, or by an email that names exactly one user in the deployment (else

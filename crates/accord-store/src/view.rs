@@ -9,6 +9,8 @@
 //! that app, its credential sets or secrets (triggers write `app` and `client` change rows) makes
 //! every node forget every client of the app and the client ids named. A client read while a change was being applied is not
 //! remembered (the view's version moved on), so a stale read can never outlive the change.
+//! **Users' whole rows** are kept the same way ([`AccessView::remember_profile`]): every change to a
+//! user's row already writes a `user` change row, which makes every node forget that user's row.
 //!
 //! **One place invalidates it**: database triggers append a row to `view_changes` in the same
 //! transaction as any change to `grants`, `users`, `roles`, `assistants` or an account's
@@ -102,14 +104,18 @@ pub struct ClientState {
     pub secret_hashes: Vec<Vec<u8>>,
 }
 
-/// The view's version when a client was read from the database: [`AccessView::remember_client`]
-/// keeps the client only if no change was applied since.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientTicket(u64);
-
 /// At most this many clients are remembered; beyond, the view starts over (a client read again
 /// costs one authentication's database reads).
 pub const MAX_CACHED_CLIENTS: usize = 10_000;
+
+/// At most this many users' rows are remembered; beyond, the view starts over (a user read again
+/// costs one database read).
+pub const MAX_CACHED_PROFILES: usize = 10_000;
+
+/// The view's version when something was read from the database: it is remembered only if no
+/// change was applied since (the read may predate the change).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTicket(u64);
 
 /// A user as the permission rule needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +157,9 @@ struct Data {
     /// client id → the client (`None`: no such client), for those authenticated since the last
     /// change to their app or client id.
     clients: HashMap<String, Option<Arc<ClientState>>>,
+    /// user id → the user's whole row, for those read since the last change to it (the API's
+    /// `GET /users/me` and every handler that names a user by id).
+    profiles: HashMap<String, Arc<crate::users::User>>,
 }
 
 impl Data {
@@ -203,6 +212,7 @@ impl Data {
     }
 
     fn set_user(&mut self, id: &str, user: Option<UserState>) {
+        self.profiles.remove(id);
         if let Some(old) = self.users.remove(id)
             && self
                 .owners
@@ -894,11 +904,11 @@ impl AccessView {
 
     /// A remembered client (`Ok(None)`: remembered as unknown), or the ticket to remember it under
     /// once read from the database.
-    pub fn client(&self, client_id: &str) -> Result<Option<Arc<ClientState>>, ClientTicket> {
+    pub fn client(&self, client_id: &str) -> Result<Option<Arc<ClientState>>, ReadTicket> {
         let data = self.read();
         match data.clients.get(client_id) {
             Some(client) => Ok(client.clone()),
-            None => Err(ClientTicket(data.version)),
+            None => Err(ReadTicket(data.version)),
         }
     }
 
@@ -907,7 +917,7 @@ impl AccessView {
     pub fn remember_client(
         &self,
         client_id: &str,
-        ticket: ClientTicket,
+        ticket: ReadTicket,
         client: Option<Arc<ClientState>>,
     ) {
         let mut data = self.write();
@@ -918,6 +928,28 @@ impl AccessView {
             data.clients.clear();
         }
         data.clients.insert(client_id.to_owned(), client);
+    }
+
+    /// A remembered user's row, or the ticket to remember it under once read from the database.
+    pub fn profile(&self, user_id: &str) -> Result<Arc<crate::users::User>, ReadTicket> {
+        let data = self.read();
+        match data.profiles.get(user_id) {
+            Some(user) => Ok(user.clone()),
+            None => Err(ReadTicket(data.version)),
+        }
+    }
+
+    /// Remembers a user's row read from the database after `ticket` was taken, unless a change
+    /// was applied meanwhile.
+    pub fn remember_profile(&self, ticket: ReadTicket, user: Arc<crate::users::User>) {
+        let mut data = self.write();
+        if data.version != ticket.0 {
+            return;
+        }
+        if data.profiles.len() >= MAX_CACHED_PROFILES {
+            data.profiles.clear();
+        }
+        data.profiles.insert(user.id.as_str().to_owned(), user);
     }
 
     pub fn user(&self, id: &str) -> Option<UserState> {

@@ -134,6 +134,8 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
         }
         let light = [("category", "light"), ("limit", "per_second")];
         assert_eq!(before.get("accord_rate_limited_total", &light), 0.0);
+        let daily = [("category", "medium"), ("limit", "daily_meetings")];
+        assert_eq!(before.get("accord_rate_limited_total", &daily), 0.0);
 
         // A token of every grant type (a code, its refresh, both server grants).
         let code = code_for(
@@ -191,6 +193,24 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
         assert!(get(&live, "/v2/users", &notes).await.is_client_error());
         let other_tenant = get(&live, "/v2/users/globex-gina", &backend).await;
         assert!(other_tenant.is_client_error(), "{other_tenant}");
+        // Another user of her account is out of a member's reach (4); the owner may not be
+        // deleted (5, a business rule).
+        assert!(get(&live, "/v2/users/acme-adam", &notes).await.is_client_error());
+        let admin_bot = token(
+            &live,
+            ("admin-bot-prod", "admin-bot-prod-secret-0123456789"),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        let admin_bot = str_of(&admin_bot, "access_token").to_owned();
+        let deletion = live
+            .http
+            .delete(format!("{}/v2/users/acme-olive", live.url))
+            .bearer_auth(&admin_bot)
+            .send()
+            .await
+            .expect("DELETE /v2/users/acme-olive");
+        assert!(deletion.status().is_client_error(), "{}", deletion.status());
 
         // Refresh reuse: the rotated-out token after the grace window.
         live.db.clock.advance_seconds(61);
@@ -215,11 +235,42 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
             }
         }
         assert!(refused, "31 light calls in one second were all admitted");
+        // A daily-meetings refusal: Acme allows one meeting a day per host.
+        let one_a_day = accord_store::accounts::AccountChange {
+            rate_limits: vec![
+                accord_core::rate_limits::RateLimitChange::parse("meetings=1/day")
+                    .expect("a change"),
+            ],
+            ..Default::default()
+        };
+        live.db
+            .store
+            .update_account(&accord_store::audit::Actor::cli(), "acme", one_a_day)
+            .await
+            .expect("changed");
+        let mut created = Vec::new();
+        for topic in ["First", "Second"] {
+            let answer = live
+                .http
+                .post(format!("{}/v2/users/me/meetings", live.url))
+                .bearer_auth(&admin_bot)
+                .json(&serde_json::json!({"topic": topic, "type": 2, "start_time": "2026-12-01T10:00:00Z"}))
+                .send()
+                .await
+                .expect("POST /v2/users/me/meetings");
+            created.push(answer.status());
+        }
+        assert_eq!(
+            created,
+            [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]
+        );
 
         let after = Scrape::of(&live.http, &live.url).await;
         for grant_type in GRANT_TYPES {
             let issued = after.get("accord_tokens_issued_total", &[("grant_type", grant_type)]);
-            assert_eq!(issued, 1.0, "{grant_type}");
+            // Two server apps' tokens (Backend's and Admin Bot's); one of every other type.
+            let expected = if grant_type == "client_credentials" { 2.0 } else { 1.0 };
+            assert_eq!(issued, expected, "{grant_type}");
         }
         assert_eq!(
             after.get("accord_permission_denials_total", &[("step", "token")]),
@@ -229,12 +280,17 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
             after.get("accord_permission_denials_total", &[("step", "scope")]),
             1.0
         );
-        assert_eq!(
-            after.get("accord_permission_denials_total", &[("step", "tenant")]),
-            1.0
-        );
+        for step in ["tenant", "reach", "business"] {
+            assert_eq!(
+                after.get("accord_permission_denials_total", &[("step", step)]),
+                1.0,
+                "{step}"
+            );
+        }
         assert_eq!(after.get("accord_refresh_token_reuse_total", &[]), 1.0);
         assert_eq!(after.get("accord_rate_limited_total", &light), 1.0);
+        let daily = [("category", "medium"), ("limit", "daily_meetings")];
+        assert_eq!(after.get("accord_rate_limited_total", &daily), 1.0);
 
         // Requests by route template (never the raw path) and status, with their latency.
         assert!(after.describes("accord_http_requests_total", "counter"));
@@ -244,7 +300,7 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
             ("method", "POST"),
             ("status", "200"),
         ];
-        assert_eq!(after.get("accord_http_requests_total", &token_ok), 4.0);
+        assert_eq!(after.get("accord_http_requests_total", &token_ok), 5.0);
         let token_refused = [
             ("route", "/oauth/token"),
             ("method", "POST"),
@@ -266,7 +322,7 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
         let latency = [("route", "/oauth/token"), ("method", "POST")];
         assert_eq!(
             after.get("accord_http_request_duration_seconds_count", &latency),
-            6.0
+            7.0
         );
         let bucket = [
             ("route", "/oauth/token"),
@@ -275,7 +331,7 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
         ];
         assert_eq!(
             after.get("accord_http_request_duration_seconds_bucket", &bucket),
-            6.0
+            7.0
         );
         assert!(
             after
@@ -294,8 +350,8 @@ async fn every_series_is_there_from_the_start_and_moves_with_its_event() {
 #[tokio::test]
 async fn webhook_deliveries_count_by_outcome_and_the_worker_measures_the_outbox_lag() {
     on_every_backend(|db| async move {
-        // The receiver fails the first delivery and accepts the next.
-        let receiver = Receiver::start(|n| Reply::Status(if n == 1 { 500 } else { 200 })).await;
+        // The receiver fails the first delivery, accepts the second and fails every later one.
+        let receiver = Receiver::start(|n| Reply::Status(if n == 2 { 200 } else { 500 })).await;
         seed_apps(&db.store, &[("hooked", &receiver.url)]).await;
         let server = TestServer::start(&db).await;
         let http = reqwest::Client::new();
@@ -333,6 +389,20 @@ async fn webhook_deliveries_count_by_outcome_and_the_worker_measures_the_outbox_
         server.deliver_webhooks().await;
         let idle = Scrape::of(&http, &server.base).await;
         assert_eq!(idle.get("accord_webhook_outbox_lag_seconds", &[]), 0.0);
+
+        // An event the receiver refuses every time: three retries, then the fourth attempt fails
+        // for good and counts as `failed`.
+        raise(&db.store, "hooked", 2).await;
+        let mut failed = 0;
+        for _ in 0..4 {
+            failed += server.deliver_webhooks().await.failed;
+            db.clock.advance_seconds(2 * 3600);
+        }
+        assert_eq!(failed, 1);
+        let given_up = Scrape::of(&http, &server.base).await;
+        assert_eq!(outcome(&given_up, "retry"), 4.0);
+        assert_eq!(outcome(&given_up, "delivered"), 1.0);
+        assert_eq!(outcome(&given_up, "failed"), 1.0);
     })
     .await;
 }
