@@ -511,3 +511,51 @@ async fn another_process_forgets_a_remembered_client_when_its_app_or_secrets_cha
     })
     .await;
 }
+
+/// A user's whole row is remembered by the process that read it (`Store::user`) and forgotten on
+/// every process once a change to the row reaches its view: a rename, then a deletion.
+#[tokio::test]
+async fn another_process_forgets_a_remembered_user_when_the_row_changes() {
+    on_every_backend(|db| async move {
+        db.store.seed_file(&example()).await.unwrap();
+        let config = StoreConfig {
+            master_key: Some(db.master_key.clone()),
+            password_cost: accord_store::secrets::PasswordCost::TESTING,
+            ..StoreConfig::new(db.database_url.clone())
+        };
+        let other = Store::open(&config).await.unwrap();
+        let sam = db.store.find_user("sam@acme.test").await.unwrap();
+        let id = sam.id.as_str();
+        let remembered = other.user(id).await.unwrap();
+        assert_eq!(remembered, sam);
+
+        let rename = UserChange {
+            first_name: Some("Samuel".to_owned()),
+            ..Default::default()
+        };
+        db.store
+            .update_user(&Actor::cli(), id, rename)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.user(id).await.unwrap().first_name.as_str(),
+            "Samuel"
+        );
+        assert_eq!(
+            other.user(id).await.unwrap().first_name.as_str(),
+            sam.first_name.as_str(),
+            "stale until it syncs"
+        );
+        other.sync_view().await;
+        assert_eq!(other.user(id).await.unwrap().first_name.as_str(), "Samuel");
+
+        db.store.delete_user(&Actor::cli(), id).await.unwrap();
+        other.sync_view().await;
+        assert!(matches!(
+            other.user(id).await,
+            Err(accord_store::StoreError::NotFound { .. })
+        ));
+        other.pool().close().await;
+    })
+    .await;
+}
