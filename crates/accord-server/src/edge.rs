@@ -1,5 +1,6 @@
 //! Input refused at the edge, before any handler runs: a NUL character (U+0000) anywhere a
-//! handler could read it — the path, the query string, a form or JSON body.
+//! handler could read it — the path, the query string, a form or JSON body. And the deadline every
+//! request is answered within ([`deadline`]).
 //!
 //! PostgreSQL refuses NUL in text (SQLite stores it), so such input used to travel all the way to
 //! the database and fail there, which the client saw as "cannot reach its database". Refused
@@ -191,6 +192,53 @@ async fn unreadable(path: &str, why: &str) -> Response {
 /// An error page with the headers every page carries.
 async fn page(error: PageError) -> Response {
     crate::pages::security::security_headers(error.into_response()).await
+}
+
+/// The deadline every request is answered within (`--request-timeout`): a handler still waiting
+/// then — on a database connection whose packets are silently dropped, say, which no error ever
+/// ends — is dropped (which gives its database connection back closed) and the client gets 503 in
+/// its surface's words. A connection that is refused or reset is answered sooner, through the
+/// pool's acquire timeout.
+pub async fn deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                path = %path,
+                seconds = limit.as_secs_f64(),
+                "a request was not answered within the request timeout; answered 503"
+            );
+            overdue(&path, limit).await
+        }
+    }
+}
+
+async fn overdue(path: &str, limit: std::time::Duration) -> Response {
+    let message = format!(
+        "The request was not answered within {} s; try again shortly.",
+        limit.as_secs()
+    );
+    if path == "/v2" || path.starts_with("/v2/") {
+        return ApiError::unavailable(message).into_response();
+    }
+    if is_oauth_json(path) {
+        return OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..OAuthError::new("temporarily_unavailable", message)
+        }
+        .into_response();
+    }
+    page(PageError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        message,
+    ))
+    .await
 }
 
 #[cfg(test)]

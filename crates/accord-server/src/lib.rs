@@ -47,7 +47,11 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(console::routes())
         .fallback(errors::not_found)
-        .layer(axum::middleware::from_fn(edge::refuse_nul));
+        .layer(axum::middleware::from_fn(edge::refuse_nul))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config().request_timeout,
+            edge::deadline,
+        ));
     let counted =
         axum::middleware::from_fn_with_state(state.metrics().clone(), metrics::count_requests);
     observability::layers(routes)

@@ -48,7 +48,15 @@ pub struct ServerConfig {
     /// [`DEFAULT_VIEW_MAX_STALENESS`]): `/v2`, `/oauth/token`, `/oauth/introspect` and the consoles
     /// answer 503 and `/readyz` says not ready, rather than honour a grant revoked meanwhile.
     pub view_max_staleness: std::time::Duration,
+    /// Every request is answered within this (`--request-timeout`, default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]); a handler still waiting then is dropped and the client gets 503.
+    pub request_timeout: std::time::Duration,
 }
+
+/// The default deadline of a request: far beyond any healthy answer (a sign-in waits at most a
+/// second for a password-check worker; the pool's acquire timeout is 10 s), so it only ends waits
+/// nothing else would, such as a query on a connection whose packets are silently dropped.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The default bound on the access view's age. The watcher confirms it every 250 ms, so in health
 /// it is never near; 10 s rides out a slow full reload or a few failed syncs (each bounded by the
@@ -78,6 +86,7 @@ impl ServerConfig {
             password_check_wait: std::time::Duration::from_secs(1),
             metrics: crate::metrics::MetricsAccess::default(),
             view_max_staleness: DEFAULT_VIEW_MAX_STALENESS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 

@@ -261,6 +261,16 @@ pub struct OAuthArgs {
         value_name = "SECONDS"
     )]
     pub view_max_staleness: u64,
+    /// Seconds within which every request is answered: a request still waiting then (on a
+    /// database that stopped answering without closing the connection, say) gets 503.
+    #[arg(
+        long,
+        env = "ACCORD_REQUEST_TIMEOUT",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS"
+    )]
+    pub request_timeout: u64,
 }
 
 /// Timeouts and caps on connections, shared by `serve` and `demo` (slow or many clients must not

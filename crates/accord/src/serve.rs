@@ -227,6 +227,7 @@ async fn listen(
     config.redis_prefix = oauth.redis_prefix.clone();
     config.nodes = oauth.nodes;
     config.view_max_staleness = Duration::from_secs(oauth.view_max_staleness);
+    config.request_timeout = Duration::from_secs(oauth.request_timeout);
     if let Some(workers) = oauth.password_check_workers {
         if workers == 0 {
             anyhow::bail!("--password-check-workers must be 1 or more, not 0");

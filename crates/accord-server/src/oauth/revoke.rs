@@ -68,6 +68,12 @@ pub async fn revoke(
     State(state): State<AppState>,
     params: OAuthParams,
 ) -> Result<Json<Revoked>, OAuthError> {
+    // The client is authenticated from the access view: a stale view might still know a retired
+    // secret, so it answers 503 as the token endpoint does.
+    state
+        .ensure_view_fresh()
+        .await
+        .map_err(|stale| OAuthError::stale_view(&stale))?;
     let (_, _, credentials) = authenticate(&state, &params).await?;
     let token = params.require("token")?;
     if let Some(grant_id) = grant_of_token(&state, token, &credentials.client_id).await? {

@@ -43,6 +43,9 @@ struct Proxy {
     upstream: SocketAddr,
     accepting: Mutex<Option<JoinHandle<()>>>,
     relays: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// While set, every byte either way is dropped and the connections stay open: what a network
+    /// that silently loses packets looks like.
+    stalled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -53,6 +56,7 @@ impl Proxy {
             upstream,
             accepting: Mutex::new(None),
             relays: Arc::new(Mutex::new(Vec::new())),
+            stalled: Arc::default(),
         });
         proxy.accept_on(listener);
         proxy
@@ -60,11 +64,18 @@ impl Proxy {
 
     fn accept_on(&self, listener: TcpListener) {
         let (upstream, relays) = (self.upstream, self.relays.clone());
+        let stalled = self.stalled.clone();
         let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
+                let stalled = stalled.clone();
                 let relay = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = TcpStream::connect(upstream).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        tokio::join!(
+                            relay_one_way(client_read, server_write, stalled.clone()),
+                            relay_one_way(server_read, client_write, stalled),
+                        );
                     }
                 });
                 relays.lock().unwrap().push(relay);
@@ -73,8 +84,16 @@ impl Proxy {
         *self.accepting.lock().unwrap() = Some(task);
     }
 
+    /// Drops every byte from now on, closing nothing (until [`Proxy::cut`]).
+    fn stall(&self) {
+        self.stalled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Closes every relayed connection and stops listening: new connections are refused.
     fn cut(&self) {
+        self.stalled
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some(task) = self.accepting.lock().unwrap().take() {
             task.abort();
         }
@@ -110,6 +129,28 @@ impl Proxy {
     }
 }
 
+/// Copies bytes from `from` to `to` until either side closes, dropping them while `stalled`.
+async fn relay_one_way(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.load(std::sync::atomic::Ordering::SeqCst) {
+            continue;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.cut();
@@ -131,6 +172,13 @@ async fn upstream_of(database_url: &str) -> SocketAddr {
 /// The fixture on a fresh PostgreSQL database, and a server that reaches it only through a proxy.
 /// `None` (and a loud SKIPPED) without PostgreSQL.
 async fn node_behind_proxy() -> Option<(TestDb, Arc<Proxy>, Live)> {
+    node_behind_proxy_configured(|_| {}).await
+}
+
+/// [`node_behind_proxy`] with the server's configuration changed by `configure`.
+async fn node_behind_proxy_configured(
+    configure: impl FnOnce(&mut accord_server::ServerConfig),
+) -> Option<(TestDb, Arc<Proxy>, Live)> {
     let admin_url = accord_testkit::postgres_url()?;
     let db = TestDb::postgres(&admin_url).await;
     let seed = accord_store::seed::parse("fixture", FIXTURE).expect("fixture parses");
@@ -165,6 +213,7 @@ async fn node_behind_proxy() -> Option<(TestDb, Arc<Proxy>, Live)> {
         |base| base.to_owned(),
         |config| {
             config.rate_limits = false;
+            configure(config);
         },
     )
     .await;
@@ -289,6 +338,11 @@ async fn introspect_answer(live: &Live, token: &str) -> (StatusCode, Value) {
     (status, body)
 }
 
+async fn revoke_answer(live: &Live, token: &str) -> (StatusCode, Value) {
+    let (status, _, body) = post(live, "/oauth/revoke", Some(BACKEND), &[("token", token)]).await;
+    (status, body)
+}
+
 #[tokio::test]
 async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_recovers_by_itself()
 {
@@ -301,20 +355,13 @@ async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_r
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let answers = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
-    for _ in 0..2 {
+    // Reads: a user's profile (remembered by the access view) and the user list (the database).
+    for path in ["/v2/users/me", "/v2/users"] {
         let token = reader.clone();
-        tasks.push(load(
-            &live,
-            "/v2/users/me",
-            &stop,
-            &answers,
-            move |live, _| {
-                let token = token.clone();
-                Box::pin(
-                    async move { call(&live, &token, Method::GET, "/v2/users/me", None).await },
-                )
-            },
-        ));
+        tasks.push(load(&live, path, &stop, &answers, move |live, _| {
+            let token = token.clone();
+            Box::pin(async move { call(&live, &token, Method::GET, path, None).await })
+        }));
     }
     tasks.push(load(&live, "/oauth/token", &stop, &answers, |live, _| {
         Box::pin(async move { token_answer(&live).await })
@@ -394,16 +441,18 @@ async fn a_postgres_restart_under_load_gives_503s_in_bounded_time_and_the_node_r
         }
     }
     // Requests that started well into the cut and ended before the restore: each kind ran. Those
-    // that need the database (the user's profile, a write) were every one refused; a client
-    // credentials token and an introspection are answered from the access view, which is still
-    // within `--view-max-staleness`, so they may succeed (correctly) or be refused — never more.
+    // that need the database (the user list, a write) were every one refused; a client credentials
+    // token, an introspection and a profile the view remembers are answered from the access view,
+    // which is still within `--view-max-staleness`, so they may succeed (correctly) or be refused —
+    // never more.
     let during: Vec<&Answer> = answers
         .iter()
         .filter(|a| a.started > cut_at + Duration::from_millis(100))
         .filter(|a| a.started + a.took < restored_at)
         .collect();
     for (what, needs_the_database) in [
-        ("/v2/users/me", true),
+        ("/v2/users/me", false),
+        ("/v2/users", true),
         ("/oauth/token", false),
         ("/oauth/introspect", false),
         ("POST /v2/users", true),
@@ -492,6 +541,7 @@ async fn a_node_whose_view_is_stale_past_the_bound_refuses_instead_of_honouring_
                 "/v2/users/me" => call(live, &token, Method::GET, what, None).await,
                 "/oauth/token" => token_answer(live).await,
                 "/oauth/introspect" => introspect_answer(live, &token).await,
+                "/oauth/revoke" => revoke_answer(live, &token).await,
                 _ => call(live, "", Method::GET, what, None).await,
             };
             Answer {
@@ -503,7 +553,12 @@ async fn a_node_whose_view_is_stale_past_the_bound_refuses_instead_of_honouring_
             }
         }
     };
-    for what in ["/v2/users/me", "/oauth/token", "/oauth/introspect"] {
+    for what in [
+        "/v2/users/me",
+        "/oauth/token",
+        "/oauth/introspect",
+        "/oauth/revoke",
+    ] {
         let answer = ask(what).await;
         assert_clear_503(&answer);
         let words = answer.body["message"]
@@ -536,5 +591,60 @@ async fn a_node_whose_view_is_stale_past_the_bound_refuses_instead_of_honouring_
     assert_eq!(ready.status, StatusCode::OK, "{ready:?}");
     drop(live);
     drop(proxy);
+    db.finish().await;
+}
+
+/// A database that stops answering without closing anything (every packet silently dropped): no
+/// error ever ends the wait, so the request deadline (`--request-timeout`, here 2 s) does — 503 in
+/// the surface's words, within the bound — and once the network is back the node serves again.
+#[tokio::test]
+async fn a_database_that_silently_stops_answering_gets_503_at_the_request_deadline() {
+    let Some((db, proxy, live)) =
+        node_behind_proxy_configured(|config| config.request_timeout = Duration::from_secs(2))
+            .await
+    else {
+        return;
+    };
+    let admin = server_token(&live, ADMIN_BOT.0, ADMIN_BOT.1).await;
+    let backend = server_token(&live, BACKEND.0, BACKEND.1).await;
+    proxy.stall();
+    let started = Instant::now();
+    let new_user =
+        json!({"action": "create", "user_info": {"email": "silent@acme.test", "type": 1}});
+    let (status, body) = call(&live, &admin, Method::POST, "/v2/users", Some(new_user)).await;
+    let took = started.elapsed();
+    assert_clear_503(&Answer {
+        what: "/v2/users",
+        status,
+        body: body.clone(),
+        took,
+        started,
+    });
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not answered within 2 s")),
+        "{body}"
+    );
+    assert!(took < ANSWER_BOUND, "{took:?}");
+    let started = Instant::now();
+    let (status, body) = revoke_answer(&live, &backend).await;
+    let answer = Answer {
+        what: "/oauth/revoke",
+        status,
+        body,
+        took: started.elapsed(),
+        started,
+    };
+    assert_clear_503(&answer);
+    assert!(answer.took < ANSWER_BOUND, "{answer:?}");
+
+    // The network comes back (the stalled connections break, as they would once TCP gives up).
+    proxy.cut();
+    proxy.restore().await;
+    until_ok("GET /v2/users/me", || {
+        call(&live, &admin, Method::GET, "/v2/users/me", None)
+    })
+    .await;
     db.finish().await;
 }
