@@ -2,10 +2,12 @@
 -- the oldest and posts grant_type=refresh_token (HTTP Basic), response() takes the rotated
 -- successor out of the JSON answer and puts it back at the end (a queue: every token is used in
 -- turn, none idles for the whole run). A token whose answer is not 200 (or never came: a socket
--- error, or still in flight when the run ended) leaves the pool for good.
+-- error, or still in flight when the run ended) leaves the pool for good; so does the one token
+-- wrk's own check of request() takes from the first thread before the run starts.
 --
 -- Environment:
 --   POOL_IN   file with the refresh tokens, one a line (dealt round-robin to the threads)
+--   WRK_THREADS  the -t given to wrk
 --   POOL_OUT  file the tokens left in the pools are written to at the end, one a line
 --   WRK_AUTH  the Authorization header (Basic ...)
 -- Prints one RESULT line like the harness's, plus non200 (answers that were not 200),
