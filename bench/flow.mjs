@@ -26,7 +26,10 @@
 //                                max_us=… errors=… (latency of whole flows)
 // Options: --base URL (http://127.0.0.1:4301) --client-id --client-secret --redirect-uri
 //          --users N (128: bench-user-000 … in bench/seed.json) --first-user K (0)
+//          --server-pid PID: with --measure, RESULT also has srv_ticks, the server's CPU time
+//          (/proc/PID/stat utime + stime, in clock ticks) over the timed part only
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 function option(name, fallback) {
@@ -39,6 +42,13 @@ const CLIENT_SECRET = option('client-secret', 'bench-user-secret-0123456789abcde
 const REDIRECT_URI = option('redirect-uri', 'http://127.0.0.1:9/cb');
 const USERS = Number(option('users', '128'));
 const FIRST_USER = Number(option('first-user', '0'));
+const SERVER_PID = option('server-pid', '');
+const serverTicks = () => {
+  if (!SERVER_PID) return 0;
+  const stat = readFileSync(`/proc/${SERVER_PID}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+  return Number(fields[11]) + Number(fields[12]); // fields 14 (utime) and 15 (stime)
+};
 const BASIC = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
 const ORIGIN = new URL(BASE).origin;
 
@@ -168,6 +178,7 @@ async function measure(seconds, concurrency) {
   await Promise.all(who.map(async (w) => checkToken(await flow(w), w)));
   const latencies = [];
   const errors = new Map();
+  const ticks0 = serverTicks();
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(Math.round(seconds * 1e9));
   await Promise.all(who.map(async (w) => {
@@ -183,13 +194,14 @@ async function measure(seconds, concurrency) {
     }
   }));
   const durationUs = Number(process.hrtime.bigint() - start) / 1000;
+  const ticks = serverTicks() - ticks0;
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]) : 0);
   let errorCount = 0;
   for (const [k, v] of errors) { errorCount += v; console.error(`flow error x${v}: ${k}`); }
   console.log(`RESULT requests=${latencies.length} duration_us=${Math.round(durationUs)} rps=${(latencies.length / (durationUs / 1e6)).toFixed(1)} `
     + `p50_us=${pct(50)} p90_us=${pct(90)} p99_us=${pct(99)} max_us=${Math.round(latencies.at(-1) ?? 0)} `
-    + `status_err=${errorCount} sock_err=0 concurrency=${concurrency}`);
+    + `status_err=${errorCount} sock_err=0 concurrency=${concurrency}${SERVER_PID ? ` srv_ticks=${ticks}` : ''}`);
 }
 
 try {

@@ -190,8 +190,10 @@ start() { # name port ready-path command...
   wait_ready "${SBASE[$name]}$ready" "${SPID[$name]}" || { tail -n 30 "$LOGDIR/$name.log" >&2; die "$name did not start"; }
   log "$name up, pid ${SPID[$name]}, RSS $(( $(status_kb "${SPID[$name]}" VmRSS) / 1024 )) MiB"
 }
+# PostgreSQL needs the nodes' shared master key (SQLite keeps its own beside the file): a fresh one.
+MASTER_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 accord() { # name port database-url
-  start "$1" "$2" /readyz env ACCORD_LOG=warn ACCORD_DATABASE="$3" "$ACCORD" serve \
+  start "$1" "$2" /readyz env ACCORD_LOG=warn ACCORD_DATABASE="$3" ACCORD_MASTER_KEY="$MASTER_KEY" "$ACCORD" serve \
     --bind "$HOST:$2" --rate-limits off --password-check-workers "$PASSWORD_CHECK_WORKERS" \
     --seed "$ROOT/bench/seed.json"
 }
@@ -295,7 +297,9 @@ for wl in W1 W1j W2 W3 W4 W5; do
       W4:limit|W5:peer|W5:limit) ;;
       W4:*) run_w4 "$s" ;;
       W5:*)
-        measure "$s" W5 "" flow "$s" --measure "$DURATION" --concurrency "$W5_CONCURRENCY"
+        # flow.mjs reads the server's CPU around its timed part only (srv_ticks in its RESULT
+        # comes first in the row, so field() takes it over measure()'s, which has the untimed flows)
+        measure "$s" W5 "" flow "$s" --measure "$DURATION" --concurrency "$W5_CONCURRENCY" --server-pid "${SPID[$s]}"
         [ -s "$LOGDIR/$s-W5.out.err" ] && sed 's/^/    /' "$LOGDIR/$s-W5.out.err" >&2 ;;
     esac
   done
@@ -303,8 +307,8 @@ done
 
 # ------------------------------------------------------------------ report
 field() { tr ' |' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2; exit}'; }
-row_of() { local r; for r in "${ROWS[@]}"; do case "$r" in "$1|$2|"*) echo "$r"; return ;; esac; done; }
-rps_of() { local r; r=$(row_of "$1" "$2"); [ -n "$r" ] && field "$r" rps; }
+row_of() { local r; for r in "${ROWS[@]}"; do case "$r" in "$1|$2|"*) echo "$r"; return 0 ;; esac; done; }
+rps_of() { local r; r=$(row_of "$1" "$2"); if [ -n "$r" ]; then field "$r" rps; fi; }
 wl_desc() {
   case "$1:$2" in
     W1:peer) echo "W1 client credentials (opaque, stored)" ;;
