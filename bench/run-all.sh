@@ -97,6 +97,15 @@ CLK_TCK="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 sys_busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $9}' /proc/stat; }
+# "pid ticks" of every PostgreSQL backend serving our database (its process title names it)
+db_ticks() {
+  local p
+  for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" in
+      *": postgres $PG_DB "*) awk -v pid="${p#/proc/}" '{print pid, $14 + $15}' "$p/stat" 2>/dev/null ;;
+    esac
+  done
+}
 QUIET_FLAGS=()
 quiet_wait() { # label: wait until the machine is idle apart from our idle servers; bounded
   local waited=0 b0 b1 pct
@@ -140,16 +149,21 @@ ROWS=()
 # measure server workload extra-note command...: quiet machine, then the command (which prints one
 # RESULT line) with the server's CPU ticks, the machine's busy ticks and wall time around it.
 measure() {
-  local server="$1" wl="$2" note="$3" out="$LOGDIR/$1-$2.out" pid="${SPID[$1]}" c0 c1 s0 s1 t0 t1 res
+  local server="$1" wl="$2" note="$3" out="$LOGDIR/$1-$2.out" pid="${SPID[$1]}" c0 c1 s0 s1 t0 t1 res db=""
   shift 3
   quiet_wait "$server/$wl"
   log "$server/$wl: measuring ${DURATION}s"
+  [ "$server" = accord-postgres ] && db_ticks >"$LOGDIR/db-ticks.before"
   s0=$(sys_busy_ticks); c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   "$@" >"$out" 2>"$out.err" || true
   c1=$(cpu_ticks "$pid"); s1=$(sys_busy_ticks); t1=$(date +%s.%N)
+  if [ "$server" = accord-postgres ]; then
+    # PostgreSQL's own CPU for this run: its backends' ticks now minus before (0 for new ones)
+    db=$(db_ticks | awk 'NR == FNR {before[$1] = $2; next} {sum += $2 - before[$1]} END {print sum + 0}' "$LOGDIR/db-ticks.before" -)
+  fi
   res=$(grep '^RESULT' "$out" | tail -n 1 || true)
   [ -n "$res" ] || { cat "$out" "$out.err" >&2; die "no RESULT for $server/$wl"; }
-  ROWS+=("$server|$wl|${res#RESULT }|srv_ticks=$((c1 - c0))|sys_ticks=$((s1 - s0))|t0=$t0|t1=$t1|hwm_kb=$(status_kb "$pid" VmHWM)|note=$note")
+  ROWS+=("$server|$wl|${res#RESULT }|srv_ticks=$((c1 - c0))|db_ticks=$db|sys_ticks=$((s1 - s0))|t0=$t0|t1=$t1|hwm_kb=$(status_kb "$pid" VmHWM)|note=$note")
   log "$server/$wl: ${res#RESULT }"
 }
 wrk_fixed() { # url method body auth seconds
@@ -339,7 +353,7 @@ peer_ver=$(node -p "require('$HERE/peer/node_modules/oidc-provider/package.json'
   echo "- peer: node-oidc-provider $peer_ver, NODE_ENV=production, the harness's configuration plus rotateRefreshToken: true, a bench-only minting route and an in-memory store of 1,000,000 entries instead of 1000 (bench/peer-refresh.mjs); its W4 answer also carries an id_token (scope openid), one more EdDSA signature per refresh"
   echo "- Accord: \`accord serve --rate-limits off --password-check-workers $PASSWORD_CHECK_WORKERS --seed bench/seed.json\`, ACCORD_LOG=warn; SQLite file in a temporary folder; PostgreSQL $(psql -tA "$PG_URL/postgres" -c 'SHOW server_version' 2>/dev/null) on 127.0.0.1, a fresh database"
   echo "- Argon2id (Accord's passwords, crates/accord-store/src/secrets.rs PasswordCost::DEFAULT): memory $argon_memory KiB ($((argon_memory / 1024)) MiB), $argon_iterations iterations, $argon_lanes lane; password-check workers: $PASSWORD_CHECK_WORKERS (the number of cores, the default)"
-  echo "- CPU us/req: server process CPU time (/proc/PID/stat) / requests (W5: / flows); peak RSS: the server's VmHWM after the run; x peer, x ceiling: req/s over the peer's / the ceiling's req/s in the same workload of this run"
+  echo "- CPU us/req: server process CPU time (/proc/PID/stat) / requests (W5: / flows; for W5 over the timed flows only); accord-postgres: \"(+N db)\" is the CPU of the PostgreSQL backends serving its database in that run, per request (the SQLite rows' database work is inside the server process); peak RSS: the server's VmHWM after the run; x peer, x ceiling: req/s over the peer's / the ceiling's req/s in the same workload of this run"
   echo
   echo "| server | workload | req/s | p50 ms | p99 ms | non-2xx | CPU us/req | peak RSS MiB | x peer | x ceiling |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -352,9 +366,10 @@ peer_ver=$(node -p "require('$HERE/peer/node_modules/oidc-provider/package.json'
       [ "${se:-0}" -gt 0 ] && err="$err (+$se sock)"
       awk -v s="$s" -v w="$(wl_desc "$wl" "$s")" -v req="$(field "$row" requests)" -v rps="$(field "$row" rps)" \
           -v p50="$(field "$row" p50_us)" -v p99="$(field "$row" p99_us)" -v err="$err" -v t="$(field "$row" srv_ticks)" \
-          -v hz="$CLK_TCK" -v hwm="$(field "$row" hwm_kb)" -v pr="$peer_rps" -v lr="$limit_rps" 'BEGIN{
+          -v hz="$CLK_TCK" -v hwm="$(field "$row" hwm_kb)" -v pr="$peer_rps" -v lr="$limit_rps" -v db="$(field "$row" db_ticks)" 'BEGIN{
         xp = (pr == "") ? "—" : sprintf("%.2fx", rps / pr); xl = (lr == "") ? "—" : sprintf("%.2fx", rps / lr);
         cpu = (req > 0) ? sprintf("%.1f", 1e6 * t / hz / req) : "—";
+        if (db != "" && req > 0) cpu = cpu sprintf(" (+%.1f db)", 1e6 * db / hz / req);
         printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %.1f | %s | %s |\n", s, w, rps, p50 / 1000, p99 / 1000, err, cpu, hwm / 1024, xp, xl }'
     done
   done
