@@ -207,7 +207,9 @@ start() { # name port ready-path command...
 # PostgreSQL needs the nodes' shared master key (SQLite keeps its own beside the file): a fresh one.
 MASTER_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 accord() { # name port database-url
-  start "$1" "$2" /readyz env ACCORD_LOG=warn ACCORD_DATABASE="$3" ACCORD_MASTER_KEY="$MASTER_KEY" "$ACCORD" serve \
+  # the Argon2id cost stays the default the report states (no ACCORD_ARGON2_* from the caller)
+  start "$1" "$2" /readyz env -u ACCORD_ARGON2_MEMORY_KIB -u ACCORD_ARGON2_ITERATIONS \
+    ACCORD_LOG=warn ACCORD_DATABASE="$3" ACCORD_MASTER_KEY="$MASTER_KEY" "$ACCORD" serve \
     --bind "$HOST:$2" --rate-limits off --password-check-workers "$PASSWORD_CHECK_WORKERS" \
     --seed "$ROOT/bench/seed.json"
 }
