@@ -165,6 +165,8 @@ impl StoreConfig {
 /// What opening found: the pool, the backend, the master key and where it came from.
 pub(crate) struct Opened {
     pub pool: AnyPool,
+    /// SQLite only: the one connection write transactions use (see [`crate::Store::begin`]).
+    pub writer: Option<AnyPool>,
     pub backend: Backend,
     pub master_key: MasterKey,
     pub master_key_source: String,
@@ -226,7 +228,7 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))
         .acquire_timeout(config.acquire_timeout)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(|e| {
             StoreError::Config(format!(
@@ -240,8 +242,24 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
         pool.execute("PRAGMA journal_mode = WAL").await?;
     }
     migrator(backend).run(&pool).await?;
+    // SQLite lets one transaction write at a time; connections that wait for the file's lock sleep
+    // in SQLite's busy handler (1 ms, 2 ms, 5 ms … 100 ms), so ten pooled writers spend their time
+    // asleep and the unlucky one waits for most of a second. One connection for every write
+    // transaction turns that into a fair queue on the pool (bounded by the acquire timeout), and
+    // the busy handler only meets other processes (the CLI).
+    let writer = match backend {
+        Backend::Sqlite => Some(
+            AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_with(options)
+                .await?,
+        ),
+        Backend::Postgres => None,
+    };
     Ok(Opened {
         pool,
+        writer,
         backend,
         master_key,
         master_key_source,

@@ -46,6 +46,8 @@ pub struct Store {
 
 struct Inner {
     pool: AnyPool,
+    /// SQLite only: the one connection write transactions use.
+    writer: Option<AnyPool>,
     database_url: String,
     view: view::AccessView,
     /// When the view last confirmed it holds every committed change.
@@ -83,6 +85,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 pool: opened.pool,
+                writer: opened.writer,
                 database_url: config.database_url.clone(),
                 view: view::AccessView::new(opened.backend),
                 freshness: view::Freshness::default(),
@@ -127,14 +130,24 @@ impl Store {
         }
     }
 
-    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so two
-    /// writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
+    /// Starts a transaction. On SQLite it runs on the one writer connection and takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): this process's writers queue for that connection, and a
+    /// writer of another process (the CLI) waits on the busy timeout instead of failing when a read
+    /// lock cannot be upgraded. Never begin a second transaction while holding one.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        let tx = match self.inner.backend {
-            Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.inner.pool.begin().await?,
+        let tx = match &self.inner.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.inner.pool.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Closes every connection (the pool's and, on SQLite, the writer's).
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+        if let Some(writer) = &self.inner.writer {
+            writer.close().await;
+        }
     }
 
     /// Commits a transaction, then brings this process's access view up to date, so a change shows
@@ -142,6 +155,15 @@ impl Store {
     pub async fn commit(&self, tx: Transaction<'static, Any>) -> Result<()> {
         tx.commit().await?;
         self.sync_view().await;
+        Ok(())
+    }
+
+    /// Commits a transaction that changed no table the access view follows (grants, users, roles,
+    /// assistants, accounts' limits, apps, their credentials and secrets, signing keys — see
+    /// [`view`]): refresh-token rotation and code redemption, the hottest writes. It skips the
+    /// sync [`Store::commit`] runs, which would find nothing new (the watcher still runs).
+    pub async fn commit_outside_view(&self, tx: Transaction<'static, Any>) -> Result<()> {
+        tx.commit().await?;
         Ok(())
     }
 

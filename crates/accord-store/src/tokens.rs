@@ -431,7 +431,7 @@ impl Store {
             scopes: scopes_of(&row)?,
             expires_at: rows::time(&row, "expires_at")?,
         };
-        self.commit(tx).await?;
+        self.commit_outside_view(tx).await?;
         Ok(CodeUse::Fresh(Box::new(redeemed)))
     }
 
@@ -473,7 +473,7 @@ impl Store {
             .bind(&code.code_hash)
             .execute(&mut *tx)
             .await?;
-        self.commit(tx).await?;
+        self.commit_outside_view(tx).await?;
         Ok(Some((token, grant)))
     }
 
@@ -497,6 +497,12 @@ impl Store {
         client_id: &str,
         rotation: Rotation,
     ) -> Result<std::result::Result<RefreshGrant, RefreshRefusal>> {
+        if let Some(rotated) = self
+            .rotate_unclaimed(presented, client_id, rotation)
+            .await?
+        {
+            return Ok(Ok(rotated));
+        }
         let ctx = self.ctx();
         let mut tx = self.begin().await?;
         let Some(grant_id) =
@@ -559,7 +565,7 @@ impl Store {
                     rotation.refresh_ttl_seconds,
                 )
                 .await?;
-                self.commit(tx).await?;
+                self.commit_outside_view(tx).await?;
                 Ok(answer(successor))
             }
             RefreshVerdict::Reused => {
@@ -568,6 +574,79 @@ impl Store {
                 Ok(Err(RefreshRefusal::Reused))
             }
         }
+    }
+
+    /// The common case of [`Store::rotate_refresh`] — a token never presented before, whose grant
+    /// honours it — without holding the write lock while reading: the token, its grant and user
+    /// are read on a pooled connection, and the write transaction only claims the token and stores
+    /// its successor. The claim holds only if the token is still unused and unrevoked and its grant
+    /// still at the generation and status read, so a concurrent presentation, revocation or
+    /// re-authorization makes it claim nothing: then `None`, and the caller decides under the
+    /// grant's lock as before. (A user deactivated between the read and the claim gets a successor
+    /// and an access token that are refused on first use, as the view then says so.)
+    async fn rotate_unclaimed(
+        &self,
+        presented: &Secret,
+        client_id: &str,
+        rotation: Rotation,
+    ) -> Result<Option<RefreshGrant>> {
+        let ctx = self.ctx();
+        let found = {
+            let mut conn = self.pool().acquire().await?;
+            find_refresh(&mut conn, &ctx, presented.expose()).await?
+        };
+        let Some((found, grant)) = found.and_then(|f| f.grant.clone().map(|g| (f, g))) else {
+            return Ok(None);
+        };
+        let verdict = refresh::decide(
+            Some(&found.facts),
+            client_id,
+            ctx.now,
+            rotation.grace_seconds,
+        );
+        if verdict != RefreshVerdict::Rotate {
+            return Ok(None);
+        }
+        let successor = ctx.keys.refresh_successor(presented.expose());
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
+        )
+        .bind(ctx.now.millis())
+        .bind(&found.id)
+        .bind(&grant.id)
+        .bind(grant.generation)
+        .bind(grant.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let binding = RefreshBinding {
+            grant_id: &found.grant_id,
+            generation: found.facts.generation,
+            client_id,
+            scopes: &found.scopes,
+        };
+        insert_refresh(
+            &mut tx,
+            &ctx,
+            &successor,
+            &found.family_id,
+            Some(&found.id),
+            &binding,
+            rotation.refresh_ttl_seconds,
+        )
+        .await?;
+        self.commit_outside_view(tx).await?;
+        Ok(Some(RefreshGrant {
+            refresh_token: successor,
+            grant,
+            generation: found.facts.generation,
+            client_id: client_id.to_owned(),
+            scopes: found.scopes,
+        }))
     }
 
     /// What presenting a refresh token as `client_id` would do now — the very decision

@@ -47,7 +47,7 @@ impl TestDb {
 
     /// Closes the pool and drops a PostgreSQL test database.
     pub async fn finish(self) {
-        self.store.pool().close().await;
+        self.store.close().await;
         let Some((admin_url, name)) = self.postgres else {
             return;
         };
