@@ -11,7 +11,8 @@
 #   limit            the harness's ceiling (a bare axum server, one EdDSA JWT a request) :4200
 #   accord-sqlite    accord serve, SQLite in a temporary folder                          :4301
 #   accord-postgres  accord serve, a fresh PostgreSQL database (created, then dropped)    :4302
-# Accord runs with --rate-limits off and bench/seed.json, as in the harness phase.
+# Accord runs with --rate-limits off on bench/seed.json (applied by `accord seed` first), as in
+# the harness phase.
 #
 # Workloads (wrk -t$THREADS -c$CONNS, $WARMUP s warm-up discarded, then $DURATION s):
 #   W1   client-credentials token (peer: opaque, stored; limit and Accord: their EdDSA JWT)
@@ -207,11 +208,14 @@ start() { # name port ready-path command...
 # PostgreSQL needs the nodes' shared master key (SQLite keeps its own beside the file): a fresh one.
 MASTER_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 accord() { # name port database-url
-  # the Argon2id cost stays the default the report states (no ACCORD_ARGON2_* from the caller)
+  # the Argon2id cost stays the default the report states (no ACCORD_ARGON2_* from the caller);
+  # seeded by its own process first, so hashing the seed's passwords is not in the server's RSS
+  env -u ACCORD_ARGON2_MEMORY_KIB -u ACCORD_ARGON2_ITERATIONS ACCORD_LOG=warn ACCORD_DATABASE="$3" \
+    ACCORD_MASTER_KEY="$MASTER_KEY" "$ACCORD" seed "$ROOT/bench/seed.json" >"$LOGDIR/$1-seed.log" 2>&1 ||
+    { cat "$LOGDIR/$1-seed.log" >&2; die "$1: accord seed failed"; }
   start "$1" "$2" /readyz env -u ACCORD_ARGON2_MEMORY_KIB -u ACCORD_ARGON2_ITERATIONS \
     ACCORD_LOG=warn ACCORD_DATABASE="$3" ACCORD_MASTER_KEY="$MASTER_KEY" "$ACCORD" serve \
-    --bind "$HOST:$2" --rate-limits off --password-check-workers "$PASSWORD_CHECK_WORKERS" \
-    --seed "$ROOT/bench/seed.json"
+    --bind "$HOST:$2" --rate-limits off --password-check-workers "$PASSWORD_CHECK_WORKERS"
 }
 
 log "starting servers"
@@ -353,7 +357,7 @@ peer_ver=$(node -p "require('$HERE/peer/node_modules/oidc-provider/package.json'
   echo "- Machine: $(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2; exit}'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r)"
   echo "- Load: wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') -t$THREADS -c$CONNS --timeout 5s, ${WARMUP}s warm-up (discarded) then ${DURATION}s measured, 127.0.0.1 only, keep-alive; W5: bench/flow.mjs (Node $(node -v) fetch), $W5_CONCURRENCY virtual users for ${DURATION}s after one untimed flow each"
   echo "- peer: node-oidc-provider $peer_ver, NODE_ENV=production, the harness's configuration plus rotateRefreshToken: true, a bench-only minting route and an in-memory store of 1,000,000 entries instead of 1000 (bench/peer-refresh.mjs); its W4 answer also carries an id_token (scope openid), one more EdDSA signature per refresh"
-  echo "- Accord: \`accord serve --rate-limits off --password-check-workers $PASSWORD_CHECK_WORKERS --seed bench/seed.json\`, ACCORD_LOG=warn; SQLite file in a temporary folder; PostgreSQL $(psql -tA "$PG_URL/postgres" -c 'SHOW server_version' 2>/dev/null) on 127.0.0.1, a fresh database"
+  echo "- Accord: \`accord seed bench/seed.json\` then \`accord serve --rate-limits off --password-check-workers $PASSWORD_CHECK_WORKERS\`, ACCORD_LOG=warn; SQLite file in a temporary folder; PostgreSQL $(psql -tA "$PG_URL/postgres" -c 'SHOW server_version' 2>/dev/null) on 127.0.0.1, a fresh database"
   echo "- Argon2id (Accord's passwords, crates/accord-store/src/secrets.rs PasswordCost::DEFAULT): memory $argon_memory KiB ($((argon_memory / 1024)) MiB), $argon_iterations iterations, $argon_lanes lane; password-check workers: $PASSWORD_CHECK_WORKERS (the number of cores, the default)"
   echo "- CPU us/req: server process CPU time (/proc/PID/stat) / requests (W5: / flows; for W5 over the timed flows only); accord-postgres: \"(+N db)\" is the CPU of the PostgreSQL backends serving its database in that run, per request (the SQLite rows' database work is inside the server process); peak RSS: the server's VmHWM after the run; x peer, x ceiling: req/s over the peer's / the ceiling's req/s in the same workload of this run"
   echo

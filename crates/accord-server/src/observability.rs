@@ -24,12 +24,20 @@ pub const REQUEST_ID_HEADER: &str = "x-zm-trackingid";
 #[derive(Clone, Copy, Default)]
 struct RandomRequestId;
 
+/// Request ids name a request in a log or a support ticket: unique and not guessable, but no
+/// secret. So rather than ask the kernel for randomness on every request, a key drawn once per
+/// process keys std's SipHash over a counter: 128 bits, 32 hex digits.
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        accord_store::secrets::new_id()
-            .parse()
-            .ok()
-            .map(RequestId::new)
+        use std::hash::BuildHasher;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:016x}{:016x}", key.hash_one((n, 0u8)), key.hash_one((n, 1u8)));
+        id.parse().ok().map(RequestId::new)
     }
 }
 
@@ -42,6 +50,10 @@ pub fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
     let header = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<Body>| {
+            // At ACCORD_LOG=warn (or quieter) there is no span to name: skip building its fields.
+            if !tracing::enabled!(tracing::Level::INFO) {
+                return Span::none();
+            }
             let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
             let id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
             tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
