@@ -36,7 +36,11 @@ impl MakeRequestId for RandomRequestId {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:016x}{:016x}", key.hash_one((n, 0u8)), key.hash_one((n, 1u8)));
+        let id = format!(
+            "{:016x}{:016x}",
+            key.hash_one((n, 0u8)),
+            key.hash_one((n, 1u8))
+        );
         id.parse().ok().map(RequestId::new)
     }
 }

@@ -188,6 +188,33 @@ async fn insert_refresh(
     Ok(())
 }
 
+/// Stores `successor`, the rotation of the claimed refresh token `found`, in its family.
+async fn insert_successor(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    found: &FoundRefresh,
+    client_id: &str,
+    successor: &Secret,
+    rotation: Rotation,
+) -> Result<()> {
+    let binding = RefreshBinding {
+        grant_id: &found.grant_id,
+        generation: found.facts.generation,
+        client_id,
+        scopes: &found.scopes,
+    };
+    insert_refresh(
+        conn,
+        ctx,
+        successor,
+        &found.family_id,
+        Some(&found.id),
+        &binding,
+        rotation.refresh_ttl_seconds,
+    )
+    .await
+}
+
 /// A refresh token as rotated or looked up.
 #[derive(Debug, Clone)]
 pub struct RefreshGrant {
@@ -549,22 +576,7 @@ impl Store {
                 if claimed.rows_affected() != 1 {
                     return Ok(Err(RefreshRefusal::Invalid));
                 }
-                let binding = RefreshBinding {
-                    grant_id: &found.grant_id,
-                    generation: found.facts.generation,
-                    client_id,
-                    scopes: &found.scopes,
-                };
-                insert_refresh(
-                    &mut tx,
-                    &ctx,
-                    &successor,
-                    &found.family_id,
-                    Some(&found.id),
-                    &binding,
-                    rotation.refresh_ttl_seconds,
-                )
-                .await?;
+                insert_successor(&mut tx, &ctx, &found, client_id, &successor, rotation).await?;
                 self.commit_outside_view(tx).await?;
                 Ok(answer(successor))
             }
@@ -578,12 +590,13 @@ impl Store {
 
     /// The common case of [`Store::rotate_refresh`] — a token never presented before, whose grant
     /// honours it — without holding the write lock while reading: the token, its grant and user
-    /// are read on a pooled connection, and the write transaction only claims the token and stores
-    /// its successor. The claim holds only if the token is still unused and unrevoked and its grant
-    /// still at the generation and status read, so a concurrent presentation, revocation or
-    /// re-authorization makes it claim nothing: then `None`, and the caller decides under the
-    /// grant's lock as before. (A user deactivated between the read and the claim gets a successor
-    /// and an access token that are refused on first use, as the view then says so.)
+    /// are read on a pooled connection, and the write transaction only takes the grant's lock,
+    /// claims the token and stores its successor. The claim holds only if the token is still
+    /// unused and unrevoked and its grant still at the generation and status read, so a concurrent
+    /// presentation, revocation or re-authorization makes it claim nothing: then `None`, and the
+    /// caller decides under the grant's lock as before. (A user deactivated between the read and
+    /// the claim gets a successor and an access token that are refused on first use, as the view
+    /// then says so.)
     async fn rotate_unclaimed(
         &self,
         presented: &Secret,
@@ -609,6 +622,9 @@ impl Store {
         }
         let successor = ctx.keys.refresh_successor(presented.expose());
         let mut tx = self.begin().await?;
+        // Under the grant's lock, as every change to its tokens: a revocation either committed
+        // before (the guard below then sees it) or waits, and then sees the successor.
+        grants::lock(&mut tx, &grant.id).await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
              AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
@@ -623,22 +639,7 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
-        let binding = RefreshBinding {
-            grant_id: &found.grant_id,
-            generation: found.facts.generation,
-            client_id,
-            scopes: &found.scopes,
-        };
-        insert_refresh(
-            &mut tx,
-            &ctx,
-            &successor,
-            &found.family_id,
-            Some(&found.id),
-            &binding,
-            rotation.refresh_ttl_seconds,
-        )
-        .await?;
+        insert_successor(&mut tx, &ctx, &found, client_id, &successor, rotation).await?;
         self.commit_outside_view(tx).await?;
         Ok(Some(RefreshGrant {
             refresh_token: successor,

@@ -225,14 +225,7 @@ async fn only_an_unreachable_database_is_called_unreachable_and_a_refused_statem
 
         // A database that cannot be reached: 503, in each surface's words.
         db.store.close().await;
-        let (status, body) = call(
-            &live,
-            &token,
-            reqwest::Method::GET,
-            "/v2/users",
-            None,
-        )
-        .await;
+        let (status, body) = call(&live, &token, reqwest::Method::GET, "/v2/users", None).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert!(
             body["message"]

@@ -89,13 +89,7 @@ async fn the_view_follows_this_processes_changes_at_once() {
 async fn another_process_learns_of_changes_when_its_view_syncs() {
     on_every_backend(|db| async move {
         db.store.seed_file(&example()).await.unwrap();
-        // A second process: its own pool and view over the same database.
-        let config = StoreConfig {
-            master_key: Some(db.master_key.clone()),
-            password_cost: accord_store::secrets::PasswordCost::TESTING,
-            ..StoreConfig::new(db.database_url.clone())
-        };
-        let other = Store::open(&config).await.unwrap();
+        let other = another_process(&db).await;
         let sam = db.store.find_user("sam@acme.test").await.unwrap();
         assert!(
             other
@@ -167,6 +161,16 @@ async fn another_process_learns_of_changes_when_its_view_syncs() {
         other.pool().close().await;
     })
     .await;
+}
+
+/// A second process: its own pool and view over the test's database.
+async fn another_process(db: &accord_testkit::TestDbRef) -> Store {
+    let config = StoreConfig {
+        master_key: Some(db.master_key.clone()),
+        password_cost: accord_store::secrets::PasswordCost::TESTING,
+        ..StoreConfig::new(db.database_url.clone())
+    };
+    Store::open(&config).await.unwrap()
 }
 
 /// Installs the example's account app in Acme: a grant to revoke.
@@ -339,12 +343,7 @@ async fn a_change_in_flight_during_a_full_reload_is_applied_when_it_commits() {
         // This process reloads everything (the periodic safety net) and another one starts: both
         // read the whole state while the revocation is still in flight.
         store.view().reload(store.pool()).await.unwrap();
-        let config = StoreConfig {
-            master_key: Some(db.master_key.clone()),
-            password_cost: accord_store::secrets::PasswordCost::TESTING,
-            ..StoreConfig::new(db.database_url.clone())
-        };
-        let other = Store::open(&config).await.unwrap();
+        let other = another_process(&db).await;
         if let Some(held) = held {
             assert_eq!(status(&other, &grant.id), Some(GrantStatus::Active));
             held.commit().await.unwrap();
@@ -409,12 +408,7 @@ async fn another_process_forgets_a_remembered_client_when_its_app_or_secrets_cha
     use accord_store::apps::AppChange;
     on_every_backend(|db| async move {
         db.store.seed_file(&example()).await.unwrap();
-        let config = StoreConfig {
-            master_key: Some(db.master_key.clone()),
-            password_cost: accord_store::secrets::PasswordCost::TESTING,
-            ..StoreConfig::new(db.database_url.clone())
-        };
-        let other = Store::open(&config).await.unwrap();
+        let other = another_process(&db).await;
         let seeded = Secret::new("ms-prod-secret-0123456789");
         let authenticates = |store: &Store, client_id: &'static str, secret: Secret| {
             let store = store.clone();
@@ -518,12 +512,7 @@ async fn another_process_forgets_a_remembered_client_when_its_app_or_secrets_cha
 async fn another_process_forgets_a_remembered_user_when_the_row_changes() {
     on_every_backend(|db| async move {
         db.store.seed_file(&example()).await.unwrap();
-        let config = StoreConfig {
-            master_key: Some(db.master_key.clone()),
-            password_cost: accord_store::secrets::PasswordCost::TESTING,
-            ..StoreConfig::new(db.database_url.clone())
-        };
-        let other = Store::open(&config).await.unwrap();
+        let other = another_process(&db).await;
         let sam = db.store.find_user("sam@acme.test").await.unwrap();
         let id = sam.id.as_str();
         let remembered = other.user(id).await.unwrap();
