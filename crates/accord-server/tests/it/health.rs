@@ -33,8 +33,18 @@ async fn health_and_readiness_answer_with_a_request_id() {
         assert_eq!(state.config().issuer, "http://127.0.0.1:8080");
         let (status, id, body) = get(&state, "/healthz").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(id.map(|i| i.len()), Some(22));
+        let id = id.expect("a request id");
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "32 hex digits: {id}"
+        );
         assert_eq!(body["status"], "ok");
+        let (_, again, _) = get(&state, "/healthz").await;
+        assert_ne!(
+            again.as_deref(),
+            Some(id.as_str()),
+            "every request its own id"
+        );
         let (status, _, body) = get(&state, "/readyz").await;
         assert_eq!(
             (status, body["database"].as_str()),
