@@ -40,7 +40,7 @@ pub struct Grant {
 const COLUMNS: &str = "id, kind, app_id, account_id, user_id, created_by, scopes, status, generation, created_at, \
      updated_at, revoked_at, revoked_reason";
 
-fn from_row(row: &AnyRow) -> Result<Grant> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<Grant> {
     let names: Vec<String> = rows::json(row, "scopes")?;
     let scopes = names
         .iter()

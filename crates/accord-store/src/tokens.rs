@@ -14,6 +14,7 @@ use accord_core::grants::{GrantFacts, GrantKind};
 use accord_core::ids::Secret;
 use accord_core::refresh::{self, RefreshFacts, RefreshVerdict, SuccessorFacts};
 use accord_core::scopes::Scope;
+use accord_core::users::UserStatus;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, Actor, Entry};
@@ -28,7 +29,12 @@ fn scope_names(scopes: &[Scope]) -> String {
 }
 
 fn scopes_of(row: &AnyRow) -> Result<Vec<Scope>> {
-    let names: Vec<String> = rows::json(row, "scopes")?;
+    scopes_in(row, "scopes")
+}
+
+/// The scopes a row holds as a JSON list under `column`.
+fn scopes_in(row: &AnyRow, column: &str) -> Result<Vec<Scope>> {
+    let names: Vec<String> = rows::json(row, column)?;
     names
         .iter()
         .map(|n| Scope::parse(n).map_err(|e| StoreError::Corrupt(e.to_string())))
@@ -248,19 +254,28 @@ async fn refresh_row(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opti
 
 /// What decides whether a grant honours its tokens, read now.
 async fn grant_facts(conn: &mut Conn, grant: &grants::Grant) -> Result<GrantFacts> {
+    let user_status = match (grant.kind, grant.user_id.as_deref()) {
+        (GrantKind::Authorization, Some(user_id)) => {
+            crate::users::get(conn, user_id).await?.map(|u| u.status)
+        }
+        _ => None,
+    };
+    Ok(facts_of(grant, user_status))
+}
+
+/// [`GrantFacts`] of a grant whose authorizing user (if any) has `user_status` (`None`: gone).
+fn facts_of(grant: &grants::Grant, user_status: Option<UserStatus>) -> GrantFacts {
     let user_active = match (grant.kind, grant.user_id.as_deref()) {
-        (GrantKind::Authorization, Some(user_id)) => crate::users::get(conn, user_id)
-            .await?
-            .is_some_and(|u| u.status == accord_core::users::UserStatus::Active),
+        (GrantKind::Authorization, Some(_)) => user_status == Some(UserStatus::Active),
         (GrantKind::Authorization, None) => false,
         (GrantKind::Installation | GrantKind::Server, _) => true,
     };
-    Ok(GrantFacts {
+    GrantFacts {
         kind: grant.kind,
         status: grant.status,
         generation: grant.generation,
         user_active,
-    })
+    }
 }
 
 /// The grant behind a token, if it still honours tokens of `generation` (and, for an
@@ -288,15 +303,42 @@ struct FoundRefresh {
     facts: RefreshFacts,
 }
 
-/// Reads a refresh token, its grant, and (once rotated) its successor.
+/// A refresh token's row joined with its grant's and the grant's user's status, so that
+/// [`find_refresh`] reads all three in one statement. The grant's columns keep their names (for
+/// [`grants::from_row`]); the token's that would collide are renamed.
+const FOUND_REFRESH_SQL: &str = "SELECT r.id AS token_id, r.family_id, r.grant_id, \
+     r.generation AS token_generation, r.client_id, r.scopes AS token_scopes, r.expires_at, r.used_at, \
+     r.revoked_at AS token_revoked_at, g.id, g.kind, g.app_id, g.account_id, g.user_id, g.created_by, \
+     g.scopes, g.status, g.generation, g.created_at, g.updated_at, g.revoked_at, g.revoked_reason, \
+     u.status AS user_status \
+     FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id \
+     WHERE r.token_hash = $1";
+
+/// Reads a refresh token, its grant and that grant's user in one statement, and (once rotated)
+/// its successor.
 async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Option<FoundRefresh>> {
-    let Some(row) = refresh_row(conn, ctx, token).await? else {
+    let Some(row) = sqlx::query(FOUND_REFRESH_SQL)
+        .bind(ctx.keys.hash_secret(token))
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let grant_id = rows::text(&row, "grant_id")?;
-    let grant = grants::get(conn, &grant_id).await?;
+    let grant = match rows::opt_text(&row, "id")? {
+        Some(_) => Some(grants::from_row(&row)?),
+        None => None,
+    };
     let grant_facts = match &grant {
-        Some(grant) => Some(grant_facts(conn, grant).await?),
+        Some(grant) => {
+            let user_status = rows::opt_text(&row, "user_status")?
+                .map(|s| {
+                    UserStatus::parse(&s)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown status {s}")))
+                })
+                .transpose()?;
+            Some(facts_of(grant, user_status))
+        }
         None => None,
     };
     let used_at = rows::opt_time(&row, "used_at")?;
@@ -315,16 +357,16 @@ async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opt
         None => None,
     };
     Ok(Some(FoundRefresh {
-        id: rows::text(&row, "id")?,
+        id: rows::text(&row, "token_id")?,
         family_id: rows::text(&row, "family_id")?,
         grant,
-        scopes: scopes_of(&row)?,
+        scopes: scopes_in(&row, "token_scopes")?,
         facts: RefreshFacts {
             client_id: rows::text(&row, "client_id")?,
-            generation: rows::int(&row, "generation")?,
+            generation: rows::int(&row, "token_generation")?,
             expires_at: rows::time(&row, "expires_at")?,
             used_at,
-            revoked: rows::opt_time(&row, "revoked_at")?.is_some(),
+            revoked: rows::opt_time(&row, "token_revoked_at")?.is_some(),
             grant: grant_facts,
             successor,
         },
