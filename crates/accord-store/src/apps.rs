@@ -964,12 +964,25 @@ impl Store {
         client_id: &str,
         secret: &Secret,
     ) -> Result<Option<(App, Environment)>> {
+        Ok(self
+            .authenticated_client(client_id, secret)
+            .await?
+            .map(|c| (c.app.clone(), c.environment)))
+    }
+
+    /// [`Store::authenticate_client`] answering with the access view's own entry (no copy of the
+    /// app: the token endpoint's hot path).
+    pub async fn authenticated_client(
+        &self,
+        client_id: &str,
+        secret: &Secret,
+    ) -> Result<Option<Arc<ClientState>>> {
         let client = self.client(client_id).await?;
         let hashes = client.as_ref().map_or(&[][..], |c| &c.secret_hashes[..]);
         if !secret_matches(&self.ctx(), secret, hashes) {
             return Ok(None);
         }
-        Ok(client.map(|c| (c.app.clone(), c.environment)))
+        Ok(client)
     }
 
     /// A client by its id, from the access view when it remembers it (see [`crate::view`]),

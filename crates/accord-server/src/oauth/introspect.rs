@@ -27,7 +27,7 @@ pub async fn introspect(
         .ensure_view_fresh()
         .await
         .map_err(|stale| OAuthError::stale_view(&stale))?;
-    let (_, _, credentials) = authenticate(&state, &params).await?;
+    let (_, credentials) = authenticate(&state, &params).await?;
     let token = params.require("token")?;
     let inactive = Json(json!({"active": false}));
     let config = state.config();

@@ -74,7 +74,7 @@ pub async fn revoke(
         .ensure_view_fresh()
         .await
         .map_err(|stale| OAuthError::stale_view(&stale))?;
-    let (_, _, credentials) = authenticate(&state, &params).await?;
+    let (_, credentials) = authenticate(&state, &params).await?;
     let token = params.require("token")?;
     if let Some(grant_id) = grant_of_token(&state, token, &credentials.client_id).await? {
         let actor = Actor::App(credentials.client_id.clone());

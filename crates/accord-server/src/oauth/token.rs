@@ -2,14 +2,15 @@
 //! client-credentials grants, answered in Zoom's shape (`expires_in` a number, `scope` a string,
 //! `api_url`) with `Cache-Control: no-store`.
 
-use accord_core::apps::{AppKind, Environment};
+use std::sync::Arc;
+
+use accord_core::apps::AppKind;
 use accord_core::grants::{GrantKind, GrantStatus};
 use accord_core::permission::resolve_me;
 use accord_core::scopes::{Scope, scope_string};
-use accord_store::apps::App;
 use accord_store::grants::Grant;
 use accord_store::tokens::{CodeUse, RedeemedCode, RefreshRefusal, Rotation};
-use accord_store::view::GrantState;
+use accord_store::view::{ClientState, GrantState};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -119,7 +120,7 @@ pub async fn token(
 pub async fn authenticate(
     state: &AppState,
     params: &OAuthParams,
-) -> Result<(App, Environment, ClientCredentials), OAuthError> {
+) -> Result<(Arc<ClientState>, ClientCredentials), OAuthError> {
     let credentials = params.client()?;
     let attempt = state
         .throttles()
@@ -134,22 +135,21 @@ pub async fn authenticate(
         Some(secret) => {
             state
                 .store()
-                .authenticate_client(&credentials.client_id, secret)
+                .authenticated_client(&credentials.client_id, secret)
                 .await?
         }
         None => state
             .store()
             .client(&credentials.client_id)
             .await?
-            .filter(|client| client.app.public_client)
-            .map(|client| (client.app.clone(), client.environment)),
+            .filter(|client| client.app.public_client),
     };
-    let Some((app, environment)) = found else {
+    let Some(client) = found else {
         attempt.failed(state.store().now());
         return Err(OAuthError::invalid_client(credentials.basic));
     };
     attempt.succeeded(state.store().now());
-    Ok((app, environment, credentials))
+    Ok((client, credentials))
 }
 
 /// Who `me` is for a grant right now (the installer while still in the account, else the owner).
@@ -302,7 +302,8 @@ async fn authorization_code(
     state: &AppState,
     params: &OAuthParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let (app, _, credentials) = authenticate(state, params).await?;
+    let (client, credentials) = authenticate(state, params).await?;
+    let app = &client.app;
     let invalid_code = || OAuthError::invalid_grant("Invalid authorization code");
     let code = params.require("code")?;
     let redeemed = match state.store().take_code(code).await? {
@@ -351,7 +352,7 @@ async fn refresh_token(
     state: &AppState,
     params: &OAuthParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let (_, _, credentials) = authenticate(state, params).await?;
+    let (_, credentials) = authenticate(state, params).await?;
     let presented = accord_core::ids::Secret::new(params.require("refresh_token")?);
     let rotated = state
         .store()
@@ -381,7 +382,8 @@ async fn server_token(
     params: &OAuthParams,
     account_named: bool,
 ) -> Result<TokenResponse, OAuthError> {
-    let (app, _, credentials) = authenticate(state, params).await?;
+    let (client, credentials) = authenticate(state, params).await?;
+    let app = &client.app;
     if app.kind != AppKind::Server {
         return Err(OAuthError::unauthorized_client(format!(
             "Only server apps may use this grant type; this is {} app",
