@@ -1,6 +1,10 @@
-//! Input refused at the edge, before any handler runs: a NUL character (U+0000) anywhere a
-//! handler could read it — the path, the query string, a form or JSON body. And the deadline every
-//! request is answered within ([`deadline`]).
+//! What every request passes through before and after its handler, in one middleware
+//! ([`frame`]; a layer of its own per concern cost a boxed future, a service clone and more per
+//! request): its request id, its log span and line ([`crate::observability`]), its count and
+//! latency in `/metrics`, the body-size limit, the deadline it is answered within, and input
+//! refused at the edge — a NUL character (U+0000) anywhere a handler could read it: the path,
+//! the query string, a form or JSON body. Panics are turned into 500s inside it
+//! ([`crate::observability::panic_response`]), so they are counted and logged too.
 //!
 //! PostgreSQL refuses NUL in text (SQLite stores it), so such input used to travel all the way to
 //! the database and fail there, which the client saw as "cannot reach its database". Refused
@@ -8,22 +12,88 @@
 //! (code 300) naming where it was; `/oauth/token|revoke|introspect`: `invalid_request`; pages: the
 //! error page — and a database error keeps meaning what it says.
 //!
-//! The body is read once here (within the body limit, applied outside this layer) and handed on
-//! unchanged. A JSON body is recognised by its first character, whatever its content type, since
-//! `/v2` handlers read JSON regardless of the header; a body that is not valid JSON is left for
-//! the handler to refuse in its own words.
+//! The body is read once here, within the body limit (a declared or counted length over it gets
+//! 413 in the surface's words), and handed on unchanged. A JSON body is recognised by its first
+//! character, whatever its content type, since `/v2` handlers read JSON regardless of the header;
+//! a body that is not valid JSON is left for the handler to refuse in its own words.
+
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{FromRequest, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::errors::ApiError;
+use crate::metrics::Metrics;
 use crate::oauth::errors::OAuthError;
+use crate::observability::{self, REQUEST_ID_HEADER};
 use crate::pages::PageError;
+
+/// What [`frame`] needs: where requests are counted, and the deadline (`--request-timeout`).
+#[derive(Clone)]
+pub struct Edge {
+    pub metrics: Metrics,
+    pub request_timeout: Duration,
+}
+
+/// The middleware around every route (the fallback too). In order: the request id
+/// (`x-zm-trackingid`, kept when the request brings one, sent back on the answer), the log span
+/// (only when info logging is on), then, within the deadline, the NUL check and the handler; after
+/// it, the count and latency by route template and one log line with the status and latency.
+pub async fn frame(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let header = HeaderName::from_static(REQUEST_ID_HEADER);
+    let id = match request.headers().get(&header) {
+        Some(id) => id.clone(),
+        None => {
+            let id = observability::new_request_id();
+            request.headers_mut().insert(header.clone(), id.clone());
+            id
+        }
+    };
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = crate::metrics::method_label(request.method());
+    let span = observability::request_span(&id, request.method(), route);
+    // A clone of the URI shares its bytes: no copy of the path for the rare request that runs out
+    // of time.
+    let uri = request.uri().clone();
+    let answered = tokio::time::timeout(edge.request_timeout, refuse_nul(request, next))
+        .instrument(span.clone())
+        .await;
+    let mut response = match answered {
+        Ok(response) => response,
+        Err(_) => {
+            let limit = edge.request_timeout;
+            span.in_scope(|| {
+                tracing::warn!(
+                    path = %uri.path(),
+                    seconds = limit.as_secs_f64(),
+                    "a request was not answered within the request timeout; answered 503"
+                )
+            });
+            overdue(uri.path(), limit).await
+        }
+    };
+    response.headers_mut().insert(header, id);
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    edge.metrics
+        .request(route, method, status, latency.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "answered"
+        )
+    });
+    response
+}
 
 /// Where a NUL character was found, named for the error message (never the value itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +121,23 @@ impl NulIn {
     }
 }
 
-/// The middleware: refuses a request carrying a NUL character, passes every other one on.
-pub async fn refuse_nul(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    if let Some(found) = nul_in_target(&path, request.uri().query()) {
-        return refusal(&path, &found).await;
+/// Refuses a request carrying a NUL character (or a body over [`crate::MAX_BODY_BYTES`]), passes
+/// every other one on.
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if let Some(found) = nul_in_target(path, request.uri().query()) {
+        return refusal(path, &found).await;
     }
     if !may_carry_body(&request) {
         return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > crate::MAX_BODY_BYTES as u64) {
+        return too_large(path).await;
     }
     let content_type = request
         .headers()
@@ -67,17 +146,19 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
         .unwrap_or("")
         .to_ascii_lowercase();
     let (parts, body) = request.into_parts();
-    // Read as the handlers' own `Bytes` extractor reads it (the body limit is applied outside), so
-    // a body over the limit and one that stalls (the connection's idle timeout) answer as before.
-    let bytes = match Bytes::from_request(Request::new(body), &()).await {
+    let path = parts.uri.path();
+    // Read as the handlers' own `Bytes` extractor reads it, within the limit, so a body over it
+    // and one that stalls (the connection's idle timeout) get their own answers.
+    let limited = Body::new(http_body_util::Limited::new(body, crate::MAX_BODY_BYTES));
+    let bytes = match Bytes::from_request(Request::new(limited), &()).await {
         Ok(bytes) => bytes,
         Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
-            return too_large(&path).await;
+            return too_large(path).await;
         }
-        Err(rejection) => return unreadable(&path, &rejection.body_text()).await,
+        Err(rejection) => return unreadable(path, &rejection.body_text()).await,
     };
     if let Some(found) = nul_in_body(&bytes, &content_type) {
-        return refusal(&path, &found).await;
+        return refusal(path, &found).await;
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -94,10 +175,14 @@ fn may_carry_body(request: &Request) -> bool {
 /// A NUL in the path (only `%00` can put one there: a raw one is not a valid URI) or in a query
 /// parameter's name or value.
 pub fn nul_in_target(path: &str, query: Option<&str>) -> Option<NulIn> {
-    if path.as_bytes().windows(3).any(|w| w == b"%00") {
+    if contains(path.as_bytes(), b"%00") {
         return Some(NulIn::Path);
     }
     let query = query?;
+    // Decoding yields a NUL only from `%00` (a raw one is not a valid URI): look for that first.
+    if !contains(query.as_bytes(), b"%00") {
+        return None;
+    }
     form_urlencoded::parse(query.as_bytes())
         .find(|(name, value)| name.contains('\0') || value.contains('\0'))
         .map(|(name, _)| NulIn::Query(printable(&name)))
@@ -109,16 +194,26 @@ pub fn nul_in_body(body: &Bytes, content_type: &str) -> Option<NulIn> {
         return Some(NulIn::Body(String::new()));
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
+        // Decoding yields a NUL only from `%00` (raw NUL bytes were refused above).
+        if !contains(body, b"%00") {
+            return None;
+        }
         return form_urlencoded::parse(body)
             .find(|(name, value)| name.contains('\0') || value.contains('\0'))
             .map(|(name, _)| NulIn::Body(printable(&name)));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-    if !matches!(first, b'{' | b'[') {
+    // A JSON string holds a NUL only as the escape `\u0000`; without that text there is none
+    // (with it, it may still be an escaped backslash followed by "u0000": parse to tell).
+    if !matches!(first, b'{' | b'[') || !contains(body, b"\\u0000") {
         return None;
     }
     let value: Value = serde_json::from_slice(body).ok()?;
     accord_core::input::nul_in_json(&value).map(NulIn::Body)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A name safe to echo: the NUL itself (and other control characters) shown escaped.
@@ -194,32 +289,11 @@ async fn page(error: PageError) -> Response {
     crate::pages::security::security_headers(error.into_response()).await
 }
 
-/// The deadline every request is answered within (`--request-timeout`): a handler still waiting
-/// then — on a database connection whose packets are silently dropped, say, which no error ever
-/// ends — is dropped (which gives its database connection back closed) and the client gets 503 in
-/// its surface's words. A connection that is refused or reset is answered sooner, through the
-/// pool's acquire timeout.
-pub async fn deadline(
-    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // A clone of the URI shares its bytes: no copy of the path on every request for the rare one
-    // that runs out of time.
-    let uri = request.uri().clone();
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                path = %uri.path(),
-                seconds = limit.as_secs_f64(),
-                "a request was not answered within the request timeout; answered 503"
-            );
-            overdue(uri.path(), limit).await
-        }
-    }
-}
-
+/// The answer to a request not answered within the deadline (`--request-timeout`): a handler
+/// still waiting then — on a database connection whose packets are silently dropped, say, which
+/// no error ever ends — is dropped by [`frame`] (which gives its database connection back closed)
+/// and the client gets 503 in its surface's words. A connection that is refused or reset is
+/// answered sooner, through the pool's acquire timeout.
 async fn overdue(path: &str, limit: std::time::Duration) -> Response {
     let message = format!(
         "The request was not answered within {} s; try again shortly.",

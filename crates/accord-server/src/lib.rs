@@ -1,9 +1,10 @@
 //! Accord's HTTP layer: a thin axum router over the store. Handlers parse, call and render; the
 //! model and the permission rule live in `accord-core`, storage in `accord-store`.
 //!
-//! Every route is listed in [`router`]. Cross-cutting concerns (request ids, one log line per
-//! request, body limits, panics turned into JSON 500s) are in [`observability`], the Prometheus
-//! series of `GET /metrics` in [`metrics`]; connections —
+//! Every route is listed in [`router`]. What every request passes through (request ids, one log
+//! line per request, its count in `/metrics`, the body limit, the deadline, input refused at the
+//! edge) is one middleware, [`edge::frame`]; the log span and request ids are in [`observability`],
+//! the Prometheus series of `GET /metrics` in [`metrics`]; connections —
 //! accepting them, their timeouts and caps, draining at shutdown — in [`connections`].
 
 pub mod api;
@@ -46,16 +47,16 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes(state.clone()))
         .merge(pages::routes())
         .merge(console::routes())
-        .fallback(errors::not_found)
-        .layer(axum::middleware::from_fn(edge::refuse_nul))
-        .layer(axum::middleware::from_fn_with_state(
-            state.config().request_timeout,
-            edge::deadline,
-        ));
-    let counted =
-        axum::middleware::from_fn_with_state(state.metrics().clone(), metrics::count_requests);
-    observability::layers(routes)
-        .layer(counted)
+        .fallback(errors::not_found);
+    let edge = edge::Edge {
+        metrics: state.metrics().clone(),
+        request_timeout: state.config().request_timeout,
+    };
+    routes
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            observability::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::frame))
         .with_state(state)
 }
 

@@ -12,13 +12,12 @@
 //! without, only loopback clients may scrape. With `--metrics-bind` the route moves to a listener
 //! of its own ([`metrics_router`]) and leaves the main one.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Key, Label, Level, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -131,6 +130,36 @@ pub struct Metrics(Arc<Registry>);
 struct Registry {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The request series' handles by route template, so that counting a request is a lookup by
+    /// `&str` and two atomic updates rather than building and hashing a labelled key each time.
+    /// Bounded: route templates, methods ([`method_label`]) and statuses are finite sets.
+    requests: std::sync::RwLock<HashMap<String, RouteSeries>>,
+}
+
+/// One route's request counters (by method and status) and latency histograms (by method).
+#[derive(Default)]
+struct RouteSeries {
+    counters: Vec<(&'static str, u16, metrics::Counter)>,
+    histograms: Vec<(&'static str, metrics::Histogram)>,
+}
+
+impl RouteSeries {
+    /// Counts one request if this route's series for `method` and `status` exist already.
+    fn count(&self, method: &'static str, status: u16, seconds: f64) -> bool {
+        let counter = self
+            .counters
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status);
+        let histogram = self.histograms.iter().find(|(m, _)| *m == method);
+        match (counter, histogram) {
+            (Some((_, _, counter)), Some((_, histogram))) => {
+                counter.increment(1);
+                histogram.record(seconds);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -148,7 +177,11 @@ impl Metrics {
             .expect("the latency buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
-        let metrics = Metrics(Arc::new(Registry { recorder, handle }));
+        let metrics = Metrics(Arc::new(Registry {
+            recorder,
+            handle,
+            requests: Default::default(),
+        }));
         for (name, kind, help) in SERIES {
             let (name, help) = (name.into(), SharedString::const_str(help));
             match kind {
@@ -218,19 +251,49 @@ impl Metrics {
 
     /// One answered request: `route` is the matched route template (`unmatched` for none).
     pub fn request(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
-        let route = Label::new("route", route.to_owned());
-        let method = Label::new("method", method);
-        let labels = vec![
-            route.clone(),
-            method.clone(),
-            Label::new("status", status.to_string()),
-        ];
-        self.counter(HTTP_REQUESTS, labels, 1);
-        let key = Key::from_parts(HTTP_DURATION, vec![route, method]);
-        self.0
-            .recorder
-            .register_histogram(&key, &METADATA)
-            .record(seconds);
+        let requests = &self.0.requests;
+        let counted = requests
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(route)
+            .is_some_and(|series| series.count(method, status, seconds));
+        if counted {
+            return;
+        }
+        // First of its kind: register its series (registering again returns the same handles).
+        let route_label = Label::new("route", route.to_owned());
+        let method_label = Label::new("method", method);
+        let counter = self.0.recorder.register_counter(
+            &Key::from_parts(
+                HTTP_REQUESTS,
+                vec![
+                    route_label.clone(),
+                    method_label.clone(),
+                    Label::new("status", status.to_string()),
+                ],
+            ),
+            &METADATA,
+        );
+        let histogram = self.0.recorder.register_histogram(
+            &Key::from_parts(HTTP_DURATION, vec![route_label, method_label]),
+            &METADATA,
+        );
+        counter.increment(1);
+        histogram.record(seconds);
+        let mut requests = requests
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let series = requests.entry(route.to_owned()).or_default();
+        if !series
+            .counters
+            .iter()
+            .any(|(m, s, _)| *m == method && *s == status)
+        {
+            series.counters.push((method, status, counter));
+        }
+        if !series.histograms.iter().any(|(m, _)| *m == method) {
+            series.histograms.push((method, histogram));
+        }
     }
 
     /// An access token issued by `grant_type` (one of [`GRANT_TYPES`]).
@@ -348,33 +411,9 @@ pub async fn scrape(State(state): State<AppState>, request: Request) -> Response
         .into_response()
 }
 
-/// Counts every request by its matched route template (never the raw path, which holds ids) and
-/// status, and times it. Wraps the whole router, so refusals from the other layers count too.
-pub async fn count_requests(
-    State(metrics): State<Metrics>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.request(
-        &route,
-        method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
-}
-
 /// The method as a label: the standard ones by name, any other as `other` — a client inventing
 /// methods must not invent series (each holds memory for the life of the process).
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",

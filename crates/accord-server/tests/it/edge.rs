@@ -246,3 +246,93 @@ async fn only_an_unreachable_database_is_called_unreachable_and_a_refused_statem
     })
     .await;
 }
+
+/// Sends `head` then `body` on a fresh connection and reads the answer's head and body.
+async fn raw_exchange(live: &Live, head: String, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = live.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    // The server may answer (and stop reading) before the whole body is sent: that is fine.
+    let _ = stream.write_all(body).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+            let text = String::from_utf8_lossy(&received);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .to_lowercase()
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse().ok())
+                    .unwrap_or(0);
+                if received.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within 30 s");
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413_in_each_surfaces_words_declared_or_chunked() {
+    on_every_backend(|db| async move {
+        let live = start(db).await;
+        let address = live.url.trim_start_matches("http://").to_owned();
+        let limit = accord_server::MAX_BODY_BYTES;
+        let oversized = vec![b'a'; limit + 1];
+
+        // Declared: refused from the Content-Length alone, before any of the body is sent.
+        let head = format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            oversized.len()
+        );
+        let (status, body) = raw_exchange(&live, head, &[]).await;
+        assert_eq!(status, 413, "{body}");
+        let body: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        assert!(body["reason"].as_str().unwrap_or("").contains(&limit.to_string()), "{body}");
+
+        // Chunked: no length to go by, refused once the limit is crossed while reading.
+        let mut chunked = Vec::new();
+        for chunk in oversized.chunks(64 * 1024) {
+            chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            chunked.extend_from_slice(chunk);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let head = format!(
+            "POST /v2/users HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        let (status, body) = raw_exchange(&live, head, &chunked).await;
+        assert_eq!(status, 413, "{body}");
+        let body: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(body["code"], 413, "{body}");
+
+        // A body exactly at the limit is read and handed on: the handler answers in its own words.
+        let at_limit = vec![b'a'; limit];
+        let head = format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {limit}\r\nConnection: close\r\n\r\n"
+        );
+        let (status, body) = raw_exchange(&live, head, &at_limit).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(!body.contains("larger than"), "{body}");
+    })
+    .await;
+}
