@@ -134,6 +134,8 @@ struct Registry {
     /// `&str` and two atomic updates rather than building and hashing a labelled key each time.
     /// Bounded: route templates, methods ([`method_label`]) and statuses are finite sets.
     requests: std::sync::RwLock<HashMap<String, RouteSeries>>,
+    /// The tokens-issued counter of each of [`GRANT_TYPES`], registered (at 0) once.
+    tokens_issued: Vec<(&'static str, metrics::Counter)>,
 }
 
 /// One route's request counters (by method and status) and latency histograms (by method).
@@ -177,10 +179,19 @@ impl Metrics {
             .expect("the latency buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
+        let tokens_issued = GRANT_TYPES
+            .into_iter()
+            .map(|grant_type| {
+                let key =
+                    Key::from_parts(TOKENS_ISSUED, vec![Label::new("grant_type", grant_type)]);
+                (grant_type, recorder.register_counter(&key, &METADATA))
+            })
+            .collect();
         let metrics = Metrics(Arc::new(Registry {
             recorder,
             handle,
             requests: Default::default(),
+            tokens_issued,
         }));
         for (name, kind, help) in SERIES {
             let (name, help) = (name.into(), SharedString::const_str(help));
@@ -197,9 +208,6 @@ impl Metrics {
                     .recorder
                     .describe_gauge(name, Some(Unit::Seconds), help),
             }
-        }
-        for grant_type in GRANT_TYPES {
-            metrics.counter(TOKENS_ISSUED, vec![Label::new("grant_type", grant_type)], 0);
         }
         for step in accord_core::permission::Step::ALL {
             metrics.counter(DENIALS, vec![Label::new("step", step.as_str())], 0);
@@ -298,7 +306,10 @@ impl Metrics {
 
     /// An access token issued by `grant_type` (one of [`GRANT_TYPES`]).
     pub fn token_issued(&self, grant_type: &'static str) {
-        self.counter(TOKENS_ISSUED, vec![Label::new("grant_type", grant_type)], 1);
+        match self.0.tokens_issued.iter().find(|(t, _)| *t == grant_type) {
+            Some((_, counter)) => counter.increment(1),
+            None => self.counter(TOKENS_ISSUED, vec![Label::new("grant_type", grant_type)], 1),
+        }
     }
 
     /// A request the permission rule refused at `step`.

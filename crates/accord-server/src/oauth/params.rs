@@ -31,20 +31,21 @@ pub struct ClientCredentials {
     pub basic: bool,
 }
 
-fn merge(
-    into: &mut HashMap<String, String>,
+/// The parameters of one source (the query string, or the body) in a new map; a parameter
+/// repeated within it is refused.
+fn collect(
     pairs: impl Iterator<Item = (String, String)>,
-) -> Result<(), OAuthError> {
-    let mut seen = std::collections::HashSet::new();
+) -> Result<HashMap<String, String>, OAuthError> {
+    let mut into = HashMap::new();
     for (key, value) in pairs {
-        if !seen.insert(key.clone()) {
+        if into.contains_key(&key) {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {key} is repeated"
             )));
         }
         into.insert(key, value);
     }
-    Ok(())
+    Ok(into)
 }
 
 fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
@@ -70,13 +71,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let client_address = ClientAddress::from_extensions(request.extensions());
-        let mut params = HashMap::new();
-        if let Some(query) = request.uri().query() {
-            merge(
-                &mut params,
-                form_urlencoded::parse(query.as_bytes()).into_owned(),
-            )?;
-        }
+        let mut params = match request.uri().query() {
+            Some(query) => collect(form_urlencoded::parse(query.as_bytes()).into_owned())?,
+            None => HashMap::new(),
+        };
         let basic = match request.headers().get(header::AUTHORIZATION) {
             Some(value) => Some(parse_basic(
                 value
@@ -95,24 +93,23 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
             OAuthError::invalid_request(format!("cannot read the request body: {e}"))
         })?;
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let mut from_body = HashMap::new();
-            if content_type.starts_with("application/json") {
+            let from_body = if content_type.starts_with("application/json") {
                 let object: HashMap<String, serde_json::Value> = serde_json::from_slice(&body)
                     .map_err(|_| {
                         OAuthError::invalid_request(
                             "the body is not a JSON object; send application/x-www-form-urlencoded",
                         )
                     })?;
-                for (key, value) in object {
-                    let text = match value {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    from_body.insert(key, text);
-                }
+                object
+                    .into_iter()
+                    .map(|(key, value)| match value {
+                        serde_json::Value::String(s) => (key, s),
+                        other => (key, other.to_string()),
+                    })
+                    .collect()
             } else {
-                merge(&mut from_body, form_urlencoded::parse(&body).into_owned())?;
-            }
+                collect(form_urlencoded::parse(&body).into_owned())?
+            };
             params.extend(from_body);
         }
         Ok(OAuthParams {

@@ -11,8 +11,8 @@ use accord_core::scopes::{Scope, scope_string};
 use accord_store::grants::Grant;
 use accord_store::tokens::{CodeUse, RedeemedCode, RefreshRefusal, Rotation};
 use accord_store::view::{ClientState, GrantState};
-use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -68,7 +68,27 @@ pub struct TokenRequest {
 
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
-        let mut response = Json(self).into_response();
+        // Written into a buffer sized for it at once: `Json` starts at 128 bytes and grew it
+        // several times for every token (a JWT alone is over 500).
+        let mut body = Vec::with_capacity(
+            self.access_token.len()
+                + self.refresh_token.as_ref().map_or(0, String::len)
+                + self.scope.len()
+                + self.api_url.len()
+                + 128,
+        );
+        if serde_json::to_writer(&mut body, &self).is_err() {
+            // Strings and an integer: serialising cannot fail, but never answer half a body.
+            return OAuthError::server_error().into_response();
+        }
+        let mut response = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
         no_store(&mut response);
         response
     }
