@@ -959,20 +959,8 @@ impl Store {
 
     /// Checks a client id and secret ([`secret_matches`]) against the client the access view
     /// remembers, reading it from the database only the first time after a change to its app.
+    /// Answers with the view's own entry (no copy of the app: the token endpoint's hot path).
     pub async fn authenticate_client(
-        &self,
-        client_id: &str,
-        secret: &Secret,
-    ) -> Result<Option<(App, Environment)>> {
-        Ok(self
-            .authenticated_client(client_id, secret)
-            .await?
-            .map(|c| (c.app.clone(), c.environment)))
-    }
-
-    /// [`Store::authenticate_client`] answering with the access view's own entry (no copy of the
-    /// app: the token endpoint's hot path).
-    pub async fn authenticated_client(
         &self,
         client_id: &str,
         secret: &Secret,

@@ -37,7 +37,7 @@ pub struct Grant {
     pub revoked_reason: Option<String>,
 }
 
-const COLUMNS: &str = "id, kind, app_id, account_id, user_id, created_by, scopes, status, generation, created_at, \
+pub(crate) const COLUMNS: &str = "id, kind, app_id, account_id, user_id, created_by, scopes, status, generation, created_at, \
      updated_at, revoked_at, revoked_reason";
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<Grant> {

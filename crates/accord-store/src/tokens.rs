@@ -304,20 +304,27 @@ struct FoundRefresh {
 }
 
 /// A refresh token's row joined with its grant's and the grant's user's status, so that
-/// [`find_refresh`] reads all three in one statement. The grant's columns keep their names (for
-/// [`grants::from_row`]); the token's that would collide are renamed.
-const FOUND_REFRESH_SQL: &str = "SELECT r.id AS token_id, r.family_id, r.grant_id, \
-     r.generation AS token_generation, r.client_id, r.scopes AS token_scopes, r.expires_at, r.used_at, \
-     r.revoked_at AS token_revoked_at, g.id, g.kind, g.app_id, g.account_id, g.user_id, g.created_by, \
-     g.scopes, g.status, g.generation, g.created_at, g.updated_at, g.revoked_at, g.revoked_reason, \
-     u.status AS user_status \
-     FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id \
-     WHERE r.token_hash = $1";
+/// [`find_refresh`] reads all three in one statement. The grant's columns are [`grants::COLUMNS`]
+/// under their own names (for [`grants::from_row`]); the token's that would collide are renamed.
+static FOUND_REFRESH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let grant_columns = grants::COLUMNS
+        .split(',')
+        .map(|column| format!("g.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT r.id AS token_id, r.family_id, r.grant_id, r.generation AS token_generation, \
+         r.client_id, r.scopes AS token_scopes, r.expires_at, r.used_at, \
+         r.revoked_at AS token_revoked_at, {grant_columns}, u.status AS user_status \
+         FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id \
+         LEFT JOIN users u ON u.id = g.user_id WHERE r.token_hash = $1"
+    )
+});
 
 /// Reads a refresh token, its grant and that grant's user in one statement, and (once rotated)
 /// its successor.
 async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Option<FoundRefresh>> {
-    let Some(row) = sqlx::query(FOUND_REFRESH_SQL)
+    let Some(row) = sqlx::query(FOUND_REFRESH_SQL.as_str())
         .bind(ctx.keys.hash_secret(token))
         .fetch_optional(&mut *conn)
         .await?

@@ -155,7 +155,7 @@ pub async fn authenticate(
         Some(secret) => {
             state
                 .store()
-                .authenticated_client(&credentials.client_id, secret)
+                .authenticate_client(&credentials.client_id, secret)
                 .await?
         }
         None => state

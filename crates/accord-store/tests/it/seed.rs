@@ -86,12 +86,13 @@ async fn secrets_in_the_file_work_and_missing_ones_are_generated_once() {
                 .is_empty()
         );
 
-        let (app, _) = db
+        let client = db
             .store
             .authenticate_client("ms-prod", &Secret::new("ms-prod-secret-0123456789"))
             .await
             .unwrap()
             .expect("the seeded secret authenticates");
+        let app = &client.app;
         assert_eq!(app.name, "Meeting Sync");
         assert!(
             db.store

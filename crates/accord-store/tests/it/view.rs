@@ -417,7 +417,7 @@ async fn another_process_forgets_a_remembered_client_when_its_app_or_secrets_cha
                     .authenticate_client(client_id, &secret)
                     .await
                     .unwrap()
-                    .map(|(app, _)| app)
+                    .map(|client| client.app.clone())
             }
         };
         // Remembered on the other process: the app, and an unknown client id as unknown.
