@@ -307,14 +307,16 @@ pub async fn insert(
     if creation == Creation::Member {
         rules::check_role_assignment(false, new.role_id.as_str())?;
     }
-    crate::roles::require(conn, account_id, new.role_id.as_str())
-        .await
-        .map_err(|_| {
-            StoreError::Invalid(format!(
-                "role {} does not exist in account {account_id}",
-                new.role_id
-            ))
-        })?;
+    // Only a missing role is the caller's mistake; a database error stays one (503, not 400).
+    if crate::roles::get(conn, account_id, new.role_id.as_str())
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::Invalid(format!(
+            "role {} does not exist in account {account_id}",
+            new.role_id
+        )));
+    }
     if email_owner(conn, account_id, &new.email).await?.is_some() {
         return Err(StoreError::Conflict(format!(
             "the email {} is already used in this account",
