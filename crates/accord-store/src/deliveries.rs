@@ -129,12 +129,18 @@ pub async fn claim_due(
 ) -> Result<Vec<Delivery>> {
     // Per app, its oldest due pending row; none of an app that has a row in flight; only
     // endpoints that are validated, or whose app is gone (then the row's snapshot is used).
+    // The row's own `status` and `next_attempt_at` are tested on `e` too, not only in the
+    // subquery: when another node changes a row between this statement's snapshot and its lock,
+    // PostgreSQL re-checks only the conditions on the locked row itself (the subqueries keep the
+    // old snapshot), so without them an event another node had just claimed, delivered and
+    // released would be claimed again and sent twice.
     let mut sql = String::from(
         "SELECT e.seq, e.id, e.app_id, e.event, e.body, e.attempts, e.created_at, \
          e.endpoint_url, e.endpoint_secret, a.id AS present, a.webhook_url, a.webhook_secret \
          FROM webhook_events e LEFT JOIN apps a ON a.id = e.app_id \
          WHERE e.seq IN (SELECT MIN(d.seq) FROM webhook_events d \
                          WHERE d.status = 'pending' AND d.next_attempt_at <= $1 GROUP BY d.app_id) \
+         AND e.status = 'pending' AND e.next_attempt_at <= $1 \
          AND (e.claimed_until IS NULL OR e.claimed_until <= $1) \
          AND e.app_id NOT IN (SELECT f.app_id FROM webhook_events f \
                               WHERE f.status = 'pending' AND f.claimed_until > $1) \
