@@ -225,9 +225,14 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
             redact_url(&config.database_url)
         ))
     })?;
+    // A pooled PostgreSQL connection may have died with its server or the network, so it is
+    // pinged before use; an embedded SQLite connection cannot, and the ping would only cost a
+    // round trip to its worker thread on every query (on the writer, while holding the lock).
+    let ping_before_use = backend == Backend::Postgres;
     let pool = AnyPoolOptions::new()
         .max_connections(config.max_connections.max(1))
         .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(ping_before_use)
         .connect_with(options.clone())
         .await
         .map_err(|e| {
@@ -252,6 +257,7 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
             AnyPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(config.acquire_timeout)
+                .test_before_acquire(ping_before_use)
                 .connect_with(options)
                 .await?,
         ),

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod meetings;
 pub mod outbox;
 pub mod roles;
+mod rotations;
 pub mod secrets;
 pub mod seed;
 pub mod sessions;
@@ -48,6 +49,8 @@ struct Inner {
     pool: AnyPool,
     /// SQLite only: the one connection write transactions use.
     writer: Option<AnyPool>,
+    /// SQLite only: refresh rotations waiting to be committed together on the writer.
+    rotations: Option<rotations::Queue>,
     database_url: String,
     view: view::AccessView,
     /// When the view last confirmed it holds every committed change.
@@ -85,6 +88,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 pool: opened.pool,
+                rotations: opened.writer.clone().map(rotations::Queue::start),
                 writer: opened.writer,
                 database_url: config.database_url.clone(),
                 view: view::AccessView::new(opened.backend),

@@ -175,42 +175,120 @@ async fn insert_refresh(
     binding: &RefreshBinding<'_>,
     ttl_seconds: i64,
 ) -> Result<()> {
+    let row = new_row(ctx, token, family_id, parent_id, binding, ttl_seconds);
+    insert_row(conn, &row).await
+}
+
+/// The row that stores `token`, issued now.
+fn new_row(
+    ctx: &Ctx<'_>,
+    token: &Secret,
+    family_id: &str,
+    parent_id: Option<&str>,
+    binding: &RefreshBinding<'_>,
+    ttl_seconds: i64,
+) -> RefreshRow {
+    RefreshRow {
+        id: secrets::new_id(),
+        token_hash: ctx.keys.hash_secret(token.expose()),
+        family_id: family_id.to_owned(),
+        parent_id: parent_id.map(str::to_owned),
+        grant_id: binding.grant_id.to_owned(),
+        generation: binding.generation,
+        client_id: binding.client_id.to_owned(),
+        scopes: scope_names(binding.scopes),
+        created_at: ctx.now.millis(),
+        expires_at: ctx.now.plus_seconds(ttl_seconds).millis(),
+    }
+}
+
+/// A refresh token's row as stored (its secret only as the keyed hash).
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshRow {
+    pub id: String,
+    pub token_hash: Vec<u8>,
+    pub family_id: String,
+    pub parent_id: Option<String>,
+    pub grant_id: String,
+    pub generation: i64,
+    pub client_id: String,
+    /// JSON list of scope names.
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub(crate) async fn insert_row(conn: &mut Conn, row: &RefreshRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(secrets::new_id())
-    .bind(ctx.keys.hash_secret(token.expose()))
-    .bind(family_id)
-    .bind(parent_id)
-    .bind(binding.grant_id)
-    .bind(binding.generation)
-    .bind(binding.client_id)
-    .bind(scope_names(binding.scopes))
-    .bind(ctx.now.millis())
-    .bind(ctx.now.plus_seconds(ttl_seconds).millis())
+    .bind(&row.id)
+    .bind(&row.token_hash)
+    .bind(&row.family_id)
+    .bind(&row.parent_id)
+    .bind(&row.grant_id)
+    .bind(row.generation)
+    .bind(&row.client_id)
+    .bind(&row.scopes)
+    .bind(row.created_at)
+    .bind(row.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Stores `successor`, the rotation of the claimed refresh token `found`, in its family.
-async fn insert_successor(
-    conn: &mut Conn,
+/// The writes of one rotation that was decided without the grant's lock
+/// ([`Store::rotate_refresh`]'s common case): claim the presented token, then store its successor.
+#[derive(Debug, Clone)]
+pub(crate) struct Claim {
+    pub at: i64,
+    pub token_id: String,
+    /// The grant as read with the token: the claim holds only while it is still so.
+    pub grant_id: String,
+    pub generation: i64,
+    pub grant_status: &'static str,
+    pub successor: RefreshRow,
+}
+
+/// Makes a [`Claim`] inside the caller's write transaction. The token is claimed only if it is
+/// still unused and unrevoked and its grant still at the generation and status read, so a
+/// concurrent presentation, revocation or re-authorization makes it claim (and store) nothing:
+/// then `false`.
+pub(crate) async fn claim_and_store(conn: &mut Conn, claim: &Claim) -> Result<bool> {
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
+    )
+    .bind(claim.at)
+    .bind(&claim.token_id)
+    .bind(&claim.grant_id)
+    .bind(claim.generation)
+    .bind(claim.grant_status)
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_row(conn, &claim.successor).await?;
+    Ok(true)
+}
+
+/// The row of `successor`, the rotation of the claimed refresh token `found`, in its family.
+fn successor_row(
     ctx: &Ctx<'_>,
     found: &FoundRefresh,
     client_id: &str,
     successor: &Secret,
     rotation: Rotation,
-) -> Result<()> {
+) -> RefreshRow {
     let binding = RefreshBinding {
         grant_id: &found.grant_id,
         generation: found.facts.generation,
         client_id,
         scopes: &found.scopes,
     };
-    insert_refresh(
-        conn,
+    new_row(
         ctx,
         successor,
         &found.family_id,
@@ -218,7 +296,6 @@ async fn insert_successor(
         &binding,
         rotation.refresh_ttl_seconds,
     )
-    .await
 }
 
 /// A refresh token as rotated or looked up.
@@ -625,7 +702,11 @@ impl Store {
                 if claimed.rows_affected() != 1 {
                     return Ok(Err(RefreshRefusal::Invalid));
                 }
-                insert_successor(&mut tx, &ctx, &found, client_id, &successor, rotation).await?;
+                insert_row(
+                    &mut tx,
+                    &successor_row(&ctx, &found, client_id, &successor, rotation),
+                )
+                .await?;
                 self.commit_outside_view(tx).await?;
                 Ok(answer(successor))
             }
@@ -640,7 +721,8 @@ impl Store {
     /// The common case of [`Store::rotate_refresh`] — a token never presented before, whose grant
     /// honours it — without holding the write lock while reading: the token, its grant and user
     /// are read on a pooled connection, and the write transaction only takes the grant's lock,
-    /// claims the token and stores its successor. The claim holds only if the token is still
+    /// claims the token and stores its successor ([`claim_and_store`]; on SQLite in one commit with
+    /// the other rotations waiting for the writer, [`crate::rotations`]). The claim holds only if the token is still
     /// unused and unrevoked and its grant still at the generation and status read, so a concurrent
     /// presentation, revocation or re-authorization makes it claim nothing: then `None`, and the
     /// caller decides under the grant's lock as before. (A user deactivated between the read and
@@ -670,26 +752,32 @@ impl Store {
             return Ok(None);
         }
         let successor = ctx.keys.refresh_successor(presented.expose());
-        let mut tx = self.begin().await?;
-        // Under the grant's lock, as every change to its tokens: a revocation either committed
-        // before (the guard below then sees it) or waits, and then sees the successor.
-        grants::lock(&mut tx, &grant.id).await?;
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
-             AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
-        )
-        .bind(ctx.now.millis())
-        .bind(&found.id)
-        .bind(&grant.id)
-        .bind(grant.generation)
-        .bind(grant.status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() != 1 {
+        let claim = Claim {
+            at: ctx.now.millis(),
+            token_id: found.id.clone(),
+            grant_id: grant.id.clone(),
+            generation: grant.generation,
+            grant_status: grant.status.as_str(),
+            successor: successor_row(&ctx, &found, client_id, &successor, rotation),
+        };
+        let claimed = match &self.inner.rotations {
+            // SQLite: committed with the other rotations waiting for the writer.
+            Some(queue) => queue.submit(claim).await?,
+            None => {
+                let mut tx = self.begin().await?;
+                // Under the grant's lock, as every change to its tokens: a revocation either
+                // committed before (the claim then sees it) or waits, and then sees the successor.
+                grants::lock(&mut tx, &grant.id).await?;
+                let claimed = claim_and_store(&mut tx, &claim).await?;
+                if claimed {
+                    self.commit_outside_view(tx).await?;
+                }
+                claimed
+            }
+        };
+        if !claimed {
             return Ok(None);
         }
-        insert_successor(&mut tx, &ctx, &found, client_id, &successor, rotation).await?;
-        self.commit_outside_view(tx).await?;
         Ok(Some(RefreshGrant {
             refresh_token: successor,
             grant,
