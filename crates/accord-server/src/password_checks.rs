@@ -1,4 +1,4 @@
-//! The password-check workers. Argon2id is slow and memory-hungry on purpose (19 MiB and tens of
+//! The password-check workers. Argon2id is slow and memory-hungry on purpose (12 MiB and tens of
 //! milliseconds per check at the default cost), so a flood of sign-ins must not start one check
 //! per request: at most `workers` checks run at once, each on a dedicated thread that holds no
 //! database connection; up to `queue` more wait their turn, each for at most `wait`; a sign-in
@@ -11,7 +11,7 @@
 //!
 //! Dedicated threads rather than tokio's blocking pool, each keeping its own Argon2id working
 //! memory ([`PasswordMemory`]) from one check to the next: the blocking pool grows to hundreds of
-//! threads, and a fresh 19 MiB per check left the allocator holding freed blocks in fragmented
+//! threads, and a fresh 19 MiB (the default then) per check left the allocator holding freed blocks in fragmented
 //! arenas (a flood grew the server by hundreds of MiB even with two checks at a time, and never
 //! gave it back). Now memory is `workers` × the cost, allocated once. A check whose request went
 //! away while it waited is skipped.
