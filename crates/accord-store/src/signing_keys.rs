@@ -42,31 +42,38 @@ pub struct KeyInfo {
 
 /// Classifies every key at `now`; keys must be sorted by `signs_from`.
 pub fn key_states(keys: &[StoredKey], now: Timestamp, token_ttl_seconds: i64) -> Vec<KeyInfo> {
-    let signing = keys.iter().rposition(|k| k.signs_from <= now);
     keys.iter()
         .enumerate()
-        .map(|(i, key)| {
-            let state = match signing {
-                _ if key.signs_from > now => "announced",
-                Some(s) if s == i => "signing",
-                _ => {
-                    // Superseded when the next key started signing.
-                    let superseded = keys.get(i + 1).map(|next| next.signs_from).unwrap_or(now);
-                    if superseded.plus_seconds(token_ttl_seconds + 60) > now {
-                        "retired"
-                    } else {
-                        "expired"
-                    }
-                }
-            };
-            KeyInfo {
-                kid: key.kid.clone(),
-                created_at: key.created_at,
-                signs_from: key.signs_from,
-                state,
-            }
+        .map(|(i, key)| KeyInfo {
+            kid: key.kid.clone(),
+            created_at: key.created_at,
+            signs_from: key.signs_from,
+            state: key_state(keys, i, now, token_ttl_seconds),
         })
         .collect()
+}
+
+/// The state of `keys[i]` at `now` (see [`KeyInfo::state`]); keys must be sorted by `signs_from`.
+pub fn key_state(
+    keys: &[StoredKey],
+    i: usize,
+    now: Timestamp,
+    token_ttl_seconds: i64,
+) -> &'static str {
+    let signing = keys.iter().rposition(|k| k.signs_from <= now);
+    match signing {
+        _ if keys[i].signs_from > now => "announced",
+        Some(s) if s == i => "signing",
+        _ => {
+            // Superseded when the next key started signing.
+            let superseded = keys.get(i + 1).map(|next| next.signs_from).unwrap_or(now);
+            if superseded.plus_seconds(token_ttl_seconds + 60) > now {
+                "retired"
+            } else {
+                "expired"
+            }
+        }
+    }
 }
 
 impl Store {

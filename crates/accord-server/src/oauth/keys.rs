@@ -8,11 +8,11 @@
 //! store's clock); a bad signature under a known `kid` is simply refused. A flood of forged `kid`s
 //! thus costs one reload a second, and a genuinely new key is still learned within a second.
 
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use accord_core::clock::Timestamp;
-use accord_store::signing_keys::{KeyInfo, key_states};
+use accord_store::signing_keys::{KeyInfo, key_state, key_states};
 use accord_store::{Store, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,16 +21,17 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// One key, ready to sign and verify.
-#[derive(Clone)]
 pub struct LoadedKey {
     pub kid: String,
     pub signing: SigningKey,
     pub verifying: VerifyingKey,
     pub signs_from: Timestamp,
+    /// The JWT header of the tokens it signs, encoded once ([`super::jwt::encoded_header`]).
+    pub header: String,
 }
 
 pub struct KeyRing {
-    keys: RwLock<Vec<LoadedKey>>,
+    keys: RwLock<Vec<Arc<LoadedKey>>>,
     stored: RwLock<Vec<accord_store::signing_keys::StoredKey>>,
     token_ttl_seconds: i64,
     /// How many times the ring was read from the store (each decrypts every key).
@@ -67,18 +68,19 @@ pub async fn rotate(store: &Store, delay_seconds: i64) -> Result<String, StoreEr
     create_key(store, store.now().plus_seconds(delay_seconds)).await
 }
 
-fn load_key(stored: &accord_store::signing_keys::StoredKey) -> Result<LoadedKey, StoreError> {
+fn load_key(stored: &accord_store::signing_keys::StoredKey) -> Result<Arc<LoadedKey>, StoreError> {
     let seed: [u8; 32] =
         stored.private_key.as_slice().try_into().map_err(|_| {
             StoreError::Corrupt(format!("signing key {} has a bad length", stored.kid))
         })?;
     let signing = SigningKey::from_bytes(&seed);
-    Ok(LoadedKey {
+    Ok(Arc::new(LoadedKey {
         kid: stored.kid.clone(),
         verifying: signing.verifying_key(),
         signing,
         signs_from: stored.signs_from,
-    })
+        header: super::jwt::encoded_header(&stored.kid),
+    }))
 }
 
 impl KeyRing {
@@ -148,7 +150,7 @@ impl KeyRing {
     }
 
     /// The key that signs at `now`.
-    pub fn signing_key(&self, now: Timestamp) -> Option<LoadedKey> {
+    pub fn signing_key(&self, now: Timestamp) -> Option<Arc<LoadedKey>> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         keys.iter()
             .rev()
@@ -168,11 +170,9 @@ impl KeyRing {
 
     /// A published key by `kid` (announced, signing or retired; not expired).
     pub fn verifying_key(&self, kid: &str, now: Timestamp) -> Option<VerifyingKey> {
-        let published = self
-            .states(now)
-            .into_iter()
-            .any(|k| k.kid == kid && k.state != "expired");
-        if !published {
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        let i = stored.iter().position(|k| k.kid == kid)?;
+        if key_state(&stored, i, now, self.token_ttl_seconds) == "expired" {
             return None;
         }
         self.keys
