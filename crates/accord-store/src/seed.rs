@@ -845,15 +845,19 @@ async fn resolve_developer(
         };
         return users::find(conn, Some(&account_id), wanted)
             .await
-            .map_err(|_| {
-                errors.at(
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => errors.at(
                     format!("{at}.developer"),
                     format!("no user {wanted:?} in account {account_id}"),
-                )
+                ),
+                other => db("developer")(other),
             });
     }
     let Ok(email) = Email::parse(wanted) else {
-        return users::find(conn, None, wanted).await.map_err(|_| missing());
+        return users::find(conn, None, wanted).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => missing(),
+            other => db("developer")(other),
+        });
     };
     let in_file: Vec<&str> = declared
         .iter()
@@ -878,7 +882,9 @@ async fn resolve_developer(
     match users::find(conn, None, wanted).await {
         Ok(user) => Ok(user),
         Err(StoreError::AmbiguousEmail { accounts, .. }) => Err(ambiguous(accounts)),
-        Err(_) => Err(missing()),
+        Err(StoreError::NotFound { .. }) => Err(missing()),
+        // A database that fails is not a user that is missing: say what failed.
+        Err(other) => Err(db("developer")(other)),
     }
 }
 

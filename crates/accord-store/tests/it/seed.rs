@@ -313,6 +313,32 @@ async fn semantic_errors_point_at_the_entry() {
     .await;
 }
 
+#[tokio::test]
+async fn a_database_error_while_finding_the_developer_is_reported_as_one_not_as_a_missing_user() {
+    on_every_backend(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // The users table gone: every lookup of the developer fails in the database.
+        sqlx::query("ALTER TABLE users RENAME TO users_gone")
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        for (i, developer) in ["someone-id", "someone@x.test"].into_iter().enumerate() {
+            let file = write(
+                dir.path(),
+                &format!("case{i}.json"),
+                &format!(
+                    r#"{{"apps": [{{"name": "T", "kind": "server", "developer": "{developer}", "scopes": ["user:read:admin"]}}]}}"#
+                ),
+            );
+            let err = db.store.seed_file(&file).await.unwrap_err();
+            assert_eq!(err.path, "$.apps[0].developer", "{err}");
+            assert!(err.problem.contains("database error"), "{err}");
+            assert!(!err.problem.contains("no user"), "{err}");
+        }
+    })
+    .await;
+}
+
 /// Two accounts with a user of the same address (and password), and an app of each.
 const SHARED_EMAIL: &str = r#"{
   "accounts": [
