@@ -274,6 +274,43 @@ pub(crate) async fn claim_and_store(conn: &mut Conn, claim: &Claim) -> Result<bo
     Ok(true)
 }
 
+/// [`claim_and_store`] on PostgreSQL as one statement, which is its own transaction: `g` takes the
+/// grant's lock as every change to its tokens does (`FOR NO KEY UPDATE`, which re-checks the
+/// newest version of the row, so a grant revoked or moved on while the statement waited for the
+/// lock yields nothing and the claim matches nothing); `c` claims the token (its own conditions
+/// likewise re-checked on the newest version of its row); the successor is inserted only from
+/// the claimed row. A revocation thus either committed before (and nothing is claimed) or waits
+/// for the lock until this commits, and then sees the successor. One round trip instead of BEGIN,
+/// lock, claim, insert and COMMIT (W4).
+const CLAIM_AND_STORE_POSTGRES: &str = "WITH g AS (SELECT id FROM grants WHERE id = $3 AND generation = $4 AND status = $5 FOR NO KEY UPDATE), \
+     c AS (UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
+     AND EXISTS (SELECT 1 FROM g) RETURNING id) \
+     INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
+     SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM c";
+
+async fn claim_and_store_postgres(conn: &mut Conn, claim: &Claim) -> Result<bool> {
+    let row = &claim.successor;
+    let done = sqlx::query(CLAIM_AND_STORE_POSTGRES)
+        .bind(claim.at)
+        .bind(&claim.token_id)
+        .bind(&claim.grant_id)
+        .bind(claim.generation)
+        .bind(claim.grant_status)
+        .bind(&row.id)
+        .bind(&row.token_hash)
+        .bind(&row.family_id)
+        .bind(&row.parent_id)
+        .bind(&row.grant_id)
+        .bind(row.generation)
+        .bind(&row.client_id)
+        .bind(&row.scopes)
+        .bind(row.created_at)
+        .bind(row.expires_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The row of `successor`, the rotation of the claimed refresh token `found`, in its family.
 fn successor_row(
     ctx: &Ctx<'_>,
@@ -735,10 +772,9 @@ impl Store {
         rotation: Rotation,
     ) -> Result<Option<RefreshGrant>> {
         let ctx = self.ctx();
-        let found = {
-            let mut conn = self.pool().acquire().await?;
-            find_refresh(&mut conn, &ctx, presented.expose()).await?
-        };
+        // On PostgreSQL the claim then runs on this same connection (one acquisition, not two).
+        let mut conn = self.pool().acquire().await?;
+        let found = find_refresh(&mut conn, &ctx, presented.expose()).await?;
         let Some((found, grant)) = found.and_then(|f| f.grant.clone().map(|g| (f, g))) else {
             return Ok(None);
         };
@@ -761,19 +797,14 @@ impl Store {
             successor: successor_row(&ctx, &found, client_id, &successor, rotation),
         };
         let claimed = match &self.inner.rotations {
-            // SQLite: committed with the other rotations waiting for the writer.
-            Some(queue) => queue.submit(claim).await?,
-            None => {
-                let mut tx = self.begin().await?;
-                // Under the grant's lock, as every change to its tokens: a revocation either
-                // committed before (the claim then sees it) or waits, and then sees the successor.
-                grants::lock(&mut tx, &grant.id).await?;
-                let claimed = claim_and_store(&mut tx, &claim).await?;
-                if claimed {
-                    self.commit_outside_view(tx).await?;
-                }
-                claimed
+            // SQLite: committed with the other rotations waiting for the writer (the reading
+            // connection goes back to the pool first).
+            Some(queue) => {
+                drop(conn);
+                queue.submit(claim).await?
             }
+            // PostgreSQL: one statement that takes the grant's lock, claims and stores.
+            None => claim_and_store_postgres(&mut conn, &claim).await?,
         };
         if !claimed {
             return Ok(None);
