@@ -166,19 +166,6 @@ pub struct RefreshBinding<'a> {
     pub scopes: &'a [Scope],
 }
 
-async fn insert_refresh(
-    conn: &mut Conn,
-    ctx: &Ctx<'_>,
-    token: &Secret,
-    family_id: &str,
-    parent_id: Option<&str>,
-    binding: &RefreshBinding<'_>,
-    ttl_seconds: i64,
-) -> Result<()> {
-    let row = new_row(ctx, token, family_id, parent_id, binding, ttl_seconds);
-    insert_row(conn, &row).await
-}
-
 /// The row that stores `token`, issued now.
 fn new_row(
     ctx: &Ctx<'_>,
@@ -218,21 +205,41 @@ pub(crate) struct RefreshRow {
     pub expires_at: i64,
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a refresh token's row in the order of the `INSERT`'s columns, after what `query` holds.
+fn bind_row<'q>(query: AnyQuery<'q>, row: &'q RefreshRow) -> AnyQuery<'q> {
+    query
+        .bind(&row.id)
+        .bind(&row.token_hash)
+        .bind(&row.family_id)
+        .bind(&row.parent_id)
+        .bind(&row.grant_id)
+        .bind(row.generation)
+        .bind(&row.client_id)
+        .bind(&row.scopes)
+        .bind(row.created_at)
+        .bind(row.expires_at)
+}
+
+/// Binds a claim's `$1`…`$5` (time, token, grant, generation, status).
+fn bind_claim<'q>(query: AnyQuery<'q>, claim: &'q Claim) -> AnyQuery<'q> {
+    query
+        .bind(claim.at)
+        .bind(&claim.token_id)
+        .bind(&claim.grant_id)
+        .bind(claim.generation)
+        .bind(claim.grant_status)
+}
+
 pub(crate) async fn insert_row(conn: &mut Conn, row: &RefreshRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    bind_row(
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        ),
+        row,
     )
-    .bind(&row.id)
-    .bind(&row.token_hash)
-    .bind(&row.family_id)
-    .bind(&row.parent_id)
-    .bind(&row.grant_id)
-    .bind(row.generation)
-    .bind(&row.client_id)
-    .bind(&row.scopes)
-    .bind(row.created_at)
-    .bind(row.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -256,15 +263,13 @@ pub(crate) struct Claim {
 /// concurrent presentation, revocation or re-authorization makes it claim (and store) nothing:
 /// then `false`.
 pub(crate) async fn claim_and_store(conn: &mut Conn, claim: &Claim) -> Result<bool> {
-    let claimed = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
-         AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
+    let claimed = bind_claim(
+        sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
+        ),
+        claim,
     )
-    .bind(claim.at)
-    .bind(&claim.token_id)
-    .bind(&claim.grant_id)
-    .bind(claim.generation)
-    .bind(claim.grant_status)
     .execute(&mut *conn)
     .await?;
     if claimed.rows_affected() != 1 {
@@ -289,23 +294,8 @@ const CLAIM_AND_STORE_POSTGRES: &str = "WITH g AS (SELECT id FROM grants WHERE i
      SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM c";
 
 async fn claim_and_store_postgres(conn: &mut Conn, claim: &Claim) -> Result<bool> {
-    let row = &claim.successor;
-    let done = sqlx::query(CLAIM_AND_STORE_POSTGRES)
-        .bind(claim.at)
-        .bind(&claim.token_id)
-        .bind(&claim.grant_id)
-        .bind(claim.generation)
-        .bind(claim.grant_status)
-        .bind(&row.id)
-        .bind(&row.token_hash)
-        .bind(&row.family_id)
-        .bind(&row.parent_id)
-        .bind(&row.grant_id)
-        .bind(row.generation)
-        .bind(&row.client_id)
-        .bind(&row.scopes)
-        .bind(row.created_at)
-        .bind(row.expires_at)
+    let query = bind_claim(sqlx::query(CLAIM_AND_STORE_POSTGRES), claim);
+    let done = bind_row(query, &claim.successor)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -648,16 +638,8 @@ impl Store {
             client_id: &code.client_id,
             scopes: &code.scopes,
         };
-        insert_refresh(
-            &mut tx,
-            &ctx,
-            &token,
-            &family,
-            None,
-            &binding,
-            refresh_ttl_seconds,
-        )
-        .await?;
+        let first = new_row(&ctx, &token, &family, None, &binding, refresh_ttl_seconds);
+        insert_row(&mut tx, &first).await?;
         sqlx::query("UPDATE authorization_codes SET family_id = $1 WHERE code_hash = $2")
             .bind(&family)
             .bind(&code.code_hash)
