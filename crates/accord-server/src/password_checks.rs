@@ -11,10 +11,10 @@
 //!
 //! Dedicated threads rather than tokio's blocking pool, each keeping its own Argon2id working
 //! memory ([`PasswordMemory`]) from one check to the next: the blocking pool grows to hundreds of
-//! threads, and a fresh 19 MiB (the default then) per check left the allocator holding freed blocks in fragmented
-//! arenas (a flood grew the server by hundreds of MiB even with two checks at a time, and never
-//! gave it back). Now memory is `workers` × the cost, allocated once. A check whose request went
-//! away while it waited is skipped.
+//! threads, and a fresh 19 MiB (the default then) per check left the allocator holding freed
+//! blocks in fragmented arenas (a flood grew the server by hundreds of MiB even with two checks at
+//! a time, and never gave it back). Now memory is `workers` × the cost, allocated once. A check
+//! whose request went away while it waited is skipped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};

@@ -11,7 +11,7 @@
 //!
 //! A statement that fails rolls the whole batch back; its rotations are then made again one
 //! transaction each, so one failing rotation fails only itself. PostgreSQL writes concurrently and
-//! keeps one transaction a rotation (see [`crate::Store::rotate_refresh`]).
+//! makes each rotation in one statement of its own (see [`crate::Store::rotate_refresh`]).
 
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};

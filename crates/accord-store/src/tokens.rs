@@ -258,7 +258,8 @@ pub(crate) struct Claim {
     pub successor: RefreshRow,
 }
 
-/// Makes a [`Claim`] inside the caller's write transaction. The token is claimed only if it is
+/// Makes a [`Claim`] inside the caller's write transaction (SQLite's batches, whose `BEGIN
+/// IMMEDIATE` stands for the grant's lock). The token is claimed only if it is
 /// still unused and unrevoked and its grant still at the generation and status read, so a
 /// concurrent presentation, revocation or re-authorization makes it claim (and store) nothing:
 /// then `false`.
@@ -739,9 +740,10 @@ impl Store {
 
     /// The common case of [`Store::rotate_refresh`] — a token never presented before, whose grant
     /// honours it — without holding the write lock while reading: the token, its grant and user
-    /// are read on a pooled connection, and the write transaction only takes the grant's lock,
-    /// claims the token and stores its successor ([`claim_and_store`]; on SQLite in one commit with
-    /// the other rotations waiting for the writer, [`crate::rotations`]). The claim holds only if the token is still
+    /// are read on a pooled connection, and the write only takes the grant's lock, claims the token
+    /// and stores its successor (on PostgreSQL one statement on that connection,
+    /// [`CLAIM_AND_STORE_POSTGRES`]; on SQLite [`claim_and_store`] in one commit with the other
+    /// rotations waiting for the writer, [`crate::rotations`]). The claim holds only if the token is still
     /// unused and unrevoked and its grant still at the generation and status read, so a concurrent
     /// presentation, revocation or re-authorization makes it claim nothing: then `None`, and the
     /// caller decides under the grant's lock as before. (A user deactivated between the read and
