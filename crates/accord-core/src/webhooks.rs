@@ -23,7 +23,7 @@ use sha2::Sha256;
 use crate::clock::Timestamp;
 use crate::endpoints::{self, Endpoint};
 use crate::grants::{GrantKind, GrantStatus};
-use crate::ids::{AccountId, UserId};
+use crate::ids::{AccountId, UserId, hex};
 use crate::permission::{self, ActingUser, GrantFacts, Request, Target, TokenCheck, TokenFacts};
 use crate::privileges::PrivilegeSet;
 use crate::scopes::Scope;
@@ -155,16 +155,6 @@ fn hmac(secret_token: &str, parts: &[&[u8]]) -> [u8; 32] {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 /// Zoom's `x-zm-signature` value for a body sent at `timestamp` (Unix seconds).

@@ -15,6 +15,10 @@ pub fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>> {
     Ok(row.try_get::<Option<String>, _>(column)?)
 }
 
+pub fn bytes(row: &AnyRow, column: &str) -> Result<Vec<u8>> {
+    Ok(row.try_get::<Vec<u8>, _>(column)?)
+}
+
 pub fn int(row: &AnyRow, column: &str) -> Result<i64> {
     Ok(row.try_get::<i64, _>(column)?)
 }

@@ -11,7 +11,7 @@
 
 use accord_core::clock::Timestamp;
 use accord_core::grants::{GrantFacts, GrantKind};
-use accord_core::ids::Secret;
+use accord_core::ids::{Secret, hex};
 use accord_core::refresh::{self, RefreshFacts, RefreshVerdict, SuccessorFacts};
 use accord_core::scopes::Scope;
 use accord_core::users::UserStatus;
@@ -175,17 +175,38 @@ fn new_row(
     binding: &RefreshBinding<'_>,
     ttl_seconds: i64,
 ) -> RefreshRow {
+    let issued = Issued {
+        token_hash: ctx.keys.hash_secret(token.expose()),
+        at: ctx.now,
+        ttl_seconds,
+    };
+    row_of(issued, family_id, parent_id, binding)
+}
+
+/// A refresh token as issued: its keyed hash, when, and for how long.
+struct Issued {
+    token_hash: Vec<u8>,
+    at: Timestamp,
+    ttl_seconds: i64,
+}
+
+fn row_of(
+    issued: Issued,
+    family_id: &str,
+    parent_id: Option<&str>,
+    binding: &RefreshBinding<'_>,
+) -> RefreshRow {
     RefreshRow {
         id: secrets::new_id(),
-        token_hash: ctx.keys.hash_secret(token.expose()),
+        token_hash: issued.token_hash,
         family_id: family_id.to_owned(),
         parent_id: parent_id.map(str::to_owned),
         grant_id: binding.grant_id.to_owned(),
         generation: binding.generation,
         client_id: binding.client_id.to_owned(),
         scopes: scope_names(binding.scopes),
-        created_at: ctx.now.millis(),
-        expires_at: ctx.now.plus_seconds(ttl_seconds).millis(),
+        created_at: issued.at.millis(),
+        expires_at: issued.at.plus_seconds(issued.ttl_seconds).millis(),
     }
 }
 
@@ -203,6 +224,14 @@ pub(crate) struct RefreshRow {
     pub scopes: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// The start of every statement that stores refresh tokens: the columns in the order
+/// [`bind_row`] binds them (and SQLite's batch lists them).
+macro_rules! insert_refresh {
+    () => {
+        "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) "
+    };
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -234,10 +263,10 @@ fn bind_claim<'q>(query: AnyQuery<'q>, claim: &'q Claim) -> AnyQuery<'q> {
 
 pub(crate) async fn insert_row(conn: &mut Conn, row: &RefreshRow) -> Result<()> {
     bind_row(
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        ),
+        sqlx::query(concat!(
+            insert_refresh!(),
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )),
         row,
     )
     .execute(&mut *conn)
@@ -245,8 +274,9 @@ pub(crate) async fn insert_row(conn: &mut Conn, row: &RefreshRow) -> Result<()> 
     Ok(())
 }
 
-/// The writes of one rotation that was decided without the grant's lock
-/// ([`Store::rotate_refresh`]'s common case): claim the presented token, then store its successor.
+/// The writes of one rotation ([`Store::rotate_refresh`]'s common case, [`first_rotation`]):
+/// claim the presented token, then store its successor. On PostgreSQL, where it was decided
+/// without the grant's lock, only while the grant is still as read.
 #[derive(Debug, Clone)]
 pub(crate) struct Claim {
     pub at: i64,
@@ -258,29 +288,140 @@ pub(crate) struct Claim {
     pub successor: RefreshRow,
 }
 
-/// Makes a [`Claim`] inside the caller's write transaction (SQLite's batches, whose `BEGIN
-/// IMMEDIATE` stands for the grant's lock). The token is claimed only if it is
-/// still unused and unrevoked and its grant still at the generation and status read, so a
-/// concurrent presentation, revocation or re-authorization makes it claim (and store) nothing:
-/// then `false`.
-pub(crate) async fn claim_and_store(conn: &mut Conn, claim: &Claim) -> Result<bool> {
-    let claimed = bind_claim(
-        sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
-             AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND generation = $4 AND status = $5)",
-        ),
-        claim,
-    )
-    .execute(&mut *conn)
-    .await?;
-    if claimed.rows_affected() != 1 {
-        return Ok(false);
-    }
-    insert_row(conn, &claim.successor).await?;
-    Ok(true)
+/// A refresh token presented to be rotated: what its rotation needs besides the stored rows.
+#[derive(Debug, Clone)]
+pub(crate) struct Presented {
+    pub token_hash: Vec<u8>,
+    pub client_id: String,
+    pub now: Timestamp,
+    pub rotation: Rotation,
+    /// The keyed hash of its successor, which is derived from the token
+    /// ([`crate::secrets::Keys::refresh_successor`]).
+    pub successor_hash: Vec<u8>,
 }
 
-/// [`claim_and_store`] on PostgreSQL as one statement, which is its own transaction: `g` takes the
+/// What a rotation answers once its claim holds (with the successor, which the caller derived).
+#[derive(Debug, Clone)]
+pub(crate) struct Rotated {
+    pub grant: grants::Grant,
+    pub generation: i64,
+    pub scopes: Vec<Scope>,
+}
+
+/// The rotation of `found` as `presented`, if [`refresh::decide`] rotates it (a first
+/// presentation whose grant honours it): the claim to make and what to answer once it holds.
+/// `None` otherwise: the caller then decides under the grant's lock.
+fn first_rotation(found: FoundRefresh, presented: &Presented) -> Option<(Claim, Rotated)> {
+    let verdict = refresh::decide(
+        Some(&found.facts),
+        &presented.client_id,
+        presented.now,
+        presented.rotation.grace_seconds,
+    );
+    let grant = found
+        .grant
+        .clone()
+        .filter(|_| verdict == RefreshVerdict::Rotate)?;
+    let issued = Issued {
+        token_hash: presented.successor_hash.clone(),
+        at: presented.now,
+        ttl_seconds: presented.rotation.refresh_ttl_seconds,
+    };
+    let claim = Claim {
+        at: presented.now.millis(),
+        token_id: found.id.clone(),
+        grant_id: grant.id.clone(),
+        generation: grant.generation,
+        grant_status: grant.status.as_str(),
+        successor: successor_row(&found, &presented.client_id, issued),
+    };
+    let rotated = Rotated {
+        grant,
+        generation: found.facts.generation,
+        scopes: found.scopes,
+    };
+    Some((claim, rotated))
+}
+
+/// SQLite's batch of rotations ([`crate::rotations`]), inside the caller's write transaction
+/// (whose `BEGIN IMMEDIATE` stands for every grant's lock, so what is read here is what is
+/// claimed): reads every presented token with its grant and user in one statement, and rotates
+/// those that [`first_rotation`] rotates, each token once however often the batch holds it, in
+/// two statements more. `None` for a presentation it does not rotate.
+pub(crate) async fn rotate_first_presentations(
+    conn: &mut Conn,
+    presented: &[&Presented],
+) -> Result<Vec<Option<Rotated>>> {
+    let hashes: Vec<String> = presented.iter().map(|p| hex(&p.token_hash)).collect();
+    let found_rows = sqlx::query(FOUND_UNUSED_SQLITE.as_str())
+        .bind(rows::to_json(&hashes))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut found = std::collections::HashMap::with_capacity(found_rows.len());
+    for row in &found_rows {
+        found.insert(rows::bytes(row, "token_hash")?, found_of(row)?);
+    }
+    let mut claims = Vec::with_capacity(presented.len());
+    let mut answers = Vec::with_capacity(presented.len());
+    for presented in presented {
+        // `remove`: a token in the batch twice is rotated for its first presentation only.
+        let rotation = found
+            .remove(&presented.token_hash)
+            .and_then(|f| first_rotation(f, presented));
+        answers.push(rotation.map(|(claim, rotated)| {
+            claims.push(claim);
+            rotated
+        }));
+    }
+    if claims.is_empty() {
+        return Ok(answers);
+    }
+    let used: Vec<(&str, i64)> = claims.iter().map(|c| (c.token_id.as_str(), c.at)).collect();
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = c.value ->> 1 FROM json_each($1) AS c \
+         WHERE refresh_tokens.id = c.value ->> 0 AND refresh_tokens.used_at IS NULL AND refresh_tokens.revoked_at IS NULL",
+    )
+    .bind(rows::to_json(&used))
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() != claims.len() as u64 {
+        // Cannot happen under the write lock: each was read unused a statement ago.
+        return Err(StoreError::Corrupt(format!(
+            "a batch of rotations claimed {} of the {} tokens it read unused",
+            claimed.rows_affected(),
+            claims.len()
+        )));
+    }
+    let successors: Vec<serde_json::Value> = claims
+        .iter()
+        .map(|c| {
+            let row = &c.successor;
+            serde_json::json!([
+                row.id,
+                hex(&row.token_hash),
+                row.family_id,
+                row.parent_id,
+                row.grant_id,
+                row.generation,
+                row.client_id,
+                row.scopes,
+                row.created_at,
+                row.expires_at
+            ])
+        })
+        .collect();
+    sqlx::query(concat!(
+        insert_refresh!(),
+        "SELECT s.value ->> 0, unhex(s.value ->> 1), s.value ->> 2, s.value ->> 3, s.value ->> 4, s.value ->> 5, \
+         s.value ->> 6, s.value ->> 7, s.value ->> 8, s.value ->> 9 FROM json_each($1) AS s"
+    ))
+    .bind(rows::to_json(&successors))
+    .execute(&mut *conn)
+    .await?;
+    Ok(answers)
+}
+
+/// A rotation's claim on PostgreSQL as one statement, which is its own transaction: `g` takes the
 /// grant's lock as every change to its tokens does (`FOR NO KEY UPDATE`, which re-checks the
 /// newest version of the row, so a grant revoked or moved on while the statement waited for the
 /// lock yields nothing and the claim matches nothing); `c` claims the token (its own conditions
@@ -288,11 +429,13 @@ pub(crate) async fn claim_and_store(conn: &mut Conn, claim: &Claim) -> Result<bo
 /// the claimed row. A revocation thus either committed before (and nothing is claimed) or waits
 /// for the lock until this commits, and then sees the successor. One round trip instead of BEGIN,
 /// lock, claim, insert and COMMIT (W4).
-const CLAIM_AND_STORE_POSTGRES: &str = "WITH g AS (SELECT id FROM grants WHERE id = $3 AND generation = $4 AND status = $5 FOR NO KEY UPDATE), \
+const CLAIM_AND_STORE_POSTGRES: &str = concat!(
+    "WITH g AS (SELECT id FROM grants WHERE id = $3 AND generation = $4 AND status = $5 FOR NO KEY UPDATE), \
      c AS (UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
-     AND EXISTS (SELECT 1 FROM g) RETURNING id) \
-     INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, grant_id, generation, client_id, scopes, created_at, expires_at) \
-     SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM c";
+     AND EXISTS (SELECT 1 FROM g) RETURNING id) ",
+    insert_refresh!(),
+    "SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM c"
+);
 
 async fn claim_and_store_postgres(conn: &mut Conn, claim: &Claim) -> Result<bool> {
     let query = bind_claim(sqlx::query(CLAIM_AND_STORE_POSTGRES), claim);
@@ -302,28 +445,16 @@ async fn claim_and_store_postgres(conn: &mut Conn, claim: &Claim) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-/// The row of `successor`, the rotation of the claimed refresh token `found`, in its family.
-fn successor_row(
-    ctx: &Ctx<'_>,
-    found: &FoundRefresh,
-    client_id: &str,
-    successor: &Secret,
-    rotation: Rotation,
-) -> RefreshRow {
+/// The row of the successor `issued`, the rotation of the claimed refresh token `found`, in its
+/// family.
+fn successor_row(found: &FoundRefresh, client_id: &str, issued: Issued) -> RefreshRow {
     let binding = RefreshBinding {
         grant_id: &found.grant_id,
         generation: found.facts.generation,
         client_id,
         scopes: &found.scopes,
     };
-    new_row(
-        ctx,
-        successor,
-        &found.family_id,
-        Some(&found.id),
-        &binding,
-        rotation.refresh_ttl_seconds,
-    )
+    row_of(issued, &found.family_id, Some(&found.id), &binding)
 }
 
 /// A refresh token as rotated or looked up.
@@ -408,21 +539,33 @@ struct FoundRefresh {
     facts: RefreshFacts,
 }
 
-/// A refresh token's row joined with its grant's and the grant's user's status, so that
-/// [`find_refresh`] reads all three in one statement. The grant's columns are [`grants::COLUMNS`]
+/// A refresh token's row joined with its grant's and the grant's user's status, `WHERE`
+/// `condition`, so that one statement reads all three. The grant's columns are [`grants::COLUMNS`]
 /// under their own names (for [`grants::from_row`]); the token's that would collide are renamed.
-static FOUND_REFRESH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+fn found_refresh_sql(condition: &str) -> String {
     let grant_columns = grants::COLUMNS
         .split(',')
         .map(|column| format!("g.{}", column.trim()))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT r.id AS token_id, r.family_id, r.grant_id, r.generation AS token_generation, \
+        "SELECT r.id AS token_id, r.token_hash, r.family_id, r.grant_id, r.generation AS token_generation, \
          r.client_id, r.scopes AS token_scopes, r.expires_at, r.used_at, \
          r.revoked_at AS token_revoked_at, {grant_columns}, u.status AS user_status \
          FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id \
-         LEFT JOIN users u ON u.id = g.user_id WHERE r.token_hash = $1"
+         LEFT JOIN users u ON u.id = g.user_id WHERE {condition}"
+    )
+}
+
+/// One token, by its keyed hash ([`find_refresh`]).
+static FOUND_REFRESH_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| found_refresh_sql("r.token_hash = $1"));
+
+/// The unused ones of many tokens, `$1` a JSON list of their keyed hashes in hex (SQLite's batch
+/// of rotations, [`rotate_first_presentations`]).
+static FOUND_UNUSED_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    found_refresh_sql(
+        "r.token_hash IN (SELECT unhex(value) FROM json_each($1)) AND r.used_at IS NULL",
     )
 });
 
@@ -436,14 +579,29 @@ async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opt
     else {
         return Ok(None);
     };
-    let grant_id = rows::text(&row, "grant_id")?;
-    let grant = match rows::opt_text(&row, "id")? {
-        Some(_) => Some(grants::from_row(&row)?),
+    let mut found = found_of(&row)?;
+    if found.facts.used_at.is_some() {
+        let successor = ctx.keys.refresh_successor(token);
+        if let Some(next) = refresh_row(conn, ctx, successor.expose()).await? {
+            found.facts.successor = Some(SuccessorFacts {
+                used: rows::opt_time(&next, "used_at")?.is_some(),
+                revoked: rows::opt_time(&next, "revoked_at")?.is_some(),
+                expires_at: rows::time(&next, "expires_at")?,
+            });
+        }
+    }
+    Ok(Some(found))
+}
+
+/// A row of [`found_refresh_sql`], without its successor's facts.
+fn found_of(row: &AnyRow) -> Result<FoundRefresh> {
+    let grant = match rows::opt_text(row, "id")? {
+        Some(_) => Some(grants::from_row(row)?),
         None => None,
     };
     let grant_facts = match &grant {
         Some(grant) => {
-            let user_status = rows::opt_text(&row, "user_status")?
+            let user_status = rows::opt_text(row, "user_status")?
                 .map(|s| {
                     UserStatus::parse(&s)
                         .ok_or_else(|| StoreError::Corrupt(format!("unknown status {s}")))
@@ -453,37 +611,22 @@ async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Opt
         }
         None => None,
     };
-    let used_at = rows::opt_time(&row, "used_at")?;
-    let successor = match used_at {
-        Some(_) => {
-            let successor = ctx.keys.refresh_successor(token);
-            match refresh_row(conn, ctx, successor.expose()).await? {
-                Some(next) => Some(SuccessorFacts {
-                    used: rows::opt_time(&next, "used_at")?.is_some(),
-                    revoked: rows::opt_time(&next, "revoked_at")?.is_some(),
-                    expires_at: rows::time(&next, "expires_at")?,
-                }),
-                None => None,
-            }
-        }
-        None => None,
-    };
-    Ok(Some(FoundRefresh {
-        id: rows::text(&row, "token_id")?,
-        family_id: rows::text(&row, "family_id")?,
+    Ok(FoundRefresh {
+        id: rows::text(row, "token_id")?,
+        family_id: rows::text(row, "family_id")?,
         grant,
-        scopes: scopes_in(&row, "token_scopes")?,
+        scopes: scopes_in(row, "token_scopes")?,
         facts: RefreshFacts {
-            client_id: rows::text(&row, "client_id")?,
-            generation: rows::int(&row, "token_generation")?,
-            expires_at: rows::time(&row, "expires_at")?,
-            used_at,
-            revoked: rows::opt_time(&row, "token_revoked_at")?.is_some(),
+            client_id: rows::text(row, "client_id")?,
+            generation: rows::int(row, "token_generation")?,
+            expires_at: rows::time(row, "expires_at")?,
+            used_at: rows::opt_time(row, "used_at")?,
+            revoked: rows::opt_time(row, "token_revoked_at")?.is_some(),
             grant: grant_facts,
-            successor,
+            successor: None,
         },
-        grant_id,
-    }))
+        grant_id: rows::text(row, "grant_id")?,
+    })
 }
 
 /// Ends a family on reuse: every token of it revoked, and the grant's generation moved on so the
@@ -722,11 +865,12 @@ impl Store {
                 if claimed.rows_affected() != 1 {
                     return Ok(Err(RefreshRefusal::Invalid));
                 }
-                insert_row(
-                    &mut tx,
-                    &successor_row(&ctx, &found, client_id, &successor, rotation),
-                )
-                .await?;
+                let issued = Issued {
+                    token_hash: ctx.keys.hash_secret(successor.expose()),
+                    at: ctx.now,
+                    ttl_seconds: rotation.refresh_ttl_seconds,
+                };
+                insert_row(&mut tx, &successor_row(&found, client_id, issued)).await?;
                 self.commit_outside_view(tx).await?;
                 Ok(answer(successor))
             }
@@ -739,16 +883,21 @@ impl Store {
     }
 
     /// The common case of [`Store::rotate_refresh`] — a token never presented before, whose grant
-    /// honours it — without holding the write lock while reading: the token, its grant and user
-    /// are read on a pooled connection, and the write only takes the grant's lock, claims the token
-    /// and stores its successor (on PostgreSQL one statement on that connection,
-    /// [`CLAIM_AND_STORE_POSTGRES`]; on SQLite [`claim_and_store`] in one commit with the other
-    /// rotations waiting for the writer, [`crate::rotations`]). The claim holds only if the token is still
-    /// unused and unrevoked and its grant still at the generation and status read, so a concurrent
-    /// presentation, revocation or re-authorization makes it claim nothing: then `None`, and the
-    /// caller decides under the grant's lock as before. (A user deactivated between the read and
-    /// the claim gets a successor and an access token that are refused on first use, as the view
-    /// then says so.)
+    /// honours it ([`first_rotation`]) — without holding the grant's lock while reading.
+    ///
+    /// - SQLite: the rotation joins the others waiting for the writer ([`crate::rotations`]), which
+    ///   read, claim and store a whole batch in one write transaction (three statements and one
+    ///   commit for up to [`crate::rotations::MAX_BATCH`] rotations). Read under the write lock,
+    ///   what is decided is what holds.
+    /// - PostgreSQL: the token, its grant and user are read on a pooled connection, then one
+    ///   statement on that connection takes the grant's lock, claims the token and stores its
+    ///   successor ([`CLAIM_AND_STORE_POSTGRES`]). The claim holds only if the token is still
+    ///   unused and unrevoked and its grant still at the generation and status read, so a
+    ///   concurrent presentation, revocation or re-authorization makes it claim nothing. (A user
+    ///   deactivated between the read and the claim gets a successor and an access token that are
+    ///   refused on first use, as the view then says so.)
+    ///
+    /// `None` when it rotates nothing: the caller then decides under the grant's lock.
     async fn rotate_unclaimed(
         &self,
         presented: &Secret,
@@ -756,49 +905,33 @@ impl Store {
         rotation: Rotation,
     ) -> Result<Option<RefreshGrant>> {
         let ctx = self.ctx();
-        // On PostgreSQL the claim then runs on this same connection (one acquisition, not two).
-        let mut conn = self.pool().acquire().await?;
-        let found = find_refresh(&mut conn, &ctx, presented.expose()).await?;
-        let Some((found, grant)) = found.and_then(|f| f.grant.clone().map(|g| (f, g))) else {
-            return Ok(None);
-        };
-        let verdict = refresh::decide(
-            Some(&found.facts),
-            client_id,
-            ctx.now,
-            rotation.grace_seconds,
-        );
-        if verdict != RefreshVerdict::Rotate {
-            return Ok(None);
-        }
         let successor = ctx.keys.refresh_successor(presented.expose());
-        let claim = Claim {
-            at: ctx.now.millis(),
-            token_id: found.id.clone(),
-            grant_id: grant.id.clone(),
-            generation: grant.generation,
-            grant_status: grant.status.as_str(),
-            successor: successor_row(&ctx, &found, client_id, &successor, rotation),
-        };
-        let claimed = match &self.inner.rotations {
-            // SQLite: committed with the other rotations waiting for the writer (the reading
-            // connection goes back to the pool first).
-            Some(queue) => {
-                drop(conn);
-                queue.submit(claim).await?
-            }
-            // PostgreSQL: one statement that takes the grant's lock, claims and stores.
-            None => claim_and_store_postgres(&mut conn, &claim).await?,
-        };
-        if !claimed {
-            return Ok(None);
-        }
-        Ok(Some(RefreshGrant {
-            refresh_token: successor,
-            grant,
-            generation: found.facts.generation,
+        let first = Presented {
+            token_hash: ctx.keys.hash_secret(presented.expose()),
             client_id: client_id.to_owned(),
-            scopes: found.scopes,
+            now: ctx.now,
+            rotation,
+            successor_hash: ctx.keys.hash_secret(successor.expose()),
+        };
+        let rotated = match &self.inner.rotations {
+            Some(queue) => queue.submit(first).await?,
+            None => {
+                let mut conn = self.pool().acquire().await?;
+                let found = find_refresh(&mut conn, &ctx, presented.expose()).await?;
+                match found.and_then(|found| first_rotation(found, &first)) {
+                    Some((claim, rotated)) => claim_and_store_postgres(&mut conn, &claim)
+                        .await?
+                        .then_some(rotated),
+                    None => None,
+                }
+            }
+        };
+        Ok(rotated.map(|rotated| RefreshGrant {
+            refresh_token: successor,
+            grant: rotated.grant,
+            generation: rotated.generation,
+            client_id: client_id.to_owned(),
+            scopes: rotated.scopes,
         }))
     }
 
