@@ -258,6 +258,16 @@ pub(crate) async fn open(config: &StoreConfig) -> Result<Opened> {
                 .max_connections(1)
                 .acquire_timeout(config.acquire_timeout)
                 .test_before_acquire(ping_before_use)
+                // The writer's batches of refresh rotations ([`crate::rotations`]) write many rows
+                // in one statement, and because refresh_tokens has a foreign key SQLite keeps a
+                // statement journal for them: in memory, not a temporary file created and deleted
+                // for each batch once it passes 64 KiB.
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        Ok(())
+                    })
+                })
                 .connect_with(options)
                 .await?,
         ),
@@ -328,6 +338,27 @@ pub(crate) async fn migrations_current(pool: &AnyPool, backend: Backend) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's `PRAGMA temp_store`: 0 the default (files), 2 memory.
+    async fn temp_store(pool: &AnyPool) -> i64 {
+        sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_writer_keeps_its_statement_journals_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let opened = open(&StoreConfig::new(url)).await.unwrap();
+        assert_eq!(temp_store(opened.writer.as_ref().unwrap()).await, 2);
+        assert_eq!(
+            temp_store(&opened.pool).await,
+            0,
+            "readers keep SQLite's default"
+        );
+    }
 
     #[test]
     fn urls_pick_the_backend_and_never_print_passwords() {
