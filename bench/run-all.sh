@@ -27,11 +27,14 @@
 #        consent (bench/flow.mjs --measure, $W5_CONCURRENCY virtual users), Accord only: the
 #        peer ships no login app, and the ceiling has none.
 # Each measured run waits (at most QUIET_MAX s) for a quiet machine first; server CPU comes from
-# /proc/PID/stat, peak RSS is the server's VmHWM after the run.
+# /proc/PID/stat, peak RSS is the server's VmHWM after the run. With ROUNDS=N each workload runs N
+# times on every server (servers interleaved within each round) and the table shows each server's
+# median round by req/s; the report lists every round's ratios too (this machine's speed moves by
+# ±25% between two runs of the same workload).
 #
 # Needs what the harness phase installed and built in $BENCH_WORK (default
 # ${TMPDIR:-/tmp}/accord-peer-bench): peer/node_modules and limit/target/release/limit.
-# Knobs (env): DURATION=10 WARMUP=3 THREADS=2 CONNS=64 W5_CONCURRENCY=8 QUIET_MAX=120
+# Knobs (env): DURATION=10 WARMUP=3 THREADS=2 CONNS=64 W5_CONCURRENCY=8 ROUNDS=1 QUIET_MAX=120
 #              QUIET_PCT=15 PG_URL=postgres://postgres@127.0.0.1:5432 BENCH_WORK
 # Markdown on stdout, progress on stderr. Stops only the processes it started.
 set -euo pipefail
@@ -44,6 +47,8 @@ WARMUP="${WARMUP:-3}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-64}"
 W5_CONCURRENCY="${W5_CONCURRENCY:-8}"
+ROUNDS="${ROUNDS:-1}"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "error: ROUNDS must be a positive number, not $ROUNDS" >&2; exit 1; }
 QUIET_MAX="${QUIET_MAX:-120}"
 QUIET_PCT="${QUIET_PCT:-15}"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
@@ -298,6 +303,8 @@ run_w4() { # server
 
 # ------------------------------------------------------------------ the runs, interleaved
 for wl in W1 W1j W2 W3 W4 W5; do
+ for round in $(seq 1 "$ROUNDS"); do
+  [ "$ROUNDS" -eq 1 ] || log "$wl: round $round of $ROUNDS"
   for s in $SERVERS; do
     case "$wl:$s" in
       W1:peer) run_fixed peer W1 POST /token 'grant_type=client_credentials&scope=api:read' "$BASIC" ;;
@@ -323,11 +330,20 @@ for wl in W1 W1j W2 W3 W4 W5; do
         [ -s "$LOGDIR/$s-W5.out.err" ] && sed 's/^/    /' "$LOGDIR/$s-W5.out.err" >&2 ;;
     esac
   done
+ done
 done
 
 # ------------------------------------------------------------------ report
 field() { tr ' |' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k {print $2; exit}'; }
-row_of() { local r; for r in "${ROWS[@]}"; do case "$r" in "$1|$2|"*) echo "$r"; return 0 ;; esac; done; }
+rows_of() { local r; for r in "${ROWS[@]}"; do case "$r" in "$1|$2|"*) echo "$r" ;; esac; done; }
+# the server's median round of a workload by req/s (of an even count, the lower middle)
+row_of() {
+  local r all n
+  all=$(rows_of "$1" "$2" | while IFS= read -r r; do printf '%s\t%s\n' "$(field "$r" rps)" "$r"; done | sort -g -k1,1 | cut -f2-)
+  n=$(grep -c . <<<"$all" || true)
+  [ "$n" -gt 0 ] || return 0
+  sed -n "$(( (n + 1) / 2 ))p" <<<"$all"
+}
 rps_of() { local r; r=$(row_of "$1" "$2"); if [ -n "$r" ]; then field "$r" rps; fi; }
 wl_desc() {
   case "$1:$2" in
@@ -382,6 +398,31 @@ peer_ver=$(node -p "require('$HERE/peer/node_modules/oidc-provider/package.json'
   echo
   echo "W4 has no ceiling row, W5 neither a peer nor a ceiling row: oidc-provider ships no login app (its authorization endpoint needs one), and the ceiling has no users. Rows marked \"—\" have no counterpart in this run."
   echo
+  if [ "$ROUNDS" -gt 1 ]; then
+    echo "### Every round"
+    echo
+    echo "The table shows each server's median round (by req/s) of $ROUNDS. Every round's req/s in order, with Accord's ratios to the peer and to the ceiling of the same round:"
+    echo
+    for wl in W1 W1j W2 W3 W4 W5; do
+      for s in $SERVERS; do
+        mapfile -t mine < <(rows_of "$s" "$wl"); [ "${#mine[@]}" -gt 0 ] || continue
+        mapfile -t peers < <(rows_of peer "$wl"); mapfile -t limits < <(rows_of limit "$wl")
+        line="- $wl $s:"
+        for i in "${!mine[@]}"; do
+          rps=$(field "${mine[$i]}" rps); line+=$(printf ' %.0f' "$rps")
+          if [[ "$s" == accord* ]]; then
+            ratios=()
+            [ -n "${peers[$i]:-}" ] && ratios+=("$(awk -v a="$rps" -v b="$(field "${peers[$i]}" rps)" 'BEGIN{printf "%.2fx peer", a / b}')")
+            [ -n "${limits[$i]:-}" ] && ratios+=("$(awk -v a="$rps" -v b="$(field "${limits[$i]}" rps)" 'BEGIN{printf "%.2fx ceiling", a / b}')")
+            [ "${#ratios[@]}" -eq 0 ] || line+=" ($(IFS=,; echo "${ratios[*]}" | sed 's/,/, /g'))"
+          fi
+          [ "$i" -lt $(( ${#mine[@]} - 1 )) ] && line+=";"
+        done
+        echo "$line"
+      done
+    done
+    echo
+  fi
   echo "### W4 pools"
   echo
   printf '%s\n' "${W4_NOTES[@]}"
