@@ -13,7 +13,9 @@
 // delivery worker signs with) and posts them to both receivers: every genuine request verifies, a
 // tampered, re-keyed, unsigned or stale one is refused. Part two (ACCORD_WEBHOOKS_LIVE=1) has a
 // running `accord serve --webhook-allow-private` deliver to them: the seed's `clients-hooks-*`
-// apps point at 127.0.0.1:47811/zoom/events and 127.0.0.1:47812/hooks; rotating each app's secret
+// apps point at 127.0.0.1:27811/zoom/events and 127.0.0.1:27812/hooks (fixed ports below Linux's
+// ephemeral range, 32768-60999, so no outgoing connection's local port can hold them; 47812 once
+// did, EADDRINUSE); rotating each app's secret
 // (POST /v2/apps/{appId}/webhook/secret) hands the receivers a token and makes URL validation due
 // at once; a meeting created through the API must then arrive at both, verified, and the delivery
 // log must say delivered.
