@@ -3,8 +3,8 @@
 //! request): its request id, its log span and line ([`crate::observability`]), its count and
 //! latency in `/metrics`, the body-size limit, the deadline it is answered within, and input
 //! refused at the edge — a NUL character (U+0000) anywhere a handler could read it: the path,
-//! the query string, a form or JSON body. Panics are turned into 500s inside it
-//! ([`crate::observability::panic_response`]), so they are counted and logged too.
+//! the query string, a form or JSON body — and a handler's panic, answered 500
+//! ([`crate::observability::panic_response`]), counted and logged like any other answer.
 //!
 //! PostgreSQL refuses NUL in text (SQLite stores it), so such input used to travel all the way to
 //! the database and fail there, which the client saw as "cannot reach its database". Refused
@@ -63,7 +63,7 @@ pub async fn frame(State(edge): State<Edge>, mut request: Request, next: Next) -
     // A clone of the URI shares its bytes: no copy of the path for the rare request that runs out
     // of time.
     let uri = request.uri().clone();
-    let answered = tokio::time::timeout(edge.request_timeout, refuse_nul(request, next))
+    let answered = tokio::time::timeout(edge.request_timeout, unwinding(refuse_nul(request, next)))
         .instrument(span.clone())
         .await;
     let mut response = match answered {
@@ -93,6 +93,25 @@ pub async fn frame(State(edge): State<Edge>, mut request: Request, next: Next) -
         )
     });
     response
+}
+
+/// The answer of `answer`, or a 500 ([`observability::panic_response`], logged) when it panics.
+/// Caught here rather than by a layer of its own, which would cost every request a boxed service
+/// clone and a boxed future.
+async fn unwinding(answer: impl Future<Output = Response>) -> Response {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::Poll;
+    let mut answer = std::pin::pin!(answer);
+    // Nothing the panicking handler held is used after the panic: its future is dropped unpolled.
+    let caught = std::future::poll_fn(|cx| {
+        match catch_unwind(AssertUnwindSafe(|| answer.as_mut().poll(cx))) {
+            Ok(Poll::Ready(response)) => Poll::Ready(Ok(response)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    caught.unwrap_or_else(observability::panic_response)
 }
 
 /// Where a NUL character was found, named for the error message (never the value itself).
@@ -320,6 +339,38 @@ async fn overdue(path: &str, limit: std::time::Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_in_zoom_s_words_with_its_request_id() {
+        use tower::ServiceExt;
+        let edge = Edge {
+            metrics: Metrics::new(),
+            request_timeout: Duration::from_secs(30),
+        };
+        let app = axum::Router::new()
+            .route(
+                "/v2/boom",
+                axum::routing::get(|| async {
+                    panic!("a handler's bug");
+                    #[allow(unreachable_code)]
+                    ()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(edge, frame));
+        let request = Request::get("/v2/boom").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key(REQUEST_ID_HEADER));
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        let expected: Value = {
+            let internal = ApiError::internal().into_response().into_body();
+            serde_json::from_slice(&axum::body::to_bytes(internal, 4096).await.unwrap()).unwrap()
+        };
+        assert_eq!(body, expected);
+    }
 
     #[test]
     fn a_nul_is_found_in_the_path_and_the_query_and_named_without_its_value() {

@@ -53,9 +53,6 @@ pub fn router(state: AppState) -> Router {
         request_timeout: state.config().request_timeout,
     };
     routes
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            observability::panic_response,
-        ))
         .layer(axum::middleware::from_fn_with_state(edge, edge::frame))
         .with_state(state)
 }

@@ -23,12 +23,11 @@ pub fn new_request_id() -> HeaderValue {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let id = format!(
-        "{:016x}{:016x}",
-        key.hash_one((n, 0u8)),
-        key.hash_one((n, 1u8))
-    );
-    HeaderValue::try_from(id).expect("hex digits are a valid header value")
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&key.hash_one((n, 0u8)).to_be_bytes());
+    bytes[8..].copy_from_slice(&key.hash_one((n, 1u8)).to_be_bytes());
+    HeaderValue::try_from(accord_core::ids::hex(&bytes))
+        .expect("hex digits are a valid header value")
 }
 
 /// The span a request's log lines are written in: its id, method and route template (never the

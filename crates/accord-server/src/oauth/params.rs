@@ -58,6 +58,9 @@ fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let decode = |s: &str| {
+        if !s.contains(['%', '+']) {
+            return s.to_owned();
+        }
         form_urlencoded::parse(format!("v={s}").as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
