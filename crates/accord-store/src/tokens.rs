@@ -251,16 +251,6 @@ fn bind_row<'q>(query: AnyQuery<'q>, row: &'q RefreshRow) -> AnyQuery<'q> {
         .bind(row.expires_at)
 }
 
-/// Binds a claim's `$1`…`$5` (time, token, grant, generation, status).
-fn bind_claim<'q>(query: AnyQuery<'q>, claim: &'q Claim) -> AnyQuery<'q> {
-    query
-        .bind(claim.at)
-        .bind(&claim.token_id)
-        .bind(&claim.grant_id)
-        .bind(claim.generation)
-        .bind(claim.grant_status)
-}
-
 pub(crate) async fn insert_row(conn: &mut Conn, row: &RefreshRow) -> Result<()> {
     bind_row(
         sqlx::query(concat!(
@@ -438,7 +428,12 @@ const CLAIM_AND_STORE_POSTGRES: &str = concat!(
 );
 
 async fn claim_and_store_postgres(conn: &mut Conn, claim: &Claim) -> Result<bool> {
-    let query = bind_claim(sqlx::query(CLAIM_AND_STORE_POSTGRES), claim);
+    let query = sqlx::query(CLAIM_AND_STORE_POSTGRES)
+        .bind(claim.at)
+        .bind(&claim.token_id)
+        .bind(&claim.grant_id)
+        .bind(claim.generation)
+        .bind(claim.grant_status);
     let done = bind_row(query, &claim.successor)
         .execute(&mut *conn)
         .await?;
@@ -569,11 +564,16 @@ static FOUND_UNUSED_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::n
     )
 });
 
-/// Reads a refresh token, its grant and that grant's user in one statement, and (once rotated)
-/// its successor.
-async fn find_refresh(conn: &mut Conn, ctx: &Ctx<'_>, token: &str) -> Result<Option<FoundRefresh>> {
+/// Reads a refresh token (`token`, whose hash is `token_hash`), its grant and that grant's user in
+/// one statement, and (once rotated) its successor.
+async fn find_refresh(
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    token: &str,
+    token_hash: &[u8],
+) -> Result<Option<FoundRefresh>> {
     let Some(row) = sqlx::query(FOUND_REFRESH_SQL.as_str())
-        .bind(ctx.keys.hash_secret(token))
+        .bind(token_hash)
         .fetch_optional(&mut *conn)
         .await?
     else {
@@ -827,7 +827,8 @@ impl Store {
             return Ok(Err(RefreshRefusal::Invalid));
         };
         grants::lock(&mut tx, &grant_id).await?;
-        let found = find_refresh(&mut tx, &ctx, presented.expose()).await?;
+        let token_hash = ctx.keys.hash_secret(presented.expose());
+        let found = find_refresh(&mut tx, &ctx, presented.expose(), &token_hash).await?;
         let verdict = refresh::decide(
             found.as_ref().map(|f| &f.facts),
             client_id,
@@ -917,7 +918,8 @@ impl Store {
             Some(queue) => queue.submit(first).await?,
             None => {
                 let mut conn = self.pool().acquire().await?;
-                let found = find_refresh(&mut conn, &ctx, presented.expose()).await?;
+                let found =
+                    find_refresh(&mut conn, &ctx, presented.expose(), &first.token_hash).await?;
                 match found.and_then(|found| first_rotation(found, &first)) {
                     Some((claim, rotated)) => claim_and_store_postgres(&mut conn, &claim)
                         .await?
@@ -946,7 +948,8 @@ impl Store {
     ) -> Result<Option<RefreshStatus>> {
         let ctx = self.ctx();
         let mut conn = self.pool().acquire().await?;
-        let Some(found) = find_refresh(&mut conn, &ctx, token).await? else {
+        let token_hash = ctx.keys.hash_secret(token);
+        let Some(found) = find_refresh(&mut conn, &ctx, token, &token_hash).await? else {
             return Ok(None);
         };
         Ok(Some(RefreshStatus {
